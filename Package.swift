@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+//
+// SSMKit: structured state space sequence models (S4, S4D, Mamba) on the CPU.
+// The benchmark suites live in the nested package Benchmarks/ so that users never build them.
+
+import PackageDescription
+
+let package = Package(
+    name: "SSMKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SSMKit", targets: ["SSMKit"]),
+        .executable(name: "ssm", targets: ["ssm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-numerics.git", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // FFTW 3 in double and single precision, with the threads libraries.
+        .systemLibrary(
+            name: "CFFTW",
+            pkgConfig: "fftw3",
+            providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]
+        ),
+        // OpenBLAS (CBLAS) and LAPACKE.
+        .systemLibrary(
+            name: "CLAPACK",
+            pkgConfig: "lapacke",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"]), .brew(["openblas"])]
+        ),
+        .target(
+            name: "SSMKit",
+            dependencies: [
+                "CFFTW",
+                "CLAPACK",
+                .product(name: "Numerics", package: "swift-numerics"),
+            ]
+        ),
+        .executableTarget(
+            name: "ssm",
+            dependencies: [
+                "SSMKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SSMKitTests",
+            dependencies: ["SSMKit"]
+        ),
+        .testTarget(
+            name: "ssmTests",
+            dependencies: ["SSMKit"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

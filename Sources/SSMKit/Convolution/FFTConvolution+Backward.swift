@@ -1,0 +1,114 @@
+import ComplexModule
+
+extension FFTConvolution {
+    /// Gradients of ⟨dY, y⟩ for y = ``forward(u:kernel:skip:y:)``, accumulated (`+=`) into
+    /// whichever of `dU: (B, H, L)`, `dK: (C or 2, H, Lk)`, `dD: (C, H)` is non-nil.
+    ///
+    ///     dU[b,h]   = Σ_c correlation(dY[b,c,h], k[c,h] + D[c,h]·δ)   — one irfft per (b, h)
+    ///     dK[c,h,j] = Σ_b Σ_t dY[b,c,h,t] · u[b,h,t−j]                — one irfft per (c, h)
+    ///     dD[c,h]   = Σ_b Σ_t dY[b,c,h,t] · u[b,h,t]  (lag 0 of the same correlation)
+    ///
+    /// Rows run in parallel over channels h; each worker accumulates the batch sum of dK's
+    /// spectra for its channel in its own scratch, so no (B, H, n) intermediate exists and the
+    /// summation order is fixed (results do not depend on the thread count).
+    /// Transforms: C·H (kernel) + B·H·(C + 1) forward, B·H + C·H inverse.
+    @inlinable
+    public func backward(dY: UnsafePointer<T>, u: UnsafePointer<T>, kernel: UnsafePointer<T>,
+                         skip: UnsafePointer<T>?, dU: UnsafeMutablePointer<T>?,
+                         dK: UnsafeMutablePointer<T>?, dD: UnsafeMutablePointer<T>?) {
+        let wantU = dU != nil
+        let wantK = dK != nil || (dD != nil && skip != nil)
+        if wantU { computeKernelSpectra(kernel: kernel, skip: skip) }
+        let (B, H, L, C, Lk, n) = (shape.batch, shape.channels, shape.length, shape.kernelCopies,
+                                   shape.kernelLength, fftSize)
+        let bidirectional = shape.bidirectional
+        let count = fft.spectrumCount
+        let scale = 1 / T(n)
+        let (dYShared, uShared) = (SharedPointer(dY), SharedPointer(u))
+        let dUShared = dU.map { SharedPointer($0) }
+        let dKShared = dK.map { SharedPointer($0) }
+        let dDShared = skip == nil ? nil : dD.map { SharedPointer($0) }
+        kernelSpectra.withPointer { spectra in
+        realScratch.withPointer { realBase in
+        complexScratch.withPointer { complexBase in
+            parallelRows(H, workers: threads, claim: claim) { h, worker in
+                let real = realBase + worker * realStride
+                let uf = complexBase + worker * complexRowsPerWorker * spectrumStride
+                let dyf = uf + spectrumStride
+                let duAccumulator = dyf + spectrumStride
+                let dkAccumulators = duAccumulator + spectrumStride
+                for b in 0 ..< B {
+                    if wantK {
+                        real.update(from: uShared.base + (b * H + h) * L, count: L)
+                        (real + L).update(repeating: 0, count: n - L)
+                        fft.forward(real, uf)
+                    }
+                    for c in 0 ..< C {
+                        real.update(from: dYShared.base + ((b * C + c) * H + h) * L, count: L)
+                        (real + L).update(repeating: 0, count: n - L)
+                        fft.forward(real, dyf)
+                        if wantU {
+                            // The kernel spectra already carry 1/n.
+                            spectralMultiplyConjugate(spectra + (c * H + h) * spectrumStride, dyf,
+                                                      into: duAccumulator, count: count, accumulate: c > 0)
+                        }
+                        if wantK {
+                            spectralMultiplyConjugate(uf, dyf, into: dkAccumulators + c * spectrumStride,
+                                                      count: count, accumulate: b > 0)
+                        }
+                    }
+                    if let dU = dUShared {
+                        fft.inverse(duAccumulator, real)
+                        let out = dU.base + (b * H + h) * L
+                        for t in 0 ..< L { out[t] += real[t] }
+                    }
+                }
+                guard wantK else { return }
+                for c in 0 ..< C {
+                    fft.inverse(dkAccumulators + c * spectrumStride, real)
+                    if let dK = dKShared {
+                        let out = dK.base + (c * H + h) * Lk
+                        for j in 0 ..< Lk { out[j] += real[j] * scale }
+                        if bidirectional {
+                            let backward = dK.base + (H + h) * Lk
+                            for j in 1 ... Lk { backward[j - 1] += real[n - j] * scale }
+                        }
+                    }
+                    if let dD = dDShared { dD.base[c * H + h] += real[0] * scale }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:)``; checks every count and
+    /// accumulates into the non-nil gradients.
+    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument.
+    public func backward(dY: [T], u: [T], kernel: [T], skip: [T]? = nil,
+                         dU: inout [T]?, dK: inout [T]?, dD: inout [T]?) throws(SSMError) {
+        try check(dY, "d_y", shape.outputCount, "(B, C, H, L)")
+        try check(u, "u", shape.inputCount, "(B, H, L)")
+        try check(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk)")
+        if let skip { try check(skip, "D", shape.skipCount, "(C, H)") }
+        if let dU { try check(dU, "d_u", shape.inputCount, "(B, H, L)") }
+        if let dK { try check(dK, "d_k", shape.kernelCount, "the shape of k") }
+        if let dD { try check(dD, "d_D", shape.skipCount, "(C, H)") }
+        dY.withUnsafeBufferPointer { dY in
+        u.withUnsafeBufferPointer { u in
+        kernel.withUnsafeBufferPointer { k in
+        withOptionalPointer(skip) { d in
+        withOptionalMutablePointer(&dU) { dU in
+        withOptionalMutablePointer(&dK) { dK in
+        withOptionalMutablePointer(&dD) { dD in
+            backward(dY: dY.baseAddress!, u: u.baseAddress!, kernel: k.baseAddress!, skip: d,
+                     dU: dU, dK: dK, dD: dD)
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import SSMKit
+print("ssm")
