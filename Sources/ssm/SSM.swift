@@ -1,0 +1,49 @@
+import ArgumentParser
+import SSMKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `ssm`: the SSMKit command-line tool.
+@main
+struct SSM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssm",
+        abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU.",
+        subcommands: [Eval.self, Bench.self]
+    )
+
+    /// Parses and runs the command. Errors print as one line on stderr (`ssm: <message>`) with a
+    /// non-zero exit status; `--help` prints the usual help and exits 0.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            printErrorLine(oneLineMessage(for: error))
+            Glibc.exit(exitCode(for: error) == .validationFailure ? 64 : 1)
+        }
+    }
+}
+
+/// The first line of the message for `error`: SSMKit's own errors describe themselves (naming
+/// the argument and what was expected); argument-parser errors use its message.
+func oneLineMessage(for error: any Error) -> String {
+    let text: String = switch error {
+    case let e as SSMError: e.description
+    case let e as SafeTensorsError: e.description
+    case let e as WisdomError: e.description
+    case let e as FileError: e.description
+    default: SSM.message(for: error)
+    }
+    return text.split(separator: "\n").first.map(String.init) ?? "\(error)"
+}
+
+/// Writes `ssm: line` and a newline to standard error.
+func printErrorLine(_ line: String) {
+    let bytes = Array("ssm: \(line)\n".utf8)
+    bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+}

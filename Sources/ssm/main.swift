@@ -1,2 +1,0 @@
-import SSMKit
-print("ssm")
