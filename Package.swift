@@ -48,9 +48,10 @@ let package = Package(
             name: "SSMKitTests",
             dependencies: ["SSMKit"]
         ),
+        // Runs the built `ssm` on the fixtures of ../shared/reference and on bad input.
         .testTarget(
             name: "ssmTests",
-            dependencies: ["SSMKit"]
+            dependencies: ["SSMKit", "ssm"]
         ),
     ],
     swiftLanguageModes: [.v6]

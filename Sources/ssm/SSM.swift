@@ -19,6 +19,7 @@ struct SSM: ParsableCommand {
     /// non-zero exit status; `--help` prints the usual help and exits 0.
     static func main() {
         do {
+            try checkOperationName(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try command.run()
         } catch {
@@ -46,4 +47,16 @@ func oneLineMessage(for error: any Error) -> String {
 func printErrorLine(_ line: String) {
     let bytes = Array("ssm: \(line)\n".utf8)
     bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// Refuses `ssm eval NAME` for an unknown NAME with a message that lists the operations
+/// (argument-parser would otherwise report the first option it cannot place).
+func checkOperationName(_ arguments: [String]) throws {
+    guard arguments.count >= 2, arguments[0] == Eval.configuration.commandName ?? "eval",
+          !arguments[1].hasPrefix("-") else { return }
+    let known = Eval.configuration.subcommands.compactMap { $0.configuration.commandName }
+    if !known.contains(arguments[1]) {
+        throw SSMError.option(name: "eval \(arguments[1])",
+                              expected: "a known operation: \(known.joined(separator: ", "))")
+    }
 }
