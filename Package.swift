@@ -29,11 +29,14 @@ let package = Package(
             pkgConfig: "lapacke",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"]), .brew(["openblas"])]
         ),
+        // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
+        .target(name: "CSpectral"),
         .target(
             name: "SSMKit",
             dependencies: [
                 "CFFTW",
                 "CLAPACK",
+                "CSpectral",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),

@@ -8,83 +8,79 @@ extension FFTConvolution {
     ///     dK[c,h,j] = Σ_b Σ_t dY[b,c,h,t] · u[b,h,t−j]                — one irfft per (c, h)
     ///     dD[c,h]   = Σ_b Σ_t dY[b,c,h,t] · u[b,h,t]  (lag 0 of the same correlation)
     ///
-    /// Rows run in parallel over channels h; each worker accumulates the batch sum of dK's
-    /// spectra for its channel in its own scratch, so no (B, H, n) intermediate exists and the
-    /// summation order is fixed (results do not depend on the thread count).
-    /// Transforms: C·H (kernel) + B·H·(C + 1) forward, B·H + C·H inverse.
+    /// A task is one channel h: its kernel spectra (for dU) and its C accumulators of dK's
+    /// spectra live in the worker's scratch, so no (B, H, n) intermediate exists and the batch
+    /// is summed in a fixed order (results do not depend on the thread count).
+    /// Transforms: C·H (kernel, for dU) + B·H·(C + 1) forward, B·H + C·H inverse.
     @inlinable
     public func backward(dY: UnsafePointer<T>, u: UnsafePointer<T>, kernel: UnsafePointer<T>,
                          skip: UnsafePointer<T>?, dU: UnsafeMutablePointer<T>?,
                          dK: UnsafeMutablePointer<T>?, dD: UnsafeMutablePointer<T>?) {
         let wantU = dU != nil
         let wantK = dK != nil || (dD != nil && skip != nil)
-        if wantU { computeKernelSpectra(kernel: kernel, skip: skip) }
         let (B, H, L, C, Lk, n) = (shape.batch, shape.channels, shape.length, shape.kernelCopies,
                                    shape.kernelLength, fftSize)
         let bidirectional = shape.bidirectional
         let count = fft.spectrumCount
         let scale = 1 / T(n)
         let (dYShared, uShared) = (SharedPointer(dY), SharedPointer(u))
+        let (kShared, dShared) = (SharedPointer(kernel), skip.map { SharedPointer($0) })
         let dUShared = dU.map { SharedPointer($0) }
         let dKShared = dK.map { SharedPointer($0) }
         let dDShared = skip == nil ? nil : dD.map { SharedPointer($0) }
-        kernelSpectra.withPointer { spectra in
-        realScratch.withPointer { realBase in
-        complexScratch.withPointer { complexBase in
+        withBuffers { real, complex, _ in
             parallelRows(H, workers: threads, claim: claim) { h, worker in
-                let real = realBase + worker * realStride
-                let uf = complexBase + worker * complexRowsPerWorker * spectrumStride
-                let dyf = uf + spectrumStride
-                let duAccumulator = dyf + spectrumStride
-                let dkAccumulators = duAccumulator + spectrumStride
+                let s = scratch(worker, real, complex)
+                if wantU {
+                    for c in 0 ..< C {
+                        kernelSpectrum(c * H + h, kShared.base, dShared?.base, into: s.kernels + c * spectrumStride, s)
+                    }
+                }
                 for b in 0 ..< B {
                     if wantK {
-                        real.update(from: uShared.base + (b * H + h) * L, count: L)
-                        (real + L).update(repeating: 0, count: n - L)
-                        fft.forward(real, uf)
+                        s.input.update(from: uShared.base + (b * H + h) * L, count: L)
+                        fft.forward(s.input, s.spectrum)
                     }
                     for c in 0 ..< C {
-                        real.update(from: dYShared.base + ((b * C + c) * H + h) * L, count: L)
-                        (real + L).update(repeating: 0, count: n - L)
-                        fft.forward(real, dyf)
+                        s.input.update(from: dYShared.base + ((b * C + c) * H + h) * L, count: L)
+                        fft.forward(s.input, s.product)
                         if wantU {
                             // The kernel spectra already carry 1/n.
-                            spectralMultiplyConjugate(spectra + (c * H + h) * spectrumStride, dyf,
-                                                      into: duAccumulator, count: count, accumulate: c > 0)
+                            spectralMultiplyConjugate(s.kernels + c * spectrumStride, s.product,
+                                                      into: s.dUSpectrum, count: count, accumulate: c > 0)
                         }
                         if wantK {
-                            spectralMultiplyConjugate(uf, dyf, into: dkAccumulators + c * spectrumStride,
+                            spectralMultiplyConjugate(s.spectrum, s.product, into: s.dKSpectra + c * spectrumStride,
                                                       count: count, accumulate: b > 0)
                         }
                     }
                     if let dU = dUShared {
-                        fft.inverse(duAccumulator, real)
+                        fft.inverse(s.dUSpectrum, s.output)
                         let out = dU.base + (b * H + h) * L
-                        for t in 0 ..< L { out[t] += real[t] }
+                        for t in 0 ..< L { out[t] += s.output[t] }
                     }
                 }
                 guard wantK else { return }
                 for c in 0 ..< C {
-                    fft.inverse(dkAccumulators + c * spectrumStride, real)
+                    fft.inverse(s.dKSpectra + c * spectrumStride, s.output)
                     if let dK = dKShared {
                         let out = dK.base + (c * H + h) * Lk
-                        for j in 0 ..< Lk { out[j] += real[j] * scale }
+                        for j in 0 ..< Lk { out[j] += s.output[j] * scale }
                         if bidirectional {
                             let backward = dK.base + (H + h) * Lk
-                            for j in 1 ... Lk { backward[j - 1] += real[n - j] * scale }
+                            for j in 1 ... Lk { backward[j - 1] += s.output[n - j] * scale }
                         }
                     }
-                    if let dD = dDShared { dD.base[c * H + h] += real[0] * scale }
+                    if let dD = dDShared { dD.base[c * H + h] += s.output[0] * scale }
                 }
             }
-        }
-        }
         }
     }
 
     /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:)``; checks every count and
     /// accumulates into the non-nil gradients.
     /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument.
+    @inlinable
     public func backward(dY: [T], u: [T], kernel: [T], skip: [T]? = nil,
                          dU: inout [T]?, dK: inout [T]?, dD: inout [T]?) throws(SSMError) {
         try check(dY, "d_y", shape.outputCount, "(B, C, H, L)")

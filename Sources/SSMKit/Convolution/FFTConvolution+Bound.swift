@@ -7,46 +7,50 @@ extension FFTConvolution {
 
     /// Runs exactly the FFTW transforms that ``forward(u:kernel:skip:y:)`` (or
     /// ``backward(dY:u:kernel:skip:dU:dK:dD:)`` with every gradient requested) executes, with the
-    /// same plans, arrays, thread count and row scheduling, and nothing else: no copies, no
+    /// same plans, arrays, thread count and task schedule, and nothing else: no copies, no
     /// padding, no spectral products. Its time is the bound of DESIGN.md's performance model;
     /// the convolution's time divided by it is the overhead SSMKit adds to FFTW.
     ///
-    /// Works on this instance's scratch (kept at zero, so no denormals distort the timing).
+    /// Works on this instance's scratch. It zeroes the scratch first (so no denormals distort
+    /// the timing), which the convolution tolerates: its input rows only need zero padding.
+    @inlinable
     public func runTransformsOnly(_ pass: Pass) {
         let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
         realScratch.withPointer { $0.update(repeating: 0, count: realScratch.count) }
         complexScratch.withPointer { $0.update(repeating: .zero, count: complexScratch.count) }
-        kernelSpectra.withPointer { spectra in
-        realScratch.withPointer { realBase in
-        complexScratch.withPointer { complexBase in
-            let spectraShared = SharedPointer(spectra)
-            // Kernel spectra: one forward transform per (c, h), in both passes.
-            parallelRows(C * H, workers: threads, claim: claim) { row, worker in
-                fft.forward(realBase + worker * realStride, spectraShared.base + row * spectrumStride)
-            }
+        withBuffers { real, complex, shared in
+            let sharedSpectra = SharedPointer(shared)
             switch pass {
-            case .forward:
+            case .forward where sharesKernelSpectra:
+                parallelRows(C * H, workers: threads, claim: claim) { row, worker in
+                    fft.forward(scratch(worker, real, complex).kernelInput, sharedSpectra.base + row * spectrumStride)
+                }
                 parallelRows(B * H, workers: threads, claim: claim) { _, worker in
-                    let real = realBase + worker * realStride
-                    let uf = complexBase + worker * complexRowsPerWorker * spectrumStride
-                    fft.forward(real, uf)
-                    for c in 0 ..< C { fft.inverse(c == C - 1 ? uf : uf + spectrumStride, real) }
+                    let s = scratch(worker, real, complex)
+                    fft.forward(s.input, s.spectrum)
+                    for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
+                }
+            case .forward:
+                parallelRows(H, workers: threads, claim: claim) { _, worker in
+                    let s = scratch(worker, real, complex)
+                    for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
+                    for _ in 0 ..< B {
+                        fft.forward(s.input, s.spectrum)
+                        for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
+                    }
                 }
             case .backward:
                 parallelRows(H, workers: threads, claim: claim) { _, worker in
-                    let real = realBase + worker * realStride
-                    let uf = complexBase + worker * complexRowsPerWorker * spectrumStride
-                    let dyf = uf + spectrumStride
+                    let s = scratch(worker, real, complex)
+                    for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
                     for _ in 0 ..< B {
-                        fft.forward(real, uf)
-                        for _ in 0 ..< C { fft.forward(real, dyf) }
-                        fft.inverse(dyf + spectrumStride, real)
+                        fft.forward(s.input, s.spectrum)
+                        for _ in 0 ..< C { fft.forward(s.input, s.product) }
+                        fft.inverse(s.dUSpectrum, s.output)
                     }
-                    for c in 0 ..< C { fft.inverse(dyf + (2 + c) * spectrumStride, real) }
+                    for c in 0 ..< C { fft.inverse(s.dKSpectra + c * spectrumStride, s.output) }
                 }
             }
-        }
-        }
         }
     }
 

@@ -12,19 +12,24 @@ import Darwin
 /// Shapes are those of ``ConvolutionShape``: `u: (B, H, L)`, `k: (C, H, Lk)` (bidirectional
 /// `(2, H, Lk)`), `D: (C, H)`, `y: (B, C, H, L)`.
 ///
-///     y = irfft(rfft(u, n) · rfft(k + D·δ, n), n)[0 ..< L],  n = fast size ≥ L + Lk − 1
+///     y = irfft(rfft(u, n) · rfft(k + D·δ, n) / n, n)[0 ..< L],  n = fast size ≥ L + Lk − 1
 ///
 /// The skip D is folded into tap 0 of the kernel, so `D·u` costs nothing and dD is the lag-0
-/// value of dK's correlation. The kernel spectra `c(C, H, n/2+1)` are computed once per call,
-/// scaled by 1/n (the one place the transform's normalization is applied to outputs that feed
-/// y and dU) and shared by the whole batch. Each (b, h) row then costs one forward and C inverse
-/// transforms, run on ``threads`` threads with per-thread scratch: there is never a (B, H, n)
-/// complex intermediate. Memory: C·H·(n/2+1) complex values plus (4 + C)·n scalars per thread.
+/// value of dK's correlation. Each kernel spectrum (scaled by 1/n on its taps: the one place the
+/// transform's normalization enters y and dU) is computed once per call and shared by the whole
+/// batch. Each (b, h) row then costs one forward and C inverse transforms.
+///
+/// Scheduling: with at least as many channels as threads, a task is one channel h: its C kernel
+/// spectra go to the worker's scratch and stay in cache while the B rows of h are convolved, so
+/// no spectrum ever travels through main memory. With fewer channels than threads, all C·H
+/// spectra are computed first (in parallel) into a shared buffer and the B·H rows are the tasks.
+/// Either way there is never a (B, H, n) complex intermediate. Memory: per thread 3 real rows and
+/// 3 + 2C half spectra; the shared buffer adds C·H half spectra only in the second regime.
 ///
 /// An instance owns its scratch, so one instance serves one caller at a time; create one per
 /// thread to convolve concurrently (plans are shared through ``FFT``'s cache, so results are
-/// bit-identical). Steady-state ``forward(u:kernel:skip:y:)`` and
-/// ``backward(dY:u:kernel:skip:dU:dK:dD:)`` allocate nothing.
+/// bit-identical whatever the thread count or caller). Steady-state
+/// ``forward(u:kernel:skip:y:)`` and ``backward(dY:u:kernel:skip:dU:dK:dD:)`` allocate nothing.
 public final class FFTConvolution<T: FFTScalar> {
     /// The problem this instance was made for.
     public let shape: ConvolutionShape
@@ -35,16 +40,55 @@ public final class FFTConvolution<T: FFTScalar> {
     @usableFromInline let fft: RealFFT<T>
     /// Complex scalars between consecutive spectra rows (n/2 + 1 rounded up to 64 bytes).
     @usableFromInline let spectrumStride: Int
-    /// Real scalars between consecutive per-worker real rows (n rounded up to 64 bytes).
+    /// Real scalars between consecutive real rows (n rounded up to 64 bytes).
     @usableFromInline let realStride: Int
-    /// Kernel spectra, `c(C, H, n/2+1)` at ``spectrumStride``; C = 1 when bidirectional.
+    /// Whether the forward pass schedules (b, h) rows over precomputed shared spectra (H < threads)
+    /// rather than whole channels.
+    @usableFromInline let sharesKernelSpectra: Bool
+    /// `c(C, H, n/2+1)` kernel spectra when ``sharesKernelSpectra``; empty otherwise.
     @usableFromInline let kernelSpectra: AlignedBuffer<Complex<T>>
-    /// Per worker: one real row.
+    /// Per worker: 3 real rows (see ``Scratch``).
     @usableFromInline let realScratch: AlignedBuffer<T>
-    /// Per worker: `3 + C` spectra rows (input, product or dy, dU accumulator, C dK accumulators).
+    /// Per worker: 3 + 2C half spectra (see ``Scratch``).
     @usableFromInline let complexScratch: AlignedBuffer<Complex<T>>
-    @usableFromInline let complexRowsPerWorker: Int
     @usableFromInline let claim = Atomic<Int>(0)
+
+    /// One worker's rows of scratch.
+    @usableFromInline
+    struct Scratch {
+        /// Receives inputs (u, dY) in its first L samples. FFTW's r2c preserves its input, so
+        /// the padding [L, n) stays zero from allocation on and is never refilled.
+        @usableFromInline let input: UnsafeMutablePointer<T>
+        /// Receives c2r outputs.
+        @usableFromInline let output: UnsafeMutablePointer<T>
+        /// Receives kernel taps at [0, Lk) (and, bidirectional, [n − Lk, n)); like ``input`` it
+        /// is only read by r2c, so the zeros between stay from allocation on.
+        @usableFromInline let kernelInput: UnsafeMutablePointer<T>
+        /// rfft of the input row.
+        @usableFromInline let spectrum: UnsafeMutablePointer<Complex<T>>
+        /// A product (forward, C > 1) or rfft(dY) (backward).
+        @usableFromInline let product: UnsafeMutablePointer<Complex<T>>
+        /// Σ_c conj(K̂) · dŶ, the spectrum of dU.
+        @usableFromInline let dUSpectrum: UnsafeMutablePointer<Complex<T>>
+        /// C kernel spectra of the worker's current channel.
+        @usableFromInline let kernels: UnsafeMutablePointer<Complex<T>>
+        /// C accumulators Σ_b conj(Û) · dŶ, the spectra of dK.
+        @usableFromInline let dKSpectra: UnsafeMutablePointer<Complex<T>>
+
+        /// Lays out one worker's rows: 3 real rows at `real`, 3 + 2C half spectra at `complex`.
+        @inlinable @inline(__always)
+        init(real: UnsafeMutablePointer<T>, realStride: Int, complex: UnsafeMutablePointer<Complex<T>>,
+             spectrumStride: Int, copies: Int) {
+            input = real
+            output = real + realStride
+            kernelInput = real + 2 * realStride
+            spectrum = complex
+            product = complex + spectrumStride
+            dUSpectrum = complex + 2 * spectrumStride
+            kernels = complex + 3 * spectrumStride
+            dKSpectra = complex + (3 + copies) * spectrumStride
+        }
+    }
 
     /// Plans (or fetches cached plans for) the transforms of `shape` and allocates all scratch.
     /// - Parameters:
@@ -62,10 +106,29 @@ public final class FFTConvolution<T: FFTScalar> {
         fft = FFT.plan(size: fftSize, as: T.self, effort: effort)
         spectrumStride = alignedStride(fftSize / 2 + 1, of: Complex<T>.self)
         realStride = alignedStride(fftSize, of: T.self)
-        kernelSpectra = AlignedBuffer(count: shape.kernelCopies * shape.channels * spectrumStride)
-        realScratch = AlignedBuffer(count: self.threads * realStride)
-        complexRowsPerWorker = 3 + shape.kernelCopies
-        complexScratch = AlignedBuffer(count: self.threads * complexRowsPerWorker * spectrumStride)
+        sharesKernelSpectra = shape.channels < self.threads
+        kernelSpectra = AlignedBuffer(count: sharesKernelSpectra ? shape.kernelCopies * shape.channels * spectrumStride : 0)
+        realScratch = AlignedBuffer(count: self.threads * 3 * realStride)
+        complexScratch = AlignedBuffer(count: self.threads * (3 + 2 * shape.kernelCopies) * spectrumStride)
+    }
+
+    /// The scratch rows of `worker` within the buffers at `real` and `complex`.
+    @inlinable @inline(__always)
+    func scratch(_ worker: Int, _ real: UnsafeMutablePointer<T>, _ complex: UnsafeMutablePointer<Complex<T>>) -> Scratch {
+        Scratch(real: real + worker * 3 * realStride, realStride: realStride,
+                complex: complex + worker * (3 + 2 * shape.kernelCopies) * spectrumStride,
+                spectrumStride: spectrumStride, copies: shape.kernelCopies)
+    }
+
+    /// Runs `body` with the base pointers of the scratch buffers and of the shared spectra.
+    @inlinable @inline(__always)
+    func withBuffers<R>(_ body: (UnsafeMutablePointer<T>, UnsafeMutablePointer<Complex<T>>,
+                                 UnsafeMutablePointer<Complex<T>>) -> R) -> R {
+        realScratch.withPointer { real in
+            complexScratch.withPointer { complex in
+                kernelSpectra.withPointer { shared in body(real, complex, shared) }
+            }
+        }
     }
 
     // MARK: forward
@@ -74,42 +137,87 @@ public final class FFTConvolution<T: FFTScalar> {
     ///
     /// - Parameters: `u: (B, H, L)`, `kernel: (C or 2, H, Lk)`, `skip: (C, H)` or nil,
     ///   `y: (B, C, H, L)`; pointers to at least that many elements.
-    /// - Complexity: O(B·H·C·n log n) time on ``threads`` threads.
+    /// - Complexity: O((B + 1)·C·H·n log n) time on ``threads`` threads.
     @inlinable
     public func forward(u: UnsafePointer<T>, kernel: UnsafePointer<T>, skip: UnsafePointer<T>?,
                         y: UnsafeMutablePointer<T>) {
-        computeKernelSpectra(kernel: kernel, skip: skip)
-        let (H, L, C, n) = (shape.channels, shape.length, shape.kernelCopies, fftSize)
-        let count = fft.spectrumCount
+        let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
         let (uShared, yShared) = (SharedPointer(u), SharedPointer(y))
-        kernelSpectra.withPointer { spectra in
-        realScratch.withPointer { realBase in
-        complexScratch.withPointer { complexBase in
-            parallelRows(shape.batch * H, workers: threads, claim: claim) { row, worker in
-                let (b, h) = row.quotientAndRemainder(dividingBy: H)
-                let real = realBase + worker * realStride
-                let uf = complexBase + worker * complexRowsPerWorker * spectrumStride
-                let product = uf + spectrumStride
-                // real = u[b, h, :] zero-padded to n; uf = rfft(real)
-                real.update(from: uShared.base + row * L, count: L)
-                (real + L).update(repeating: 0, count: n - L)
-                fft.forward(real, uf)
-                for c in 0 ..< C {
-                    let kf = spectra + (c * H + h) * spectrumStride
-                    // The last copy may consume uf; earlier ones need it again (c2r destroys).
-                    let target = c == C - 1 ? uf : product
-                    spectralMultiply(uf, kf, into: target, count: count)
-                    fft.inverse(target, real)
-                    (yShared.base + ((b * C + c) * H + h) * L).update(from: real, count: L)
+        let (kShared, dShared) = (SharedPointer(kernel), skip.map { SharedPointer($0) })
+        withBuffers { real, complex, shared in
+            let sharedSpectra = SharedPointer(shared)
+            if sharesKernelSpectra {
+                parallelRows(C * H, workers: threads, claim: claim) { row, worker in
+                    kernelSpectrum(row, kShared.base, dShared?.base,
+                                   into: sharedSpectra.base + row * spectrumStride, scratch(worker, real, complex))
+                }
+                parallelRows(B * H, workers: threads, claim: claim) { row, worker in
+                    let (h, b) = row.quotientAndRemainder(dividingBy: B)
+                    convolveRow(b, h, uShared.base, yShared.base, kernels: sharedSpectra.base + h * spectrumStride,
+                                kernelStride: H * spectrumStride, scratch(worker, real, complex))
+                }
+            } else {
+                parallelRows(H, workers: threads, claim: claim) { h, worker in
+                    let s = scratch(worker, real, complex)
+                    for c in 0 ..< C {
+                        kernelSpectrum(c * H + h, kShared.base, dShared?.base, into: s.kernels + c * spectrumStride, s)
+                    }
+                    for b in 0 ..< B {
+                        convolveRow(b, h, uShared.base, yShared.base, kernels: s.kernels, kernelStride: spectrumStride, s)
+                    }
                 }
             }
         }
+    }
+
+    /// y[b, :, h, :] from u[b, h, :] and the C kernel spectra at `kernels`, `kernelStride` apart:
+    /// one forward transform and C inverse ones.
+    @inlinable @inline(__always)
+    func convolveRow(_ b: Int, _ h: Int, _ u: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>,
+                     kernels: UnsafeMutablePointer<Complex<T>>, kernelStride: Int, _ s: Scratch) {
+        let (H, L, C) = (shape.channels, shape.length, shape.kernelCopies)
+        s.input.update(from: u + (b * H + h) * L, count: L)
+        fft.forward(s.input, s.spectrum)
+        for c in 0 ..< C {
+            // The last copy may consume the input spectrum; earlier ones need it again, and c2r
+            // destroys its input.
+            let target: UnsafeMutablePointer<Complex<T>>
+            if c == C - 1 {
+                target = s.spectrum
+                spectralMultiply(target, by: kernels + c * kernelStride, count: fft.spectrumCount)
+            } else {
+                target = s.product
+                spectralMultiply(s.spectrum, kernels + c * kernelStride, into: target, count: fft.spectrumCount)
+            }
+            fft.inverse(target, s.output)
+            (y + ((b * C + c) * H + h) * L).update(from: s.output, count: L)
         }
+    }
+
+    /// `out` = rfft(k[row] + D[row]·δ, n) / n for kernel row `row` = c·H + h. Bidirectional: the
+    /// anti-causal half sits at the end of the circular buffer, reversed, so that tap
+    /// k[1, h, j−1] lands at index n − j and multiplies u[t + j].
+    @inlinable @inline(__always)
+    func kernelSpectrum(_ row: Int, _ kernel: UnsafeMutablePointer<T>, _ skip: UnsafeMutablePointer<T>?,
+                        into out: UnsafeMutablePointer<Complex<T>>, _ s: Scratch) {
+        let (H, Lk, n) = (shape.channels, shape.kernelLength, fftSize)
+        let scale = 1 / T(n)
+        let real = s.kernelInput
+        // Scaling the Lk taps costs less than scaling the n/2 + 1 spectrum values. Only the tap
+        // positions are written, always the same ones, so the zeros between them persist.
+        let taps = kernel + row * Lk
+        for j in 0 ..< Lk { real[j] = taps[j] * scale }
+        if shape.bidirectional {
+            let backward = kernel + (H + row) * Lk
+            for j in 1 ... Lk { real[n - j] = backward[j - 1] * scale }
         }
+        if let skip { real[0] += skip[row] * scale }
+        fft.forward(real, out)
     }
 
     /// Array form of ``forward(u:kernel:skip:y:)`` that checks every count.
     /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument.
+    @inlinable
     public func forward(u: [T], kernel: [T], skip: [T]? = nil, y: inout [T]) throws(SSMError) {
         try check(u, "u", shape.inputCount, "(B, H, L)")
         try check(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk)")
@@ -123,37 +231,6 @@ public final class FFTConvolution<T: FFTScalar> {
                     }
                 }
             }
-        }
-    }
-
-    /// Fills ``kernelSpectra`` with rfft(k + D·δ, n) / n for every (c, h).
-    /// Bidirectional: the anti-causal half sits at the end of the circular buffer, reversed,
-    /// so that tap k[1, h, j−1] lands at index n − j and multiplies u[t + j].
-    @inlinable
-    func computeKernelSpectra(kernel: UnsafePointer<T>, skip: UnsafePointer<T>?) {
-        let (H, Lk, n, C) = (shape.channels, shape.kernelLength, fftSize, shape.kernelCopies)
-        let bidirectional = shape.bidirectional
-        let scale = 1 / T(n)
-        let count = fft.spectrumCount
-        let (kShared, dShared) = (SharedPointer(kernel), skip.map { SharedPointer($0) })
-        kernelSpectra.withPointer { spectra in
-        realScratch.withPointer { realBase in
-            let spectraShared = SharedPointer(spectra)
-            parallelRows(C * H, workers: threads, claim: claim) { row, worker in
-                let real = realBase + worker * realStride
-                real.update(repeating: 0, count: n)
-                real.update(from: kShared.base + row * Lk, count: Lk)
-                if bidirectional {
-                    let backward = kShared.base + (H + row) * Lk
-                    for j in 1 ... Lk { real[n - j] = backward[j - 1] }
-                }
-                if let d = dShared { real[0] += d.base[row] }
-                let out = spectraShared.base + row * spectrumStride
-                fft.forward(real, out)
-                let s = UnsafeMutableRawPointer(out).assumingMemoryBound(to: T.self)
-                for i in 0 ..< 2 * count { s[i] *= scale }
-            }
-        }
         }
     }
 }

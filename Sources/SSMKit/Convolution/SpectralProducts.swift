@@ -1,42 +1,32 @@
+import CSpectral
 import ComplexModule
 
 // Pointwise products of half spectra: the only arithmetic the FFT convolution does between
-// transforms. They run over interleaved (re, im) scalars so that the compiler vectorizes them.
+// transforms. The loops live in the C target CSpectral, which is compiled with AVX2 and AVX-512
+// clones selected at load time: on this project's machines the AVX-512 clone runs these
+// products about 2× faster than the SSE2 code Swift emits for the baseline x86-64 target, and
+// the products are the largest cost of the convolution after FFTW itself. A loop in Swift
+// would be the same arithmetic (see `spectralMultiplyReference` in the tests).
 
-/// `out[i] = a[i] · b[i]` for i in 0 ..< count. `out` may alias `a`.
+/// `out[i] = a[i] · b[i]` for i in 0 ..< count; `out` overlaps neither `a` nor `b`.
 @inlinable @inline(__always)
 func spectralMultiply<T: FFTScalar>(_ a: UnsafePointer<Complex<T>>, _ b: UnsafePointer<Complex<T>>,
                                     into out: UnsafeMutablePointer<Complex<T>>, count: Int) {
-    let x = UnsafeRawPointer(a).assumingMemoryBound(to: T.self)
-    let y = UnsafeRawPointer(b).assumingMemoryBound(to: T.self)
-    let z = UnsafeMutableRawPointer(out).assumingMemoryBound(to: T.self)
-    for i in 0 ..< count {
-        let (xr, xi, yr, yi) = (x[2 * i], x[2 * i + 1], y[2 * i], y[2 * i + 1])
-        z[2 * i] = xr * yr - xi * yi
-        z[2 * i + 1] = xr * yi + xi * yr
-    }
+    T.spectralMultiply(UnsafeRawPointer(a), UnsafeRawPointer(b), UnsafeMutableRawPointer(out), count)
+}
+
+/// `a[i] *= b[i]` for i in 0 ..< count, in place.
+@inlinable @inline(__always)
+func spectralMultiply<T: FFTScalar>(_ a: UnsafeMutablePointer<Complex<T>>, by b: UnsafePointer<Complex<T>>, count: Int) {
+    T.spectralMultiplyInPlace(UnsafeMutableRawPointer(a), UnsafeRawPointer(b), count)
 }
 
 /// `out[i] (+)= conj(a[i]) · b[i]`: the spectrum of a cross-correlation. Overwrites `out` when
-/// `accumulate` is false.
+/// `accumulate` is false; `out` overlaps neither `a` nor `b`.
 @inlinable @inline(__always)
 func spectralMultiplyConjugate<T: FFTScalar>(_ a: UnsafePointer<Complex<T>>, _ b: UnsafePointer<Complex<T>>,
                                              into out: UnsafeMutablePointer<Complex<T>>, count: Int,
                                              accumulate: Bool) {
-    let x = UnsafeRawPointer(a).assumingMemoryBound(to: T.self)
-    let y = UnsafeRawPointer(b).assumingMemoryBound(to: T.self)
-    let z = UnsafeMutableRawPointer(out).assumingMemoryBound(to: T.self)
-    if accumulate {
-        for i in 0 ..< count {
-            let (xr, xi, yr, yi) = (x[2 * i], x[2 * i + 1], y[2 * i], y[2 * i + 1])
-            z[2 * i] += xr * yr + xi * yi
-            z[2 * i + 1] += xr * yi - xi * yr
-        }
-    } else {
-        for i in 0 ..< count {
-            let (xr, xi, yr, yi) = (x[2 * i], x[2 * i + 1], y[2 * i], y[2 * i + 1])
-            z[2 * i] = xr * yr + xi * yi
-            z[2 * i + 1] = xr * yi - xi * yr
-        }
-    }
+    T.spectralMultiplyConjugate(UnsafeRawPointer(a), UnsafeRawPointer(b), UnsafeMutableRawPointer(out),
+                                count, accumulate)
 }

@@ -1,4 +1,5 @@
 import CFFTW
+import CSpectral
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -38,6 +39,12 @@ where Self.RawSignificand: FixedWidthInteger {
     static func fftwExportWisdom() -> String?
     static func fftwImportWisdom(_ text: String) -> Bool
     static func fftwForgetWisdom()
+
+    // Interleaved complex products of CSpectral (see SpectralProducts.swift).
+    static func spectralMultiply(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ count: Int)
+    static func spectralMultiplyInPlace(_ a: UnsafeMutableRawPointer, _ b: UnsafeRawPointer, _ count: Int)
+    static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
+                                          _ count: Int, _ accumulate: Bool)
 }
 
 @inline(__always)
@@ -73,6 +80,21 @@ extension Double: FFTScalar {
     }
     public static func fftwImportWisdom(_ text: String) -> Bool { fftw_import_wisdom_from_string(text) != 0 }
     public static func fftwForgetWisdom() { fftw_forget_wisdom() }
+    @inline(__always)
+    public static func spectralMultiply(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ count: Int) {
+        ssm_spectral_multiply_f64(a.assumingMemoryBound(to: Double.self), b.assumingMemoryBound(to: Double.self),
+                                   out.assumingMemoryBound(to: Double.self), count)
+    }
+    @inline(__always)
+    public static func spectralMultiplyInPlace(_ a: UnsafeMutableRawPointer, _ b: UnsafeRawPointer, _ count: Int) {
+        ssm_spectral_multiply_inplace_f64(a.assumingMemoryBound(to: Double.self), b.assumingMemoryBound(to: Double.self), count)
+    }
+    @inline(__always)
+    public static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
+                                                 _ count: Int, _ accumulate: Bool) {
+        ssm_spectral_multiply_conjugate_f64(a.assumingMemoryBound(to: Double.self), b.assumingMemoryBound(to: Double.self),
+                                             out.assumingMemoryBound(to: Double.self), count, accumulate ? 1 : 0)
+    }
 }
 
 extension Float: FFTScalar {
@@ -105,4 +127,19 @@ extension Float: FFTScalar {
     }
     public static func fftwImportWisdom(_ text: String) -> Bool { fftwf_import_wisdom_from_string(text) != 0 }
     public static func fftwForgetWisdom() { fftwf_forget_wisdom() }
+    @inline(__always)
+    public static func spectralMultiply(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ count: Int) {
+        ssm_spectral_multiply_f32(a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self),
+                                   out.assumingMemoryBound(to: Float.self), count)
+    }
+    @inline(__always)
+    public static func spectralMultiplyInPlace(_ a: UnsafeMutableRawPointer, _ b: UnsafeRawPointer, _ count: Int) {
+        ssm_spectral_multiply_inplace_f32(a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self), count)
+    }
+    @inline(__always)
+    public static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
+                                                 _ count: Int, _ accumulate: Bool) {
+        ssm_spectral_multiply_conjugate_f32(a.assumingMemoryBound(to: Float.self), b.assumingMemoryBound(to: Float.self),
+                                             out.assumingMemoryBound(to: Float.self), count, accumulate ? 1 : 0)
+    }
 }

@@ -1,2 +1,129 @@
 import ArgumentParser
-struct Bench: ParsableCommand {}
+import SSMKit
+
+/// `ssm bench`: throughput measurements.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput; each row reports the median and spread over repeats.",
+        subcommands: [BenchConv.self]
+    )
+}
+
+/// Options shared by the `ssm bench` subcommands.
+struct BenchOptions: ParsableArguments {
+    @Option(name: .long, help: "Batch sizes: one value or a comma-separated list.")
+    var batch: LengthList = LengthList([1])
+
+    @Option(name: .long, help: "Channels H: one value or a comma-separated list.")
+    var channels: LengthList = LengthList([256])
+
+    @Option(name: .long, help: "Lengths L: a value, a list (1024,4096) or a range of powers of two (2^12...2^20).")
+    var length: LengthList = LengthList([4096])
+
+    @Option(name: .long, help: "float32 or float64.")
+    var precision: Precision = .float32
+
+    @Option(name: .long, help: "Worker threads (default: all online processors).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Timed repeats per row (after one untimed warm-up).")
+    var repeats: Int = 5
+
+    @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.")
+    var effort: FFTPlannerEffort = .measure
+
+    @Option(name: .long, help: "Load FFTW wisdom from this file first (if it exists) and save it back after.")
+    var wisdom: String?
+
+    @Flag(name: .long, help: "Print one JSON object per row and line.")
+    var json = false
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeats: expected a positive count, got \(repeats)") }
+        if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
+        for (name, list) in [("--batch", batch), ("--channels", channels), ("--length", length)]
+        where list.values.contains(where: { $0 < 1 }) {
+            throw ValidationError("\(name): expected positive values, got \(list.values)")
+        }
+    }
+}
+
+enum Precision: String, ExpressibleByArgument, CaseIterable {
+    case float32, float64
+}
+
+extension FFTPlannerEffort: ExpressibleByArgument {}
+
+/// A list of positive integers: `4096`, `1024,4096`, or `2^10...2^14` (every power between).
+struct LengthList: ExpressibleByArgument, Equatable {
+    var values: [Int]
+    init(_ values: [Int]) { self.values = values }
+
+    init?(argument: String) {
+        func power(_ s: Substring) -> Int? {
+            let parts = s.split(separator: "^")
+            if parts.count == 2, parts[0] == "2", let e = Int(parts[1]), (0 ... 40).contains(e) { return 1 << e }
+            return parts.count == 1 ? Int(s) : nil
+        }
+        let range = argument.split(separator: "...", omittingEmptySubsequences: false)
+        if range.count == 2 {
+            guard let lo = power(range[0]), let hi = power(range[1]), lo >= 1, lo <= hi,
+                  lo & (lo - 1) == 0, hi & (hi - 1) == 0 else { return nil }
+            values = Array(sequence(first: lo) { $0 < hi ? $0 * 2 : nil })
+        } else {
+            let items = argument.split(separator: ",").map(power)
+            guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else { return nil }
+            values = items.map { $0! }
+        }
+    }
+}
+
+/// Median, minimum and maximum of some timings, in seconds.
+struct Timing {
+    var median: Double
+    var min: Double
+    var max: Double
+
+    init(_ samples: [Double]) {
+        let s = samples.sorted()
+        median = s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        min = s.first ?? 0
+        max = s.last ?? 0
+    }
+}
+
+/// Seconds taken by `body`, on the monotonic clock.
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try body()
+    let d = clock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// A JSON object with keys in the order given; values are numbers or strings.
+func jsonLine(_ fields: [(String, Any)]) -> String {
+    let body = fields.map { key, value -> String in
+        let v: String = switch value {
+        case let s as String: "\"\(s)\""
+        case let d as Double: d.isFinite ? "\(d)" : "null"
+        default: "\(value)"
+        }
+        return "\"\(key)\":\(v)"
+    }
+    return "{" + body.joined(separator: ",") + "}"
+}
+
+/// SplitMix64: fast seeded random numbers for benchmark inputs (the system generator makes a
+/// system call per number).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import SSMKit
+
+/// `ssm bench conv`: FFT convolution throughput next to the FFTW bound of the same run.
+struct BenchConv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv",
+        abstract: "Time the FFT convolution and the FFTW bound (its transforms alone) in one run.",
+        discussion: """
+        Each row times the convolution (forward, or forward + backward with --backward) and, \
+        interleaved with it, the same transforms with the same plans and threads and nothing \
+        else (the bound). ratio = median time / median bound. Planning and one warm-up call are \
+        excluded from the timed region and reported as plan_seconds.
+        """
+    )
+
+    @OptionGroup var options: BenchOptions
+
+    @Flag(name: .long, help: "Time forward + backward (all gradients) instead of forward alone.")
+    var backward = false
+
+    @Option(name: .long, help: "Kernel copies C (output channels).")
+    var copies: Int = 1
+
+    func run() throws {
+        if let path = options.wisdom { try? FFT.importWisdom(from: path) }
+        if !options.json {
+            print("op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms")
+        }
+        for L in options.length.values {
+            for H in options.channels.values {
+                for B in options.batch.values {
+                    switch options.precision {
+                    case .float32: try row(Float.self, B: B, H: H, L: L)
+                    case .float64: try row(Double.self, B: B, H: H, L: L)
+                    }
+                }
+            }
+        }
+        if let path = options.wisdom { try FFT.exportWisdom(to: path) }
+    }
+
+    func row<T: FFTScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
+        let shape = ConvolutionShape(batch: B, channels: H, length: L, kernelCopies: copies)
+        var conv: FFTConvolution<T>!
+        var u = [T](), k = [T](), y = [T](), dY = [T]()
+        var dU: [T]? = nil, dK: [T]? = nil, dD: [T]? = nil
+        let d = [T](repeating: 0.5, count: shape.skipCount)
+        let planSeconds = try seconds {
+            conv = try FFTConvolution<T>(shape: shape, threads: options.threads, effort: options.effort)
+            var rng = SplitMix64(seed: 42)
+            u = (0 ..< shape.inputCount).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+            k = (0 ..< shape.kernelCount).map { _ in T.random(in: -1 ..< 1, using: &rng) / T(L) }
+            y = [T](repeating: 0, count: shape.outputCount)
+            if backward {
+                dY = y
+                dU = u; dK = k; dD = d
+            }
+            try step(conv, u, k, d, &y, dY, &dU, &dK, &dD)  // warm-up
+            runBound(conv)
+        }
+        var times: [Double] = [], bounds: [Double] = []
+        for _ in 0 ..< options.repeats {
+            times.append(try seconds { try step(conv, u, k, d, &y, dY, &dU, &dK, &dD) })
+            bounds.append(seconds { runBound(conv) })
+        }
+        let t = Timing(times), bound = Timing(bounds)
+        let samples = Double(B * H * L)
+        let pass = backward ? "forward+backward" : "forward"
+        if options.json {
+            print(jsonLine([("op", "conv"), ("model", "none"), ("pass", pass), ("batch", B), ("channels", H),
+                            ("state", 0), ("length", L), ("kernel_copies", copies), ("fft_size", conv.fftSize),
+                            ("precision", T.precisionName), ("threads", conv.threads),
+                            ("seconds", t.median), ("seconds_min", t.min), ("seconds_max", t.max),
+                            ("samples_per_second", samples / t.median), ("bound_seconds", bound.median),
+                            ("ratio", t.median / bound.median), ("plan_seconds", planSeconds)]))
+        } else {
+            func f(_ x: Double, _ w: Int, _ p: Int) -> String {
+                let s = formatFixed(x, p)
+                return String(repeating: " ", count: max(0, w - s.count)) + s
+            }
+            func i(_ x: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - "\(x)".count)) + "\(x)" }
+            print("conv  \(backward ? "fwd+bwd" : "fwd    ") \(i(B, 3)) \(i(H, 5)) \(i(L, 8)) \(i(conv.fftSize, 8))  \(T.precisionName)   \(i(conv.threads, 3)) "
+                + "\(f(t.median * 1e3, 10, 3)) \(f(t.min * 1e3, 10, 3)) \(f(t.max * 1e3, 10, 3)) \(f(samples / t.median / 1e6, 11, 2)) "
+                + "\(f(bound.median * 1e3, 10, 3)) \(f(t.median / bound.median, 6, 3)) \(f(planSeconds * 1e3, 8, 0))")
+        }
+    }
+
+    func step<T: FFTScalar>(_ conv: FFTConvolution<T>, _ u: [T], _ k: [T], _ d: [T], _ y: inout [T],
+                            _ dY: [T], _ dU: inout [T]?, _ dK: inout [T]?, _ dD: inout [T]?) throws {
+        try conv.forward(u: u, kernel: k, skip: d, y: &y)
+        if backward { try conv.backward(dY: dY, u: u, kernel: k, skip: d, dU: &dU, dK: &dK, dD: &dD) }
+    }
+
+    func runBound<T: FFTScalar>(_ conv: FFTConvolution<T>) {
+        conv.runTransformsOnly(.forward)
+        if backward { conv.runTransformsOnly(.backward) }
+    }
+}
+
+/// `x` with `places` digits after the point.
+func formatFixed(_ x: Double, _ places: Int) -> String {
+    guard x.isFinite else { return "\(x)" }
+    let scale = (0 ..< places).reduce(1.0) { r, _ in r * 10 }
+    let r = (x * scale).rounded() / scale
+    var s = "\(r)"
+    if s.contains("e") { return s }
+    if !s.contains(".") { s += "." }
+    let decimals = s.count - 1 - s.distance(from: s.startIndex, to: s.firstIndex(of: ".")!)
+    if decimals < places { s += String(repeating: "0", count: places - decimals) }
+    if places == 0 { s.removeLast() }
+    return s
+}
