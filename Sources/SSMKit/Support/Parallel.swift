@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// A pointer that may cross into the worker closures of ``parallelRows(_:workers:claim:_:)``.
@@ -14,8 +13,9 @@ struct SharedPointer<T>: @unchecked Sendable {
 ///
 /// Rows are claimed one at a time from `claim` (dynamic scheduling, so a slow core does not hold
 /// up the others); `worker` in `0 ..< workers` selects the caller's scratch. With one worker, or
-/// one row, everything runs on the calling thread. Allocation-free: the counter lives in the
-/// caller's long-lived object and the closure is not escaping.
+/// one row, everything runs on the calling thread. Allocation-free: the threads come from
+/// ``WorkerPool``, the counter lives in the caller's long-lived object and the closure is not
+/// escaping.
 @inlinable
 func parallelRows(_ count: Int, workers: Int, claim: borrowing Atomic<Int>,
                   _ body: (_ row: Int, _ worker: Int) -> Void) {
@@ -25,20 +25,17 @@ func parallelRows(_ count: Int, workers: Int, claim: borrowing Atomic<Int>,
         return
     }
     claim.store(0, ordering: .relaxed)
-    withoutActuallyEscaping(body) { body in
-        let task = UnsafeSendableClosure(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            while true {
-                let row = claim.wrappingAdd(1, ordering: .relaxed).oldValue
-                if row >= count { break }
-                task.body(row, worker)
-            }
+    runWorkers(workers) { worker in
+        while true {
+            let row = claim.wrappingAdd(1, ordering: .relaxed).oldValue
+            if row >= count { break }
+            body(row, worker)
         }
     }
 }
 
-@usableFromInline
-struct UnsafeSendableClosure: @unchecked Sendable {
-    @usableFromInline let body: (Int, Int) -> Void
-    @inlinable init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
+/// `WorkerPool.shared.run`, behind a non-generic, non-inlinable entry point.
+@usableFromInline @inline(never)
+func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
+    WorkerPool.shared.run(workers: workers, body)
 }
