@@ -10,7 +10,7 @@ struct WorkerPoolTests {
         for workers in [1, 2, 3, 5] {
             for _ in 0 ..< 200 {
                 let hits = Mutex([Int](repeating: 0, count: workers))
-                WorkerPool.shared.run(workers: workers) { index in hits.withLock { $0[index] += 1 } }
+                WorkerPool.shared.runTasks(workers, workers: workers) { index, _ in hits.withLock { $0[index] += 1 } }
                 #expect(hits.withLock { $0 } == [Int](repeating: 1, count: workers), "workers = \(workers)")
             }
         }
@@ -21,7 +21,7 @@ struct WorkerPoolTests {
         let total = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             for _ in 0 ..< 50 {
-                WorkerPool.shared.run(workers: 2) { _ in total.wrappingAdd(1, ordering: .relaxed) }
+                WorkerPool.shared.runTasks(2, workers: 2) { _, _ in total.wrappingAdd(1, ordering: .relaxed) }
             }
         }
         #expect(total.load(ordering: .relaxed) == 8 * 50 * 2)

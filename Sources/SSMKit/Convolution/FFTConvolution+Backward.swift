@@ -16,64 +16,67 @@ extension FFTConvolution {
     public func backward(dY: UnsafePointer<T>, u: UnsafePointer<T>, kernel: UnsafePointer<T>,
                          skip: UnsafePointer<T>?, dU: UnsafeMutablePointer<T>?,
                          dK: UnsafeMutablePointer<T>?, dD: UnsafeMutablePointer<T>?) {
-        let wantU = dU != nil
-        let wantK = dK != nil || (dD != nil && skip != nil)
+        arguments = Arguments()
+        arguments.dY = UnsafeMutablePointer(mutating: dY)
+        arguments.u = UnsafeMutablePointer(mutating: u)
+        arguments.kernel = UnsafeMutablePointer(mutating: kernel)
+        arguments.skip = skip.map { UnsafeMutablePointer(mutating: $0) }
+        arguments.dU = dU
+        arguments.dK = dK
+        arguments.dD = skip == nil ? nil : dD
+        defer { arguments = Arguments() }
+        runParallel(.backwardChannels, count: shape.channels)
+    }
+
+    /// The backward task of channel h: dU[:, h], dK[:, h] and dD[:, h].
+    @inlinable
+    func backwardChannel(_ h: Int, _ s: Scratch) {
+        let a = arguments
+        let wantU = a.dU != nil
+        let wantK = a.dK != nil || a.dD != nil
         let (B, H, L, C, Lk, n) = (shape.batch, shape.channels, shape.length, shape.kernelCopies,
                                    shape.kernelLength, fftSize)
-        let bidirectional = shape.bidirectional
         let count = fft.spectrumCount
         let scale = 1 / T(n)
-        let (dYShared, uShared) = (SharedPointer(dY), SharedPointer(u))
-        let (kShared, dShared) = (SharedPointer(kernel), skip.map { SharedPointer($0) })
-        let dUShared = dU.map { SharedPointer($0) }
-        let dKShared = dK.map { SharedPointer($0) }
-        let dDShared = skip == nil ? nil : dD.map { SharedPointer($0) }
-        withBuffers { real, complex, _ in
-            parallelRows(H, workers: threads, claim: claim) { h, worker in
-                let s = scratch(worker, real, complex)
+        if wantU {
+            for c in 0 ..< C { kernelSpectrum(c * H + h, a.kernel!, a.skip, into: s.kernels + c * spectrumStride, s) }
+        }
+        for b in 0 ..< B {
+            if wantK {
+                s.input.update(from: a.u! + (b * H + h) * L, count: L)
+                fft.forward(s.input, s.spectrum)
+            }
+            for c in 0 ..< C {
+                s.input.update(from: a.dY! + ((b * C + c) * H + h) * L, count: L)
+                fft.forward(s.input, s.product)
                 if wantU {
-                    for c in 0 ..< C {
-                        kernelSpectrum(c * H + h, kShared.base, dShared?.base, into: s.kernels + c * spectrumStride, s)
-                    }
+                    // The kernel spectra already carry 1/n.
+                    spectralMultiplyConjugate(s.kernels + c * spectrumStride, s.product,
+                                              into: s.dUSpectrum, count: count, accumulate: c > 0)
                 }
-                for b in 0 ..< B {
-                    if wantK {
-                        s.input.update(from: uShared.base + (b * H + h) * L, count: L)
-                        fft.forward(s.input, s.spectrum)
-                    }
-                    for c in 0 ..< C {
-                        s.input.update(from: dYShared.base + ((b * C + c) * H + h) * L, count: L)
-                        fft.forward(s.input, s.product)
-                        if wantU {
-                            // The kernel spectra already carry 1/n.
-                            spectralMultiplyConjugate(s.kernels + c * spectrumStride, s.product,
-                                                      into: s.dUSpectrum, count: count, accumulate: c > 0)
-                        }
-                        if wantK {
-                            spectralMultiplyConjugate(s.spectrum, s.product, into: s.dKSpectra + c * spectrumStride,
-                                                      count: count, accumulate: b > 0)
-                        }
-                    }
-                    if let dU = dUShared {
-                        fft.inverse(s.dUSpectrum, s.output)
-                        let out = dU.base + (b * H + h) * L
-                        for t in 0 ..< L { out[t] += s.output[t] }
-                    }
-                }
-                guard wantK else { return }
-                for c in 0 ..< C {
-                    fft.inverse(s.dKSpectra + c * spectrumStride, s.output)
-                    if let dK = dKShared {
-                        let out = dK.base + (c * H + h) * Lk
-                        for j in 0 ..< Lk { out[j] += s.output[j] * scale }
-                        if bidirectional {
-                            let backward = dK.base + (H + h) * Lk
-                            for j in 1 ... Lk { backward[j - 1] += s.output[n - j] * scale }
-                        }
-                    }
-                    if let dD = dDShared { dD.base[c * H + h] += s.output[0] * scale }
+                if wantK {
+                    spectralMultiplyConjugate(s.spectrum, s.product, into: s.dKSpectra + c * spectrumStride,
+                                              count: count, accumulate: b > 0)
                 }
             }
+            if let dU = a.dU {
+                fft.inverse(s.dUSpectrum, s.output)
+                let out = dU + (b * H + h) * L
+                for t in 0 ..< L { out[t] += s.output[t] }
+            }
+        }
+        guard wantK else { return }
+        for c in 0 ..< C {
+            fft.inverse(s.dKSpectra + c * spectrumStride, s.output)
+            if let dK = a.dK {
+                let out = dK + (c * H + h) * Lk
+                for j in 0 ..< Lk { out[j] += s.output[j] * scale }
+                if shape.bidirectional {
+                    let backward = dK + (H + h) * Lk
+                    for j in 1 ... Lk { backward[j - 1] += s.output[n - j] * scale }
+                }
+            }
+            if let dD = a.dD { dD[c * H + h] += s.output[0] * scale }
         }
     }
 

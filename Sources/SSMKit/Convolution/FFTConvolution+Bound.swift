@@ -16,41 +16,45 @@ extension FFTConvolution {
     @inlinable
     public func runTransformsOnly(_ pass: Pass) {
         let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
-        realScratch.withPointer { $0.update(repeating: 0, count: realScratch.count) }
-        complexScratch.withPointer { $0.update(repeating: .zero, count: complexScratch.count) }
-        withBuffers { real, complex, shared in
-            let sharedSpectra = SharedPointer(shared)
-            switch pass {
-            case .forward where sharesKernelSpectra:
-                parallelRows(C * H, workers: threads, claim: claim) { row, worker in
-                    fft.forward(scratch(worker, real, complex).kernelInput, sharedSpectra.base + row * spectrumStride)
-                }
-                parallelRows(B * H, workers: threads, claim: claim) { _, worker in
-                    let s = scratch(worker, real, complex)
-                    fft.forward(s.input, s.spectrum)
-                    for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
-                }
-            case .forward:
-                parallelRows(H, workers: threads, claim: claim) { _, worker in
-                    let s = scratch(worker, real, complex)
-                    for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
-                    for _ in 0 ..< B {
-                        fft.forward(s.input, s.spectrum)
-                        for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
-                    }
-                }
-            case .backward:
-                parallelRows(H, workers: threads, claim: claim) { _, worker in
-                    let s = scratch(worker, real, complex)
-                    for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
-                    for _ in 0 ..< B {
-                        fft.forward(s.input, s.spectrum)
-                        for _ in 0 ..< C { fft.forward(s.input, s.product) }
-                        fft.inverse(s.dUSpectrum, s.output)
-                    }
-                    for c in 0 ..< C { fft.inverse(s.dKSpectra + c * spectrumStride, s.output) }
-                }
+        realScratch.base.update(repeating: 0, count: realScratch.count)
+        complexScratch.base.update(repeating: .zero, count: complexScratch.count)
+        switch pass {
+        case .forward where sharesKernelSpectra:
+            runParallel(.boundKernelSpectra, count: C * H)
+            runParallel(.boundForwardRows, count: B * H)
+        case .forward:
+            runParallel(.boundForwardChannels, count: H)
+        case .backward:
+            runParallel(.boundBackwardChannels, count: H)
+        }
+    }
+
+    /// One task of a bound phase: the transforms of the matching convolution task.
+    @inlinable
+    func boundTask(_ s: Scratch) {
+        let (B, C) = (shape.batch, shape.kernelCopies)
+        switch phase {
+        case .boundKernelSpectra:
+            fft.forward(s.kernelInput, s.kernels)
+        case .boundForwardRows:
+            fft.forward(s.input, s.spectrum)
+            for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
+        case .boundForwardChannels:
+            for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
+            for _ in 0 ..< B {
+                fft.forward(s.input, s.spectrum)
+                for c in 0 ..< C { fft.inverse(c == C - 1 ? s.spectrum : s.product, s.output) }
             }
+        case .boundBackwardChannels:
+            for c in 0 ..< C { fft.forward(s.kernelInput, s.kernels + c * spectrumStride) }
+            for _ in 0 ..< B {
+                fft.forward(s.input, s.spectrum)
+                for _ in 0 ..< C { fft.forward(s.input, s.product) }
+                fft.inverse(s.dUSpectrum, s.output)
+            }
+            for c in 0 ..< C { fft.inverse(s.dKSpectra + c * spectrumStride, s.output) }
+        default:
+            preconditionFailure("boundTask: \(phase) is not a bound phase")
         }
     }
 

@@ -1,5 +1,4 @@
 import ComplexModule
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,7 +18,8 @@ import Darwin
 /// transform's normalization enters y and dU) is computed once per call and shared by the whole
 /// batch. Each (b, h) row then costs one forward and C inverse transforms.
 ///
-/// Scheduling: with at least as many channels as threads, a task is one channel h: its C kernel
+/// Scheduling: tasks are handed to ``WorkerPool``'s persistent threads and claimed one at a time.
+/// With at least as many channels as threads, a task is one channel h: its C kernel
 /// spectra go to the worker's scratch and stay in cache while the B rows of h are convolved, so
 /// no spectrum ever travels through main memory. With fewer channels than threads, all C·H
 /// spectra are computed first (in parallel) into a shared buffer and the B·H rows are the tasks.
@@ -51,7 +51,45 @@ public final class FFTConvolution<T: FFTScalar> {
     @usableFromInline let realScratch: AlignedBuffer<T>
     /// Per worker: 3 + 2C half spectra (see ``Scratch``).
     @usableFromInline let complexScratch: AlignedBuffer<Complex<T>>
-    @usableFromInline let claim = Atomic<Int>(0)
+    /// What the workers of the current parallel section do with each task index, and the
+    /// arguments of the current call: set by the calling thread before a section starts and
+    /// only read by the workers (see ``runParallel(_:count:)``).
+    @usableFromInline var phase = Phase.forwardChannels
+    @usableFromInline var arguments = Arguments()
+    /// The one closure handed to the worker pool, made on the first call: handing over a fresh
+    /// non-escaping closure per call would cost an allocation (`withoutActuallyEscaping` boxes
+    /// its context), and steady-state calls allocate nothing. It is made inside the inlinable
+    /// ``runParallel(_:count:)`` so that it is compiled specialized for the caller's `T`.
+    @usableFromInline var task: (@Sendable (Int, Int) -> Void)?
+
+    /// `self` for the worker closure: the instance outlives every section it runs, and workers
+    /// only read its configuration and the current ``arguments``.
+    @usableFromInline
+    struct TaskTarget: @unchecked Sendable {
+        @usableFromInline unowned(unsafe) let convolution: FFTConvolution
+        @inlinable init(_ convolution: FFTConvolution) { self.convolution = convolution }
+    }
+
+    /// The kinds of parallel sections.
+    @usableFromInline
+    enum Phase {
+        case kernelSpectra, forwardRows, forwardChannels, backwardChannels
+        case boundKernelSpectra, boundForwardRows, boundForwardChannels, boundBackwardChannels
+    }
+
+    /// The pointers and flags of the call in progress.
+    @usableFromInline
+    struct Arguments {
+        @usableFromInline var u: UnsafeMutablePointer<T>?
+        @usableFromInline var kernel: UnsafeMutablePointer<T>?
+        @usableFromInline var skip: UnsafeMutablePointer<T>?
+        @usableFromInline var y: UnsafeMutablePointer<T>?
+        @usableFromInline var dY: UnsafeMutablePointer<T>?
+        @usableFromInline var dU: UnsafeMutablePointer<T>?
+        @usableFromInline var dK: UnsafeMutablePointer<T>?
+        @usableFromInline var dD: UnsafeMutablePointer<T>?
+        @inlinable init() {}
+    }
 
     /// One worker's rows of scratch.
     @usableFromInline
@@ -112,22 +150,47 @@ public final class FFTConvolution<T: FFTScalar> {
         complexScratch = AlignedBuffer(count: self.threads * (3 + 2 * shape.kernelCopies) * spectrumStride)
     }
 
-    /// The scratch rows of `worker` within the buffers at `real` and `complex`.
+    /// The scratch rows of `worker`. The buffers live as long as `self`, which every caller holds.
     @inlinable @inline(__always)
-    func scratch(_ worker: Int, _ real: UnsafeMutablePointer<T>, _ complex: UnsafeMutablePointer<Complex<T>>) -> Scratch {
-        Scratch(real: real + worker * 3 * realStride, realStride: realStride,
-                complex: complex + worker * (3 + 2 * shape.kernelCopies) * spectrumStride,
+    func scratch(_ worker: Int) -> Scratch {
+        Scratch(real: realScratch.base + worker * 3 * realStride, realStride: realStride,
+                complex: complexScratch.base + worker * (3 + 2 * shape.kernelCopies) * spectrumStride,
                 spectrumStride: spectrumStride, copies: shape.kernelCopies)
     }
 
-    /// Runs `body` with the base pointers of the scratch buffers and of the shared spectra.
-    @inlinable @inline(__always)
-    func withBuffers<R>(_ body: (UnsafeMutablePointer<T>, UnsafeMutablePointer<Complex<T>>,
-                                 UnsafeMutablePointer<Complex<T>>) -> R) -> R {
-        realScratch.withPointer { real in
-            complexScratch.withPointer { complex in
-                kernelSpectra.withPointer { shared in body(real, complex, shared) }
-            }
+    /// Runs `phase` over task indices `0 ..< count` on ``threads`` threads (the caller's
+    /// ``arguments`` must be set), then clears the arguments.
+    @inlinable
+    func runParallel(_ phase: Phase, count: Int) {
+        self.phase = phase
+        if task == nil {
+            let target = TaskTarget(self)
+            task = { index, worker in target.convolution.runTask(index, worker: worker) }
+        }
+        WorkerPool.shared.runTasks(count, workers: threads, task!)
+    }
+
+    /// One task of the current ``phase``.
+    @inlinable
+    func runTask(_ index: Int, worker: Int) {
+        let s = scratch(worker)
+        let a = arguments
+        let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
+        switch phase {
+        case .kernelSpectra:
+            kernelSpectrum(index, a.kernel!, a.skip, into: kernelSpectra.base + index * spectrumStride, s)
+        case .forwardRows:
+            let (h, b) = index.quotientAndRemainder(dividingBy: B)
+            convolveRow(b, h, a.u!, a.y!, kernels: kernelSpectra.base + h * spectrumStride,
+                        kernelStride: H * spectrumStride, s)
+        case .forwardChannels:
+            let h = index
+            for c in 0 ..< C { kernelSpectrum(c * H + h, a.kernel!, a.skip, into: s.kernels + c * spectrumStride, s) }
+            for b in 0 ..< B { convolveRow(b, h, a.u!, a.y!, kernels: s.kernels, kernelStride: spectrumStride, s) }
+        case .backwardChannels:
+            backwardChannel(index, s)
+        case .boundKernelSpectra, .boundForwardRows, .boundForwardChannels, .boundBackwardChannels:
+            boundTask(s)
         }
     }
 
@@ -141,32 +204,18 @@ public final class FFTConvolution<T: FFTScalar> {
     @inlinable
     public func forward(u: UnsafePointer<T>, kernel: UnsafePointer<T>, skip: UnsafePointer<T>?,
                         y: UnsafeMutablePointer<T>) {
+        arguments = Arguments()
+        arguments.u = UnsafeMutablePointer(mutating: u)
+        arguments.kernel = UnsafeMutablePointer(mutating: kernel)
+        arguments.skip = skip.map { UnsafeMutablePointer(mutating: $0) }
+        arguments.y = y
+        defer { arguments = Arguments() }
         let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
-        let (uShared, yShared) = (SharedPointer(u), SharedPointer(y))
-        let (kShared, dShared) = (SharedPointer(kernel), skip.map { SharedPointer($0) })
-        withBuffers { real, complex, shared in
-            let sharedSpectra = SharedPointer(shared)
-            if sharesKernelSpectra {
-                parallelRows(C * H, workers: threads, claim: claim) { row, worker in
-                    kernelSpectrum(row, kShared.base, dShared?.base,
-                                   into: sharedSpectra.base + row * spectrumStride, scratch(worker, real, complex))
-                }
-                parallelRows(B * H, workers: threads, claim: claim) { row, worker in
-                    let (h, b) = row.quotientAndRemainder(dividingBy: B)
-                    convolveRow(b, h, uShared.base, yShared.base, kernels: sharedSpectra.base + h * spectrumStride,
-                                kernelStride: H * spectrumStride, scratch(worker, real, complex))
-                }
-            } else {
-                parallelRows(H, workers: threads, claim: claim) { h, worker in
-                    let s = scratch(worker, real, complex)
-                    for c in 0 ..< C {
-                        kernelSpectrum(c * H + h, kShared.base, dShared?.base, into: s.kernels + c * spectrumStride, s)
-                    }
-                    for b in 0 ..< B {
-                        convolveRow(b, h, uShared.base, yShared.base, kernels: s.kernels, kernelStride: spectrumStride, s)
-                    }
-                }
-            }
+        if sharesKernelSpectra {
+            runParallel(.kernelSpectra, count: C * H)
+            runParallel(.forwardRows, count: B * H)
+        } else {
+            runParallel(.forwardChannels, count: H)
         }
     }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,14 +8,18 @@ import Darwin
 
 /// Persistent worker threads that run one job at a time without allocating.
 ///
-/// `DispatchQueue.concurrentPerform` allocates a few blocks per call, which would break the
-/// engine's promise of no allocation in steady-state forward and backward passes. The pool's
-/// threads are created on first use and then wait on a condition variable; a job is a
-/// non-escaping closure run once per worker index, the caller itself taking index 0. When the
-/// pool is already running another caller's job, the call falls back to `concurrentPerform`,
-/// so concurrent callers never wait for each other.
+/// `DispatchQueue.concurrentPerform` allocates a few blocks per call, and so does handing a
+/// non-escaping closure to other threads (`withoutActuallyEscaping` boxes it); either would break
+/// the engine's promise of no allocation in steady-state passes. The pool's threads are created
+/// on first use and then wait on a condition variable. A job is a long-lived closure that the
+/// caller made once (storing it is a retain, not an allocation) and a task count; workers claim
+/// task indices one at a time from an atomic counter (dynamic scheduling, so a slow core does
+/// not hold up the others), the calling thread working as worker 0. When the pool is already
+/// running another caller's job, the call falls back to `concurrentPerform`, so concurrent
+/// callers never wait for each other.
+@usableFromInline
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool()
+    @usableFromInline static let shared = WorkerPool()
 
     // All state below is guarded by `mutex`; the pointers are allocated once and never freed
     // (the pool lives as long as the process).
@@ -25,7 +30,9 @@ final class WorkerPool: @unchecked Sendable {
     private let busy: UnsafeMutablePointer<pthread_mutex_t>
     private var threadCount = 0
     private var generation = 0
-    private var job: UnsafeSendableWorker?
+    private var job: (@Sendable (Int, Int) -> Void)?
+    private var taskCount = 0
+    private let claim = Atomic<Int>(0)
     private var participants = 0
     private var nextIndex = 0
     private var pending = 0
@@ -41,36 +48,55 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(done, nil)
     }
 
-    /// Calls `body(index)` once for each index in `0 ..< workers`, in parallel, and returns when
-    /// all calls have returned. Index 0 runs on the calling thread.
-    func run(workers: Int, _ body: (Int) -> Void) {
-        if workers <= 1 { if workers == 1 { body(0) }; return }
+    /// Calls `task(index, worker)` once for each index in `0 ..< count`, on `workers` threads
+    /// (worker 0 is the calling thread, and `worker` < `workers` selects per-thread scratch),
+    /// and returns when all calls have returned.
+    @usableFromInline
+    func runTasks(_ count: Int, workers: Int, _ task: @escaping @Sendable (Int, Int) -> Void) {
+        let workers = max(1, min(workers, count))
+        if workers == 1 {
+            for index in 0 ..< count { task(index, 0) }
+            return
+        }
         guard pthread_mutex_trylock(busy) == 0 else {
-            withoutActuallyEscaping(body) { body in
-                let task = UnsafeSendableWorker(body)
-                DispatchQueue.concurrentPerform(iterations: workers) { task.body($0) }
+            // Another caller holds the pool: the same schedule through Dispatch (allocates).
+            let counter = Counter()
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while case let index = counter.value.wrappingAdd(1, ordering: .relaxed).oldValue, index < count {
+                    task(index, worker)
+                }
             }
             return
         }
         defer { pthread_mutex_unlock(busy) }
-        withoutActuallyEscaping(body) { body in
-            pthread_mutex_lock(mutex)
-            while threadCount < workers - 1 { spawnThread() }
-            job = UnsafeSendableWorker(body)
-            participants = workers
-            nextIndex = 1
-            pending = workers - 1
-            generation &+= 1
-            pthread_cond_broadcast(start)
-            pthread_mutex_unlock(mutex)
+        pthread_mutex_lock(mutex)
+        while threadCount < workers - 1 { spawnThread() }
+        job = task
+        taskCount = count
+        claim.store(0, ordering: .relaxed)
+        participants = workers
+        nextIndex = 1
+        pending = workers - 1
+        generation &+= 1
+        pthread_cond_broadcast(start)
+        pthread_mutex_unlock(mutex)
 
-            body(0)
+        work(task, count: count, worker: 0)
 
-            pthread_mutex_lock(mutex)
-            while pending > 0 { pthread_cond_wait(done, mutex) }
-            job = nil
-            pthread_mutex_unlock(mutex)
+        pthread_mutex_lock(mutex)
+        while pending > 0 { pthread_cond_wait(done, mutex) }
+        job = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func work(_ task: (Int, Int) -> Void, count: Int, worker: Int) {
+        while case let index = claim.wrappingAdd(1, ordering: .relaxed).oldValue, index < count {
+            task(index, worker)
         }
+    }
+
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
     }
 
     /// Called with `mutex` held, before the job's generation is published: the new thread
@@ -101,10 +127,11 @@ final class WorkerPool: @unchecked Sendable {
             while generation == seen { pthread_cond_wait(start, mutex) }
             seen = generation
             guard nextIndex < participants, let job else { continue }
-            let index = nextIndex
+            let worker = nextIndex
             nextIndex += 1
+            let count = taskCount
             pthread_mutex_unlock(mutex)
-            job.body(index)
+            work(job, count: count, worker: worker)
             pthread_mutex_lock(mutex)
             pending -= 1
             if pending == 0 { pthread_cond_signal(done) }
@@ -112,8 +139,3 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
-/// A worker body that may cross threads; it is only called while `run` is on the stack.
-struct UnsafeSendableWorker: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
-}
