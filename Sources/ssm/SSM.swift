@@ -60,3 +60,5 @@ func checkOperationName(_ arguments: [String]) throws {
                               expected: "a known operation: \(known.joined(separator: ", "))")
     }
 }
+
+extension FFTPlannerEffort: ExpressibleByArgument {}

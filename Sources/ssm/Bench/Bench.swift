@@ -52,7 +52,6 @@ enum Precision: String, ExpressibleByArgument, CaseIterable {
     case float32, float64
 }
 
-extension FFTPlannerEffort: ExpressibleByArgument {}
 
 /// A list of positive integers: `4096`, `1024,4096`, or `2^10...2^14` (every power between).
 struct LengthList: ExpressibleByArgument, Equatable {

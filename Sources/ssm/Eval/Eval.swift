@@ -26,6 +26,9 @@ struct EvalOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads (default: all online processors).")
     var threads: Int?
 
+    @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.")
+    var effort: FFTPlannerEffort = .measure
+
     func validate() throws {
         if let threads, threads < 1 {
             throw ValidationError("--threads: expected a positive count, got \(threads)")
@@ -91,8 +94,7 @@ enum EvalPrecision {
 func runEval(_ options: EvalOptions,
              _ body32: (inout EvalInputs<Float>) throws -> [(name: String, value: SafeTensorsValue)],
              _ body64: (inout EvalInputs<Double>) throws -> [(name: String, value: SafeTensorsValue)]) throws {
-    // One call plans each size once, so FFTW's estimate planner is the fastest end to end.
-    FFT.defaultEffort = .estimate
+    FFT.defaultEffort = options.effort
     let file = try SafeTensorsFile(path: options.input)
     let outputs: [(name: String, value: SafeTensorsValue)]
     switch try EvalPrecision(file) {
