@@ -5,15 +5,20 @@
 // Shapes: H = 256, B ∈ {1, 8}, L = 2^12 … 2^18 (float32). Larger L with H = 256 and B = 8 does
 // not fit in this machine's memory budget for a benchmark (u, y, dY, dU of 2^31 floats each at
 // L = 2^20), so L = 2^20 runs with H = 16. `ssm bench conv` covers any other shape.
+// SSM_THREADS=N fixes the thread count (default: all cores).
 
 import Benchmark
+import Foundation
 import SSMKit
-#if canImport(Glibc)
-import Glibc
-#endif
+
+/// FFTW wisdom shared by the benchmark processes (package-benchmark runs each benchmark in a
+/// process of its own, which would otherwise measure every plan again): $SSM_WISDOM, else
+/// .build/fftw-wisdom under the working directory.
+let wisdomPath = ProcessInfo.processInfo.environment["SSM_WISDOM"] ?? ".build/fftw-wisdom"
 
 let benchmarks: @Sendable () -> Void = {
     FFT.defaultEffort = .measure
+    try? FFT.importWisdom(from: wisdomPath)
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .instructions],
         timeUnits: .milliseconds,
@@ -45,9 +50,10 @@ func registerConvolution<T: FFTScalar>(_: T.Type, shape: ConvolutionShape, name:
     let state = ConvolutionState<T>()
     let setup: @Sendable () async throws -> Void = {
         guard state.conv == nil else { return }
-        state.conv = try FFTConvolution<T>(shape: shape, threads: Int(getenv("SSM_THREADS").map { String(cString: $0) } ?? "") ?? nil)
-        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> T { x = x &* 6_364_136_223_846_793_005 &+ 1; return T(Int64(bitPattern: x >> 11) % 2001 - 1000) / 1000 }
+        state.conv = try FFTConvolution<T>(shape: shape, threads: ProcessInfo.processInfo.environment["SSM_THREADS"].flatMap { Int($0) })
+        try? FFT.exportWisdom(to: wisdomPath)
+        var rng = SplitMix64(seed: 42)
+        func next() -> T { T.random(in: -1 ..< 1, using: &rng) }
         state.u = (0 ..< shape.inputCount).map { _ in next() }
         state.k = (0 ..< shape.kernelCount).map { _ in next() / T(shape.length) }
         state.d = (0 ..< shape.skipCount).map { _ in next() }

@@ -1,0 +1,70 @@
+import ComplexModule
+import RealModule
+
+extension S4DKernel {
+    /// Gradients of ⟨dK, K̄⟩, accumulated (`+=`) into `dLogDt: (H)`, `dC: c(H, N2)`,
+    /// `dLogAReal: (H, N2)`, `dAImag: (H, N2)` and, when `b` is given, `dB: c(H, N2)`.
+    /// Complex gradients are PyTorch's: d(re) + i·d(im).
+    ///
+    /// With w = C·B·β and K̄[l] = 2·Re Σ_n w Ā^l, the two Vandermonde sums per mode
+    ///
+    ///     G  = Σ_l dK[l] Ā^l,    G' = Σ_{l≥1} dK[l]·l·Ā^{l−1}
+    ///
+    /// give ∂/∂w = G and ∂/∂Ā = w·G' (holomorphic derivatives of the loss); the chain rule
+    /// through ``DiscreteMode`` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
+    /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work.
+    @inlinable
+    public func backward(length L: Int, dK: [T], logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
+                         b: [Complex<T>]? = nil, dLogDt: inout [T], dC: inout [Complex<T>],
+                         dLogAReal: inout [T], dAImag: inout [T], dB: inout [Complex<T>]?) throws(SSMError) {
+        try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
+        let (H, N2) = (channels, modes)
+        if dK.count != H * L { throw SSMError.shape(argument: "d_k", expected: "(H, L) = (\(H), \(L))", actual: [dK.count]) }
+        if dLogDt.count != H { throw SSMError.shape(argument: "d_log_dt", expected: "(H)", actual: [dLogDt.count]) }
+        if dC.count != H * N2 { throw SSMError.shape(argument: "d_C", expected: "(H, N2) complex", actual: [dC.count]) }
+        if dLogAReal.count != H * N2 { throw SSMError.shape(argument: "d_log_A_real", expected: "(H, N2)", actual: [dLogAReal.count]) }
+        if dAImag.count != H * N2 { throw SSMError.shape(argument: "d_A_imag", expected: "(H, N2)", actual: [dAImag.count]) }
+        if b != nil, dB?.count != H * N2 { throw SSMError.shape(argument: "d_B", expected: "(H, N2) complex", actual: [dB?.count ?? 0]) }
+        let interval = Self.anchorInterval
+        for h in 0 ..< H {
+            var dDelta = 0.0
+            for n in 0 ..< N2 {
+                let i = h * N2 + n
+                let (_, lambda, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
+                // G and G' in T over anchored blocks, summed per block into Double.
+                var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
+                var l0 = 0
+                while l0 < L {
+                    var p = complexT(anchoredPower(m.logABar, l0), T.self)
+                    var blockG = Complex<T>.zero, blockGPrime = Complex<T>.zero
+                    let end = min(L, l0 + interval)
+                    for l in l0 ..< end {
+                        // p = Ā^l: contributes dK[l]·Ā^l to G and dK[l+1]·(l+1)·Ā^l to G'.
+                        blockG = blockG + p.multiplied(by: dK[h * L + l])
+                        if l + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: dK[h * L + l + 1] * T(l + 1)) }
+                        p = p * aBar
+                    }
+                    g = g + complexDouble(blockG)
+                    gPrime = gPrime + complexDouble(blockGPrime)
+                    l0 = end
+                }
+                let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
+                let w = cb * bb * m.bBarScale
+                let dW = g                      // ∂/∂w
+                let dABar = w * gPrime          // ∂/∂Ā
+                // ∂/∂λ and ∂/∂Δ through β(λ, Δ) and Ā(λ, Δ).
+                let dBeta = dW * cb * bb
+                let dLambda = dBeta * m.dBetaDLambda + dABar * m.dABarDLambda
+                dDelta += 2 * (dBeta * m.dBetaDDelta + dABar * m.dABarDDelta).real
+                // λ = −exp(logAReal) + i·aImag: ∂Re λ/∂logAReal = Re λ, ∂Im λ/∂aImag = 1.
+                dLogAReal[i] += T(2 * dLambda.real * lambda.real)
+                dAImag[i] += T(-2 * dLambda.imaginary)
+                dC[i] = dC[i] + complexT((dW * bb * m.bBarScale).conjugate.multiplied(by: 2), T.self)
+                if b != nil { dB![i] = dB![i] + complexT((dW * cb * m.bBarScale).conjugate.multiplied(by: 2), T.self) }
+            }
+            // Δ = exp(logDt): ∂Δ/∂logDt = Δ.
+            dLogDt[h] += T(dDelta * Double.exp(Double(logDt[h])))
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import ComplexModule
+import RealModule
+
+/// The S4D convolution kernel by Vandermonde evaluation (official `S4DKernel`, s4d.py).
+///
+/// Legend: H channels · N2 = N/2 complex modes (one of each conjugate pair) · L length.
+///
+/// Parameters (row-major, complex values as `Complex<T>`):
+/// - `logDt: (H)`: Δ_h = exp(logDt[h])
+/// - `c: c(H, N2)`: output projection C
+/// - `logAReal: (H, N2)`, `aImag: (H, N2)`: λ = −exp(logAReal) + i·aImag
+/// - `b: c(H, N2)` or nil (B = 1)
+///
+///     K̄[h, l] = 2·Re Σ_n C_n B_n β_n Ā_n^l,   l = 0 … L − 1
+///
+/// with Ā, β of ``Discretization`` (ZOH: β = (e^{Δλ} − 1)/λ; bilinear: β = Δ/(1 − Δλ/2)).
+///
+/// Precision: each mode (Δ, λ, Ā, β and log Ā) is computed in Double from the parameters,
+/// whatever T is, because the phase of Ā^l = e^{l·log Ā} carries the error of log Ā
+/// multiplied by l: log Ā computed in Float would be off by up to l·2^-24·|Δλ|, ~6e-3 at
+/// l = 2^20. Powers are re-anchored: every ``anchorInterval`` steps Ā^l is recomputed as
+/// e^{l·log Ā} in Double, and the steps in between are complex multiplications in T. The
+/// error of a power is then ~``anchorInterval`` roundings of T at any L (repeated
+/// multiplication alone would grow it linearly in L: ~6e-2 relative in Float at L = 2^20).
+/// Work: O(N2·L) multiply-adds and O(N2·L/``anchorInterval``) complex exponentials per channel;
+/// memory O(L) per channel (no (H, N2, L) tensor).
+public struct S4DKernel<T: FFTScalar>: Sendable {
+    public var channels: Int
+    public var modes: Int
+    public var discretization: Discretization
+
+    /// Steps between exact re-anchorings of the powers Ā^l.
+    public static var anchorInterval: Int { 64 }
+
+    public init(channels: Int, modes: Int, discretization: Discretization = .zoh) throws(SSMError) {
+        guard channels >= 1 else { throw SSMError.value(argument: "channels", expected: "a positive count, got \(channels)") }
+        guard modes >= 1 else { throw SSMError.value(argument: "modes", expected: "a positive count, got \(modes)") }
+        self.channels = channels
+        self.modes = modes
+        self.discretization = discretization
+    }
+
+    /// Checks parameter counts: `logDt` H, the others H·N2.
+    @usableFromInline
+    func check(logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?) throws(SSMError) {
+        let (H, N2) = (channels, modes)
+        if logDt.count != H { throw SSMError.shape(argument: "log_dt", expected: "(H) = (\(H))", actual: [logDt.count]) }
+        if c.count != H * N2 { throw SSMError.shape(argument: "C", expected: "(H, N2) = (\(H), \(N2)) complex", actual: [c.count]) }
+        if logAReal.count != H * N2 { throw SSMError.shape(argument: "log_A_real", expected: "(H, N2) = (\(H), \(N2))", actual: [logAReal.count]) }
+        if aImag.count != H * N2 { throw SSMError.shape(argument: "A_imag", expected: "(H, N2) = (\(H), \(N2))", actual: [aImag.count]) }
+        if let b, b.count != H * N2 { throw SSMError.shape(argument: "B", expected: "(H, N2) = (\(H), \(N2)) complex", actual: [b.count]) }
+    }
+
+    /// The discretized mode (h, n), in Double.
+    @inlinable @inline(__always)
+    func mode(_ h: Int, _ n: Int, logDt: [T], logAReal: [T], aImag: [T]) -> (delta: Double, lambda: Complex<Double>, DiscreteMode<Double>) {
+        let delta = Double.exp(Double(logDt[h]))
+        let lambda = Complex(-Double.exp(Double(logAReal[h * modes + n])), Double(aImag[h * modes + n]))
+        return (delta, lambda, DiscreteMode(discretization, delta: delta, lambda: lambda))
+    }
+
+    /// K̄: (H, L), overwriting `k`.
+    /// - Throws: ``SSMError`` for wrong parameter counts or `length` < 1.
+    @inlinable
+    public func forward(length L: Int, logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
+                        b: [Complex<T>]? = nil, k: inout [T]) throws(SSMError) {
+        try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
+        guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
+        if k.count != channels * L { throw SSMError.shape(argument: "k", expected: "(H, L) = (\(channels), \(L))", actual: [k.count]) }
+        let interval = Self.anchorInterval
+        k.withUnsafeMutableBufferPointer { k in
+            for h in 0 ..< channels {
+                let row = k.baseAddress! + h * L
+                row.update(repeating: 0, count: L)
+                for n in 0 ..< modes {
+                    let (_, _, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                    let w = complexDouble(c[h * modes + n]) * complexDouble(b?[h * modes + n] ?? Complex(1)) * m.bBarScale
+                    let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
+                    // K̄[l] += 2·Re(w·Ā^l), Ā^l anchored every `interval` steps.
+                    var l0 = 0
+                    while l0 < L {
+                        var p = complexT(w * anchoredPower(m.logABar, l0), T.self)
+                        for l in l0 ..< min(L, l0 + interval) {
+                            row[l] += 2 * p.real
+                            p = p * aBar
+                        }
+                        l0 += interval
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// z^l = e^{l·log z} in Double.
+@inlinable
+func anchoredPower(_ logZ: Complex<Double>, _ l: Int) -> Complex<Double> {
+    l == 0 ? Complex(1) : Complex.exp(logZ.multiplied(by: Double(l)))
+}
+
+@inlinable @inline(__always)
+func complexDouble<T: BinaryFloatingPoint>(_ z: Complex<T>) -> Complex<Double> {
+    Complex(Double(z.real), Double(z.imaginary))
+}
+
+@inlinable @inline(__always)
+func complexT<T: BinaryFloatingPoint>(_ z: Complex<Double>, _: T.Type) -> Complex<T> {
+    Complex(T(z.real), T(z.imaginary))
+}
