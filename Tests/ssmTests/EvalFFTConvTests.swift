@@ -4,32 +4,6 @@ import Testing
 
 @Suite("ssm eval fftconv")
 struct EvalFFTConvTests {
-    static let cases = FixtureCase.all(op: "fftconv")
-
-    @Test("the fixture folder is present and lists fftconv cases")
-    func fixturesPresent() {
-        #expect(!Self.cases.isEmpty, "no fftconv cases under \(referenceDirectory); set SSMKIT_REFERENCE_DIR")
-    }
-
-    @Test("fixtures computed by the official FFTConv pass through ssm eval", arguments: cases)
-    func fixture(_ c: FixtureCase) throws {
-        let output = temporaryPath("\(c.name).out.safetensors")
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let run = try runSSM(["eval", c.op, "--input", "\(referenceDirectory)/\(c.name).in.safetensors",
-                              "--output", output] + c.options)
-        try #require(run.status == 0, "\(c): \(run.stderr)")
-        let got = try SafeTensorsFile(path: output)
-        let expected = try SafeTensorsFile(path: "\(referenceDirectory)/\(c.name).out.safetensors")
-        for entry in expected.entries {
-            let g = try #require(got.entry(entry.name), "\(c): \(entry.name) missing")
-            #expect(g.dtype == entry.dtype && g.shape == entry.shape, "\(c): \(entry.name) dtype/shape")
-            let err = fixtureError(try got.tensor(entry.name, as: Double.self).scalars,
-                                   try expected.tensor(entry.name, as: Double.self).scalars,
-                                   scale: c.scales[entry.name] ?? 0)
-            #expect(err <= c.tolerance(for: entry.name), "\(c): \(entry.name) error \(err)")
-        }
-    }
-
     /// Writes an input file holding `tensors` and returns its path.
     func inputFile(_ tensors: [(String, SafeTensorsValue)]) throws -> String {
         let path = temporaryPath("in.safetensors")

@@ -19,7 +19,7 @@ import RealModule
 /// Every numerical routine of SSMKit is generic over this protocol, so that Float and Double
 /// run through one code path that the compiler specializes. `Complex<Self>` has the memory
 /// layout `(real, imaginary)` of `fftw_complex`, so complex buffers are handed to FFTW as is.
-public protocol FFTScalar: BinaryFloatingPoint, Real, Sendable
+public protocol FFTScalar: BinaryFloatingPoint, Real, SIMDScalar, Codable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
     /// `"float32"` or `"float64"`.
     static var precisionName: String { get }

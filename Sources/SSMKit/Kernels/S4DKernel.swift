@@ -67,7 +67,6 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
         if k.count != channels * L { throw SSMError.shape(argument: "k", expected: "(H, L) = (\(channels), \(L))", actual: [k.count]) }
-        let interval = Self.anchorInterval
         k.withUnsafeMutableBufferPointer { k in
             for h in 0 ..< channels {
                 let row = k.baseAddress! + h * L
@@ -75,19 +74,48 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
                 for n in 0 ..< modes {
                     let (_, _, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
                     let w = complexDouble(c[h * modes + n]) * complexDouble(b?[h * modes + n] ?? Complex(1)) * m.bBarScale
-                    let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
-                    // K̄[l] += 2·Re(w·Ā^l), Ā^l anchored every `interval` steps.
-                    var l0 = 0
-                    while l0 < L {
-                        var p = complexT(w * anchoredPower(m.logABar, l0), T.self)
-                        for l in l0 ..< min(L, l0 + interval) {
-                            row[l] += 2 * p.real
-                            p = p * aBar
-                        }
-                        l0 += interval
-                    }
+                    accumulateVandermonde(row, length: L, weight: w, mode: m)
                 }
             }
+        }
+    }
+
+    /// row[l] += 2·Re(w·Ā^l) for l in 0 ..< L.
+    ///
+    /// Blocks of ``anchorInterval`` steps start from an exact power in Double; inside a block,
+    /// eight lanes hold w·Ā^{l0+j}, j = 0 … 7, and all advance by Ā^8 per vector step, so the
+    /// loop carries eight independent dependency chains and vectorizes over l.
+    @inlinable
+    func accumulateVandermonde(_ row: UnsafeMutablePointer<T>, length L: Int, weight w: Complex<Double>,
+                               mode m: DiscreteMode<Double>) {
+        let interval = Self.anchorInterval
+        // Ā^j for the lanes and Ā^8 for the step, rounded once from Double.
+        var laneRe = SIMD8<T>(), laneIm = SIMD8<T>()
+        var power = Complex<Double>(1)
+        for j in 0 ..< 8 {
+            laneRe[j] = T(power.real); laneIm[j] = T(power.imaginary)
+            power = power * m.aBar
+        }
+        let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
+        let raw = UnsafeMutableRawPointer(row)
+        var l0 = 0
+        while l0 < L {
+            let anchor = w * anchoredPower(m.logABar, l0)
+            let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
+            // p = anchor · Ā^j per lane, doubled (K̄ = 2·Re).
+            var pRe = (laneRe * ar - laneIm * ai) * 2
+            var pIm = (laneRe * ai + laneIm * ar) * 2
+            let end = min(L, l0 + interval)
+            var l = l0
+            while l + 8 <= end {
+                let offset = l * MemoryLayout<T>.stride
+                raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: offset, as: SIMD8<T>.self) + pRe,
+                               toByteOffset: offset, as: SIMD8<T>.self)
+                (pRe, pIm) = (pRe * stepRe - pIm * stepIm, pRe * stepIm + pIm * stepRe)
+                l += 8
+            }
+            for j in 0 ..< end - l { row[l + j] += pRe[j] }
+            l0 = end
         }
     }
 }

@@ -1,0 +1,89 @@
+import ArgumentParser
+import SSMKit
+
+/// `ssm bench kernel`: SSM kernel generation throughput.
+struct BenchKernel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernel",
+        abstract: "Time the generation of the kernel K̄ (H, L) from SSM parameters.",
+        discussion: """
+        Reports the median and spread over repeats, samples (H·L) per second, and the achieved \
+        GFLOP/s of the Vandermonde loop, counted as 8 flops per (channel, mode, step): one \
+        complex multiply and two real additions.
+        """
+    )
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(name: .long, help: "s4d (the S4 DPLR kernel is not built yet).")
+    var model: String = "s4d"
+
+    @Option(name: .long, help: "State size N (N/2 complex modes per channel).")
+    var state: Int = 64
+
+    @Flag(name: .long, help: "Time forward + backward instead of forward alone.")
+    var backward = false
+
+    func validate() throws {
+        guard model == "s4d" else { throw ValidationError("--model: expected s4d, got \(model)") }
+        guard state >= 2, state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") }
+    }
+
+    func run() throws {
+        if !options.json {
+            print("op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s")
+        }
+        for L in options.length.values {
+            for H in options.channels.values {
+                switch options.precision {
+                case .float32: try row(Float.self, H: H, L: L)
+                case .float64: try row(Double.self, H: H, L: L)
+                }
+            }
+        }
+    }
+
+    func row<T: FFTScalar>(_: T.Type, H: Int, L: Int) throws {
+        let N2 = state / 2
+        let kernel = try S4DKernel<T>(channels: H, modes: N2)
+        var rng = SplitMix64(seed: 7)
+        let logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ..< Double.log(1e-1), using: &rng)) }
+        let c = (0 ..< H * N2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
+        let logAReal = [T](repeating: T(Double.log(0.5)), count: H * N2)
+        let aImag = (0 ..< H * N2).map { T(Double.pi) * T($0 % N2) }
+        var k = [T](repeating: 0, count: H * L)
+        let dK = (0 ..< H * L).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+        var dLogDt = [T](repeating: 0, count: H), dLogAReal = [T](repeating: 0, count: H * N2)
+        var dAImag = dLogAReal, dC = [Complex<T>](repeating: .zero, count: H * N2)
+        var dB: [Complex<T>]? = nil
+        func step() throws {
+            try kernel.forward(length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, k: &k)
+            if backward {
+                try kernel.backward(length: L, dK: dK, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag,
+                                    dLogDt: &dLogDt, dC: &dC, dLogAReal: &dLogAReal, dAImag: &dAImag, dB: &dB)
+            }
+        }
+        try step()
+        var times: [Double] = []
+        for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
+        let t = Timing(times)
+        // The backward pass runs two Vandermonde sums: 3× the forward's loop work in all.
+        let flops = 8.0 * Double(H * N2 * L) * (backward ? 3 : 1)
+        let samples = Double(H * L)
+        if options.json {
+            print(jsonLine([("op", "kernel"), ("model", model), ("pass", backward ? "forward+backward" : "forward"),
+                            ("batch", 1), ("channels", H), ("state", state), ("length", L),
+                            ("precision", T.precisionName), ("threads", 1), ("seconds", t.median),
+                            ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
+                            ("gflops", flops / t.median / 1e9)]))
+        } else {
+            func f(_ x: Double, _ w: Int, _ p: Int) -> String {
+                let s = formatFixed(x, p)
+                return String(repeating: " ", count: max(0, w - s.count)) + s
+            }
+            func i(_ x: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - "\(x)".count)) + "\(x)" }
+            print("kernel  \(model)   \(backward ? "fwd+bwd" : "fwd    ") \(i(H, 5)) \(i(L, 8)) \(i(state, 4))  \(T.precisionName) "
+                + "\(f(t.median * 1e3, 10, 3)) \(f(t.min * 1e3, 10, 3)) \(f(t.max * 1e3, 10, 3)) \(f(samples / t.median / 1e6, 11, 2)) \(f(flops / t.median / 1e9, 8, 2))")
+        }
+    }
+}
