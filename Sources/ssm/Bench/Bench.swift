@@ -113,3 +113,14 @@ func jsonLine(_ fields: [(String, Any)]) -> String {
     return "{" + body.joined(separator: ",") + "}"
 }
 
+
+/// `x` with `places` decimals, right-aligned in `width` characters.
+func column(_ x: Double, _ width: Int, _ places: Int) -> String {
+    let s = formatFixed(x, places)
+    return String(repeating: " ", count: max(0, width - s.count)) + s
+}
+
+/// `n` right-aligned in `width` characters.
+func column(_ n: Int, _ width: Int) -> String {
+    String(repeating: " ", count: max(0, width - "\(n)".count)) + "\(n)"
+}

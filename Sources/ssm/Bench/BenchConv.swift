@@ -75,14 +75,9 @@ struct BenchConv: ParsableCommand {
                             ("samples_per_second", samples / t.median), ("bound_seconds", bound.median),
                             ("ratio", t.median / bound.median), ("plan_seconds", planSeconds)]))
         } else {
-            func f(_ x: Double, _ w: Int, _ p: Int) -> String {
-                let s = formatFixed(x, p)
-                return String(repeating: " ", count: max(0, w - s.count)) + s
-            }
-            func i(_ x: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - "\(x)".count)) + "\(x)" }
-            print("conv  \(backward ? "fwd+bwd" : "fwd    ") \(i(B, 3)) \(i(H, 5)) \(i(L, 8)) \(i(conv.fftSize, 8))  \(T.precisionName)   \(i(conv.threads, 3)) "
-                + "\(f(t.median * 1e3, 10, 3)) \(f(t.min * 1e3, 10, 3)) \(f(t.max * 1e3, 10, 3)) \(f(samples / t.median / 1e6, 11, 2)) "
-                + "\(f(bound.median * 1e3, 10, 3)) \(f(t.median / bound.median, 6, 3)) \(f(planSeconds * 1e3, 8, 0))")
+            print("conv  \(backward ? "fwd+bwd" : "fwd    ") \(column(B, 3)) \(column(H, 5)) \(column(L, 8)) \(column(conv.fftSize, 8))  \(T.precisionName)   \(column(conv.threads, 3)) "
+                + "\(column(t.median * 1e3, 10, 3)) \(column(t.min * 1e3, 10, 3)) \(column(t.max * 1e3, 10, 3)) \(column(samples / t.median / 1e6, 11, 2)) "
+                + "\(column(bound.median * 1e3, 10, 3)) \(column(t.median / bound.median, 6, 3)) \(column(planSeconds * 1e3, 8, 0))")
         }
     }
 
@@ -101,6 +96,7 @@ struct BenchConv: ParsableCommand {
 /// `x` with `places` digits after the point.
 func formatFixed(_ x: Double, _ places: Int) -> String {
     guard x.isFinite else { return "\(x)" }
+    if places == 0 { return "\(Int(x.rounded()))" }
     let scale = (0 ..< places).reduce(1.0) { r, _ in r * 10 }
     let r = (x * scale).rounded() / scale
     var s = "\(r)"
@@ -108,6 +104,5 @@ func formatFixed(_ x: Double, _ places: Int) -> String {
     if !s.contains(".") { s += "." }
     let decimals = s.count - 1 - s.distance(from: s.startIndex, to: s.firstIndex(of: ".")!)
     if decimals < places { s += String(repeating: "0", count: places - decimals) }
-    if places == 0 { s.removeLast() }
     return s
 }

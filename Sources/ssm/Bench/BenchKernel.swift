@@ -77,13 +77,8 @@ struct BenchKernel: ParsableCommand {
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
                             ("gflops", flops / t.median / 1e9)]))
         } else {
-            func f(_ x: Double, _ w: Int, _ p: Int) -> String {
-                let s = formatFixed(x, p)
-                return String(repeating: " ", count: max(0, w - s.count)) + s
-            }
-            func i(_ x: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - "\(x)".count)) + "\(x)" }
-            print("kernel  \(model)   \(backward ? "fwd+bwd" : "fwd    ") \(i(H, 5)) \(i(L, 8)) \(i(state, 4))  \(T.precisionName) "
-                + "\(f(t.median * 1e3, 10, 3)) \(f(t.min * 1e3, 10, 3)) \(f(t.max * 1e3, 10, 3)) \(f(samples / t.median / 1e6, 11, 2)) \(f(flops / t.median / 1e9, 8, 2))")
+            print("kernel  \(model)   \(backward ? "fwd+bwd" : "fwd    ") \(column(H, 5)) \(column(L, 8)) \(column(state, 4))  \(T.precisionName) "
+                + "\(column(t.median * 1e3, 10, 3)) \(column(t.min * 1e3, 10, 3)) \(column(t.max * 1e3, 10, 3)) \(column(samples / t.median / 1e6, 11, 2)) \(column(flops / t.median / 1e9, 8, 2))")
         }
     }
 }
