@@ -28,16 +28,19 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
     public var channels: Int
     public var modes: Int
     public var discretization: Discretization
+    /// Worker threads per call (channels run in parallel).
+    public var threads: Int
 
     /// Steps between exact re-anchorings of the powers Ā^l.
     public static var anchorInterval: Int { 64 }
 
-    public init(channels: Int, modes: Int, discretization: Discretization = .zoh) throws(SSMError) {
+    public init(channels: Int, modes: Int, discretization: Discretization = .zoh, threads: Int? = nil) throws(SSMError) {
         guard channels >= 1 else { throw SSMError.value(argument: "channels", expected: "a positive count, got \(channels)") }
         guard modes >= 1 else { throw SSMError.value(argument: "modes", expected: "a positive count, got \(modes)") }
         self.channels = channels
         self.modes = modes
         self.discretization = discretization
+        self.threads = threads ?? onlineProcessorCount()
     }
 
     /// Checks parameter counts: `logDt` H, the others H·N2.
@@ -67,9 +70,14 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
         if k.count != channels * L { throw SSMError.shape(argument: "k", expected: "(H, L) = (\(channels), \(L))", actual: [k.count]) }
+        let modes = self.modes
         k.withUnsafeMutableBufferPointer { k in
-            for h in 0 ..< channels {
-                let row = k.baseAddress! + h * L
+            let base = SendablePointer(k.baseAddress!)
+            // Channels run in parallel on the worker pool; the closure is made per call (one
+            // small allocation, against the convolution's none: kernel generation runs once per
+            // step, not per row).
+            let task: @Sendable (Int, Int) -> Void = { h, _ in
+                let row = base.pointer + h * L
                 row.update(repeating: 0, count: L)
                 for n in 0 ..< modes {
                     let (_, _, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
@@ -77,6 +85,7 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
                     accumulateVandermonde(row, length: L, weight: w, mode: m)
                 }
             }
+            WorkerPool.shared.runTasks(channels, workers: threads, task)
         }
     }
 
@@ -134,4 +143,11 @@ func complexDouble<T: BinaryFloatingPoint>(_ z: Complex<T>) -> Complex<Double> {
 @inlinable @inline(__always)
 func complexT<T: BinaryFloatingPoint>(_ z: Complex<Double>, _: T.Type) -> Complex<T> {
     Complex(T(z.real), T(z.imaginary))
+}
+
+/// A pointer handed to worker threads that write disjoint rows of it.
+@usableFromInline
+struct SendablePointer<T>: @unchecked Sendable {
+    @usableFromInline let pointer: UnsafeMutablePointer<T>
+    @inlinable init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }

@@ -45,7 +45,7 @@ struct BenchKernel: ParsableCommand {
 
     func row<T: FFTScalar>(_: T.Type, H: Int, L: Int) throws {
         let N2 = state / 2
-        let kernel = try S4DKernel<T>(channels: H, modes: N2)
+        let kernel = try S4DKernel<T>(channels: H, modes: N2, threads: options.threads)
         var rng = SplitMix64(seed: 7)
         let logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ..< Double.log(1e-1), using: &rng)) }
         let c = (0 ..< H * N2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
@@ -73,7 +73,7 @@ struct BenchKernel: ParsableCommand {
         if options.json {
             print(jsonLine([("op", "kernel"), ("model", model), ("pass", backward ? "forward+backward" : "forward"),
                             ("batch", 1), ("channels", H), ("state", state), ("length", L),
-                            ("precision", T.precisionName), ("threads", 1), ("seconds", t.median),
+                            ("precision", T.precisionName), ("threads", kernel.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
                             ("gflops", flops / t.median / 1e9)]))
         } else {
