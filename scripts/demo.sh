@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo of what SSMKit does today, on built-in defaults: installs what is missing, builds
 # the `ssm` tool, cross-checks it against the official PyTorch code on the fixtures of
-# ../shared/reference, and benchmarks the FFT convolution against the FFTW bound.
+# ../shared/reference, benchmarks the FFT convolution against the FFTW bound, and times S4D
+# kernel generation.
 #
 #     bash scripts/demo.sh
 set -euo pipefail
@@ -14,7 +15,7 @@ reference=${SSMKIT_REFERENCE_DIR:-../shared/reference}
 echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
-  python3 "$reference/check.py" --bin "$ssm" fftconv
+  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi
@@ -26,7 +27,11 @@ echo "   H = 256 channels, float32; ratio = SSMKit time / FFTW-alone time, measu
 "$ssm" bench conv --batch 1 --channels 256 --length 2^14 --repeats 5 --backward
 
 echo
-echo "== 3. Bad input is refused with one line and a non-zero status"
+echo "== 3. Benchmark: S4D kernel generation (Vandermonde, H = 256, N = 64, float32)"
+"$ssm" bench kernel --model s4d --channels 256 --state 64 --length 2^10,2^14 --repeats 5
+
+echo
+echo "== 4. Bad input is refused with one line and a non-zero status"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a safetensors file' > "$tmp/bad.safetensors"
