@@ -59,6 +59,8 @@ struct FixtureCase: CustomStringConvertible, Sendable {
     var tolerance: Double
     var tensorTolerances: [String: Double]
     var scales: [String: Double]
+    /// "allclose" (elementwise) or "hippo" (invariants of a non-unique decomposition).
+    var check: String
     var description: String { name }
 
     /// The tolerance for tensor `name`: its own, else the case's.
@@ -75,7 +77,8 @@ struct FixtureCase: CustomStringConvertible, Sendable {
             return FixtureCase(name: name, op: op, options: c["options"] as? [String] ?? [],
                                tolerance: (c["tol"] as? NSNumber)?.doubleValue ?? 0,
                                tensorTolerances: (c["tol_tensors"] as? [String: NSNumber] ?? [:]).mapValues(\.doubleValue),
-                               scales: (c["scale_tensors"] as? [String: NSNumber] ?? [:]).mapValues(\.doubleValue))
+                               scales: (c["scale_tensors"] as? [String: NSNumber] ?? [:]).mapValues(\.doubleValue),
+                               check: c["check"] as? String ?? "allclose")
         }
     }
 }
