@@ -3,7 +3,7 @@ import Testing
 
 /// Seeded S4D parameters with the official init's ranges: Δ log-uniform in [1e-3, 1e-1],
 /// Re λ = −0.5 ± 0.25 (through log_A_real), Im λ ∈ [0, π·N2), C and B of unit scale.
-struct S4DParameters<T: FFTScalar> {
+struct TestS4DParameters<T: FFTScalar> {
     var logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?
 
     init(channels H: Int, modes N2: Int, withB: Bool, seed: UInt64) {
@@ -36,7 +36,7 @@ let s4dSweep: [S4DCase] = [
 struct S4DKernelTests {
     @Test("Double: Vandermonde kernel = exact-exponential reference to 1e-12", arguments: s4dSweep)
     func forwardDouble(_ c: S4DCase) throws {
-        let p = S4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 1)
+        let p = TestS4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 1)
         let kernel = try S4DKernel<Double>(channels: c.H, modes: c.N2, discretization: c.method)
         var k = [Double](repeating: .nan, count: c.H * c.L)
         try kernel.forward(length: c.L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
@@ -48,7 +48,7 @@ struct S4DKernelTests {
     @Test("Vandermonde kernel = C̄ Ā^l B̄ by explicit powers of the dense (conjugate-pair) system",
           arguments: s4dSweep.filter { $0.L <= 777 })
     func matrixPowers(_ c: S4DCase) throws {
-        let p = S4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 2)
+        let p = TestS4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 2)
         let kernel = try S4DKernel<Double>(channels: c.H, modes: c.N2, discretization: c.method)
         var k = [Double](repeating: .nan, count: c.H * c.L)
         try kernel.forward(length: c.L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
@@ -97,11 +97,11 @@ struct S4DKernelTests {
 
     @Test("Double backward = central finite differences for every parameter", arguments: s4dSweep.filter { $0.L <= 777 })
     func backwardFiniteDifferences(_ c: S4DCase) throws {
-        let p = S4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 3)
+        let p = TestS4DParameters<Double>(channels: c.H, modes: c.N2, withB: c.withB, seed: 3)
         let kernel = try S4DKernel<Double>(channels: c.H, modes: c.N2, discretization: c.method)
         var rng = SplitMix64(seed: 4)
         let dK: [Double] = .random(c.H * c.L, &rng)
-        func loss(_ p: S4DParameters<Double>) throws -> Double {
+        func loss(_ p: TestS4DParameters<Double>) throws -> Double {
             var k = [Double](repeating: 0, count: c.H * c.L)
             try kernel.forward(length: c.L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
             return dot(dK, k)
@@ -115,7 +115,7 @@ struct S4DKernelTests {
         // Central differences: truncation O(eps²·f''') plus rounding ~1e-16·Σ|dK·k|/eps; with
         // eps = 1e-6 both stay below 1e-7 relative to the gradient scale.
         let eps = 1e-6
-        func fd(_ bump: (inout S4DParameters<Double>, Double) -> Void) throws -> Double {
+        func fd(_ bump: (inout TestS4DParameters<Double>, Double) -> Void) throws -> Double {
             var up = p, down = p
             bump(&up, eps); bump(&down, -eps)
             return (try loss(up) - loss(down)) / (2 * eps)

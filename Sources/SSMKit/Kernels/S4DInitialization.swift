@@ -1,0 +1,76 @@
+import ComplexModule
+import RealModule
+
+/// The diagonal initializations of S4D (Gu et al. 2022, "On the Parameterization and
+/// Initialization of Diagonal State Space Models"), as the official `dplr(init=…)`.
+///
+/// Every one sets Re λ = −½ except S4D-Real; the imaginary parts are (n = 0 … N/2 − 1):
+public enum S4DInitialization: String, Sendable, CaseIterable {
+    /// S4D-Lin: Im λ_n = π·n, B = 1 (the S4D paper's default).
+    case lin
+    /// S4D-Inv: Im λ_n = (N/π)·(N/(2n + 1) − 1), B = 1 (the asymptotics of HiPPO-LegS).
+    case inv
+    /// S4D-LegS: Λ and B̃ of HiPPO-LegS's NPLR form (Im λ from its eigenvalues, B complex).
+    case legs
+    /// S4D-Real: λ_n = −(n + 1), B = 1.
+    case real
+}
+
+/// Parameters of ``S4DKernel`` (official `S4DKernel` names in the comments).
+public struct S4DParameters<T: FFTScalar>: Sendable {
+    /// `log_dt`: (H)
+    public var logDt: [T]
+    /// `C`: c(H, N2)
+    public var c: [Complex<T>]
+    /// `log_A_real`: (H, N2)
+    public var logAReal: [T]
+    /// `A_imag`: (H, N2)
+    public var aImag: [T]
+    /// `B`: c(H, N2), or nil for B = 1.
+    public var b: [Complex<T>]?
+
+    /// Seeded initialization: Δ log-uniform in [dtMin, dtMax] per channel (the official
+    /// `log_dt`), C complex standard normal (each part of variance ½, as `torch.randn(cfloat)`),
+    /// and λ, B of `initialization`.
+    /// - Throws: ``SSMError`` for non-positive sizes, an odd state size, or 0 < dtMin ≤ dtMax violated.
+    public init(channels H: Int, state N: Int, initialization: S4DInitialization = .lin,
+                dtMin: Double = 1e-3, dtMax: Double = 1e-1, seed: UInt64) throws(SSMError) {
+        guard H >= 1 else { throw SSMError.value(argument: "channels", expected: "a positive count, got \(H)") }
+        guard N >= 2, N % 2 == 0 else { throw SSMError.value(argument: "state", expected: "an even N ≥ 2, got \(N)") }
+        guard dtMin > 0, dtMin <= dtMax else {
+            throw SSMError.value(argument: "dt_min, dt_max", expected: "0 < dt_min ≤ dt_max, got \(dtMin), \(dtMax)")
+        }
+        let n2 = N / 2
+        var rng = SplitMix64(seed: seed)
+        logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(dtMin) ... Double.log(dtMax), using: &rng)) }
+        c = (0 ..< H * n2).map { _ in
+            let (x, y) = standardNormalPair(&rng)
+            return Complex(T(x * 0.5.squareRoot()), T(y * 0.5.squareRoot()))
+        }
+        var realPart = [Double](repeating: 0.5, count: n2)
+        var imagPart = (0 ..< n2).map(Double.init)
+        var bRow: [Complex<Double>]? = nil
+        switch initialization {
+        case .lin: imagPart = imagPart.map { .pi * $0 }
+        case .inv: imagPart = imagPart.map { Double(N) / .pi * (Double(N) / (1 + 2 * $0) - 1) }
+        case .real:
+            realPart = (0 ..< n2).map { 1 + Double($0) }
+            imagPart = [Double](repeating: 0, count: n2)
+        case .legs:
+            let form = try HiPPO.nplr(.legs, size: N)
+            imagPart = form.lambda.map { -$0.imaginary }
+            bRow = form.b
+        }
+        logAReal = (0 ..< H * n2).map { T(Double.log(realPart[$0 % n2])) }
+        aImag = (0 ..< H * n2).map { T(imagPart[$0 % n2]) }
+        b = bRow.map { row in (0 ..< H * n2).map { Complex(T(row[$0 % n2].real), T(row[$0 % n2].imaginary)) } }
+    }
+}
+
+/// Two independent standard normal numbers (Box–Muller).
+func standardNormalPair(_ rng: inout SplitMix64) -> (Double, Double) {
+    let u = Double.random(in: Double.ulpOfOne ..< 1, using: &rng)
+    let v = Double.random(in: 0 ..< 1, using: &rng)
+    let r = (-2 * Double.log(u)).squareRoot()
+    return (r * Double.cos(2 * .pi * v), r * Double.sin(2 * .pi * v))
+}
