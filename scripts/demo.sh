@@ -15,7 +15,7 @@ reference=${SSMKIT_REFERENCE_DIR:-../shared/reference}
 echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
-  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel hippo
+  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel hippo s4d-recurrent
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi

@@ -3,7 +3,7 @@ import Testing
 @testable import SSMKit
 
 /// The operations `ssm eval` implements so far; their fixtures must all pass.
-let implementedOperations = ["fftconv", "s4d-kernel", "hippo"]
+let implementedOperations = ["fftconv", "s4d-kernel", "hippo", "s4d-recurrent"]
 
 @Suite("fixtures from the official PyTorch code, through ssm eval")
 struct FixtureTests {
