@@ -1,0 +1,136 @@
+import ComplexModule
+import RealModule
+
+/// The S4 (DPLR) convolution kernel by Cauchy sums and the Woodbury identity (official
+/// `SSMKernelDPLR`, s4.py), following ../shared/EVAL.md `s4-kernel`.
+///
+/// Legend: C output copies · H channels · S SSMs (channel h uses SSM h mod S) · N2 modes ·
+/// R rank · L length.
+///
+/// Parameters: `invDt: (H)` (Δ = exp), `aReal, aImag: (S, N2)` (λ = −exp(aReal) − i·aImag),
+/// `b: c(S, N2)`, `p: c(R, S, N2)` (Q = conj P), `cTilde: c(C, H, N2)` (C̃, attuned to L).
+///
+/// For the roots of unity ω_j = e^{−2πij/L}, j = 0 … ⌊L/2⌋, and g = (2/Δ)(1 − ω)/(1 + ω):
+///
+///     r_ab(ω) = Σ_n [ a_n b_n / (g − λ_n) + conj(a_n b_n) / (g − conj λ_n) ],
+///               a ∈ {C̃, Q_1 … Q_R}, b ∈ {B, P_1 … P_R}
+///     K̂(ω)    = 2/(1 + ω) · [ r_C̃B − r_C̃P (I_R + r_QP)⁻¹ r_QB ]
+///     K̄       = irfft(K̂, L)
+///
+/// At ω = −1 (even L) g is infinite; the limit is K̂ = Δ·Re Σ_n C̃_n B_n (the Woodbury term
+/// vanishes as 1/g). The sums run in Double, whatever T is; the inverse FFT in T.
+/// Work: O((1 + R)²·N2) per node and (c, h), O(N2 + L) memory per channel.
+public struct S4Kernel<T: FFTScalar>: Sendable {
+    public var copies: Int
+    public var channels: Int
+    public var ssms: Int
+    public var modes: Int
+    public var rank: Int
+
+    public init(copies: Int, channels: Int, ssms: Int, modes: Int, rank: Int) throws(SSMError) {
+        for (name, v) in [("copies", copies), ("channels", channels), ("ssms", ssms), ("modes", modes), ("rank", rank)] where v < 1 {
+            throw SSMError.value(argument: name, expected: "a positive count, got \(v)")
+        }
+        guard channels % ssms == 0 else {
+            throw SSMError.value(argument: "channels", expected: "a multiple of the SSM count S = \(ssms), got H = \(channels)")
+        }
+        (self.copies, self.channels, self.ssms, self.modes, self.rank) = (copies, channels, ssms, modes, rank)
+    }
+
+    @usableFromInline
+    func check(invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], cTilde: [Complex<T>]) throws(SSMError) {
+        let (S, N2) = (ssms, modes)
+        if invDt.count != channels { throw SSMError.shape(argument: "inv_dt", expected: "(H) = (\(channels))", actual: [invDt.count]) }
+        if aReal.count != S * N2 { throw SSMError.shape(argument: "A_real", expected: "(S, N2) = (\(S), \(N2))", actual: [aReal.count]) }
+        if aImag.count != S * N2 { throw SSMError.shape(argument: "A_imag", expected: "(S, N2) = (\(S), \(N2))", actual: [aImag.count]) }
+        if b.count != S * N2 { throw SSMError.shape(argument: "B", expected: "(S, N2) = (\(S), \(N2)) complex", actual: [b.count]) }
+        if p.count != rank * S * N2 { throw SSMError.shape(argument: "P", expected: "(R, S, N2) = (\(rank), \(S), \(N2)) complex", actual: [p.count]) }
+        if cTilde.count != copies * channels * N2 {
+            throw SSMError.shape(argument: "C", expected: "(C, H, N2) = (\(copies), \(channels), \(N2)) complex", actual: [cTilde.count])
+        }
+    }
+
+    /// K̂ at the ⌊L/2⌋ + 1 nodes for copy c and channel h, in Double.
+    func spectrum(_ c: Int, _ h: Int, length L: Int, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>],
+                  p: [Complex<T>], cTilde: [Complex<T>]) -> [Complex<Double>] {
+        let (N2, R, s) = (modes, rank, h % ssms)
+        let delta = Double.exp(Double(invDt[h]))
+        let lambda = (0 ..< N2).map { Complex(-Double.exp(Double(aReal[s * N2 + $0])), -Double(aImag[s * N2 + $0])) }
+        // Row 0 of `left` is C̃, rows 1 … R are Q_r = conj(P_r); column 0 of `right` is B, 1 … R are P_r.
+        let left: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(cTilde[(c * channels + h) * N2 + $0]) }]
+            + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]).conjugate } }
+        let right: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(b[s * N2 + $0]) }]
+            + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]) } }
+        var out = [Complex<Double>](repeating: .zero, count: L / 2 + 1)
+        for j in 0 ... L / 2 {
+            if 2 * j == L {
+                // ω = −1: K̂ = Δ·Re Σ_n C̃_n B_n.
+                out[j] = Complex(delta * (0 ..< N2).reduce(0) { $0 + (left[0][$1] * right[0][$1]).real })
+                continue
+            }
+            let angle = -2 * Double.pi * Double(j) / Double(L)
+            let omega = Complex(Double.cos(angle), Double.sin(angle))
+            let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
+            let inverse = (0 ..< N2).map { (Complex(1) / (g - lambda[$0]), Complex(1) / (g - lambda[$0].conjugate)) }
+            var r = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
+            for x in 0 ... R {
+                for y in 0 ... R {
+                    var sum = Complex<Double>.zero
+                    for n in 0 ..< N2 {
+                        let v = left[x][n] * right[y][n]
+                        sum = sum + v * inverse[n].0 + v.conjugate * inverse[n].1
+                    }
+                    r[x][y] = sum
+                }
+            }
+            // r_C̃B − r_C̃P (I + r_QP)⁻¹ r_QB, with the R × R solve by Gaussian elimination.
+            var m = (0 ..< R).map { i in (0 ..< R).map { k in r[1 + i][1 + k] + Complex(i == k ? 1 : 0) } }
+            var rhs = (0 ..< R).map { r[1 + $0][0] }
+            solveSmall(&m, &rhs)
+            let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r[0][1 + $1] * rhs[$1] }
+            out[j] = (r[0][0] - correction) * (Complex(2) / (Complex(1) + omega))
+        }
+        return out
+    }
+
+    /// K̄: (C, H, L), overwriting `k`.
+    public func forward(length L: Int, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
+                        cTilde: [Complex<T>], k: inout [T]) throws(SSMError) {
+        try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
+        guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
+        if k.count != copies * channels * L {
+            throw SSMError.shape(argument: "k", expected: "(C, H, L) = (\(copies), \(channels), \(L))", actual: [k.count])
+        }
+        let fft = FFT.plan(size: L, as: T.self)
+        let real = AlignedBuffer<T>(count: alignedStride(L, of: T.self))
+        let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self))
+        for c in 0 ..< copies {
+            for h in 0 ..< channels {
+                let khat = spectrum(c, h, length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
+                for j in 0 ... L / 2 { spectrumBuffer.base[j] = complexT(khat[j].divided(by: Double(L)), T.self) }
+                fft.inverse(spectrumBuffer.base, real.base)
+                for l in 0 ..< L { k[(c * channels + h) * L + l] = real.base[l] }
+            }
+        }
+    }
+}
+
+/// Solves m·x = rhs in place (x returned in rhs) for a small complex system, with partial
+/// pivoting. `m` is R × R, R ≤ a few.
+func solveSmall(_ m: inout [[Complex<Double>]], _ rhs: inout [Complex<Double>]) {
+    let n = rhs.count
+    for col in 0 ..< n {
+        let pivot = (col ..< n).max { m[$0][col].length < m[$1][col].length }!
+        if pivot != col { m.swapAt(pivot, col); rhs.swapAt(pivot, col) }
+        for row in col + 1 ..< n {
+            let f = m[row][col] / m[col][col]
+            for k in col ..< n { m[row][k] = m[row][k] - f * m[col][k] }
+            rhs[row] = rhs[row] - f * rhs[col]
+        }
+    }
+    for row in stride(from: n - 1, through: 0, by: -1) {
+        var s = rhs[row]
+        for k in row + 1 ..< n { s = s - m[row][k] * rhs[k] }
+        rhs[row] = s / m[row][row]
+    }
+}
