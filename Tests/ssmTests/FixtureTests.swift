@@ -3,7 +3,7 @@ import Testing
 @testable import SSMKit
 
 /// The operations `ssm eval` implements so far; their fixtures must all pass.
-let implementedOperations = ["fftconv", "s4d-kernel", "hippo", "s4d-recurrent"]
+let implementedOperations = ["fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel"]
 
 @Suite("fixtures from the official PyTorch code, through ssm eval")
 struct FixtureTests {

@@ -1,14 +1,14 @@
 import ArgumentParser
 import SSMKit
 
-/// `ssm eval s4-kernel`: the S4 DPLR kernel by Cauchy sums and Woodbury (forward only so far).
+/// `ssm eval s4-kernel`: the S4 DPLR kernel by Cauchy sums and Woodbury, and its gradients.
 struct EvalS4Kernel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4-kernel",
         abstract: "The S4 DPLR kernel K̄ (official SSMKernelDPLR): Cauchy sums, Woodbury, irfft.",
         discussion: """
         in: inv_dt (H), A_real (S, N2), A_imag (S, N2), B (S, N2, 2), P (R, S, N2, 2), C (C, H, N2, 2).
-        out: k (C, H, L). The backward pass (d_k) is not implemented yet and is refused.
+        optional d_k (C, H, L). out: k (C, H, L); with d_k also d_inv_dt, d_A_real, d_A_imag, d_B, d_P, d_C.
         """
     )
 
@@ -40,14 +40,31 @@ struct EvalS4Kernel: ParsableCommand {
         let c = try inputs.required("C", "(C, \(H), \(N2), 2)", ranks: [4])
         let copies = c.shape[0]
         try expectShape(c, "C", [copies, H, N2, 2])
-        if inputs.file.entry("d_k") != nil {
-            throw SSMError.option(name: "d_k", expected: "no d_k: the s4-kernel backward pass is not implemented yet")
-        }
-        try inputs.finish("inv_dt, A_real, A_imag, B, P and C")
+        let dK = try inputs.optional("d_k", "(\(copies), \(H), \(length))", ranks: [3])
+        if let dK { try expectShape(dK, "d_k", [copies, H, length]) }
+        try inputs.finish("inv_dt, A_real, A_imag, B, P, C and optional d_k")
         let kernel = try S4Kernel<T>(copies: copies, channels: H, ssms: S, modes: N2, rank: R)
         var k = [T](repeating: 0, count: copies * H * length)
+        let (bc, pc, cc) = (complexValues(b), complexValues(p), complexValues(c))
         try kernel.forward(length: length, invDt: invDt.scalars, aReal: aReal.scalars, aImag: aImag.scalars,
-                           b: complexValues(b), p: complexValues(p), cTilde: complexValues(c), k: &k)
-        return [("k", .init(Tensor(shape: [copies, H, length], scalars: k)))]
+                           b: bc, p: pc, cTilde: cc, k: &k)
+        var outputs: [(name: String, value: SafeTensorsValue)] = [("k", .init(Tensor(shape: [copies, H, length], scalars: k)))]
+        if let dK {
+            var dInvDt = [T](repeating: 0, count: H)
+            var dAReal = [T](repeating: 0, count: S * N2), dAImag = dAReal
+            var dB = [Complex<T>](repeating: .zero, count: S * N2)
+            var dP = [Complex<T>](repeating: .zero, count: R * S * N2)
+            var dC = [Complex<T>](repeating: .zero, count: copies * H * N2)
+            try kernel.backward(length: length, dK: dK.scalars, invDt: invDt.scalars, aReal: aReal.scalars,
+                                aImag: aImag.scalars, b: bc, p: pc, cTilde: cc, dInvDt: &dInvDt, dAReal: &dAReal,
+                                dAImag: &dAImag, dB: &dB, dP: &dP, dC: &dC)
+            outputs += [("d_inv_dt", .init(Tensor(shape: [H], scalars: dInvDt))),
+                        ("d_A_real", .init(Tensor(shape: [S, N2], scalars: dAReal))),
+                        ("d_A_imag", .init(Tensor(shape: [S, N2], scalars: dAImag))),
+                        ("d_B", .init(realView(dB, shape: b.shape))),
+                        ("d_P", .init(realView(dP, shape: p.shape))),
+                        ("d_C", .init(realView(dC, shape: c.shape)))]
+        }
+        return outputs
     }
 }
