@@ -149,3 +149,66 @@ struct S4KernelTests {
         }
     }
 }
+
+@Suite("S4 C̃ bookkeeping and sampling rate")
+struct S4CTildeTests {
+    static let shape = S4Case(C: 2, H: 2, S: 1, N2: 4, R: 1, L: 16)
+
+    func make() throws -> (S4Kernel<Double>, TestS4Parameters) {
+        let c = Self.shape
+        return (try S4Kernel<Double>(copies: c.C, channels: c.H, ssms: c.S, modes: c.N2, rank: c.R),
+                TestS4Parameters(copies: c.C, channels: c.H, ssms: c.S, modes: c.N2, rank: c.R, seed: 21))
+    }
+
+    @Test("recover(attune(C)) = C; doubling L → 2L equals attuning to 2L")
+    func roundTrips() throws {
+        let (kernel, p) = try make()
+        let cTilde = try kernel.attune(c: p.c, length: 16, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        let back = try kernel.recoverC(cTilde: cTilde, length: 16, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        #expect(zip(back, p.c).map { ($0 - $1).length }.max()! <= 1e-12)
+        let doubled = try kernel.doubleAttunedLength(cTilde: cTilde, from: 16, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        let direct = try kernel.attune(c: p.c, length: 32, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        #expect(zip(doubled, direct).map { ($0 - $1).length }.max()! <= 1e-12)
+    }
+
+    /// K̄[l] = 2·Re(C Ā^l B̄) over the first half of the conjugate-pair system (the second half is
+    /// its conjugate), with B̄ = (I − Δ/2·A)⁻¹ΔB from Ā: B̄ = (Ā + I)·(Δ/2)·B.
+    func denseKernel(_ kernel: S4Kernel<Double>, _ p: TestS4Parameters, c: [Complex<Double>], length L: Int, rate: Double) -> [Double] {
+        let (N2, H, C) = (kernel.modes, kernel.channels, kernel.copies)
+        var out = [Double](repeating: 0, count: C * H * L)
+        for h in 0 ..< H {
+            let delta = Double.exp(p.invDt[h]) * rate
+            let aBar = kernel.denseABar(ssm: h % kernel.ssms, delta: delta, aReal: p.aReal, aImag: p.aImag, p: p.p)
+            let n = 2 * N2
+            let bFull = (0 ..< N2).map { p.b[(h % kernel.ssms) * N2 + $0] } + (0 ..< N2).map { p.b[(h % kernel.ssms) * N2 + $0].conjugate }
+            // (I − Δ/2 A)⁻¹ = (Ā + I)/2, so B̄ = (Ā + I)·(Δ/2)·B.
+            var x = (0 ..< n).map { i in (0 ..< n).reduce(Complex<Double>.zero) { $0 + (aBar[i][$1] + Complex(i == $1 ? 1 : 0)) * bFull[$1] }.multiplied(by: delta / 2) }
+            for l in 0 ..< L {
+                for copy in 0 ..< C {
+                    let cFull = (0 ..< N2).map { c[(copy * H + h) * N2 + $0] } + (0 ..< N2).map { c[(copy * H + h) * N2 + $0].conjugate }
+                    out[(copy * H + h) * L + l] = zip(cFull, x).reduce(Complex<Double>.zero) { $0 + $1.0 * $1.1 }.real
+                }
+                x = (0 ..< n).map { i in (0 ..< n).reduce(Complex<Double>.zero) { $0 + aBar[i][$1] * x[$1] } }
+            }
+        }
+        return out
+    }
+
+    @Test("the kernel of attune(C, L) is the truncated kernel of C; at rate r it spans round(L/r) steps of r·Δ",
+          arguments: [1.0, 2.0, 0.5])
+    func attunedKernelAndRate(rate: Double) throws {
+        let (kernel, p) = try make()
+        let L = 16
+        let cTilde = try kernel.attune(c: p.c, length: L, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        let discrete = S4Kernel<Double>.discreteLength(L, rate: rate)
+        var k = [Double](repeating: 0, count: kernel.copies * kernel.channels * discrete)
+        try kernel.forward(length: L, rate: rate, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, b: p.b, p: p.p, cTilde: cTilde, k: &k)
+        // At rate r the same C̃ serves a kernel of round(L/r) steps of r·Δ, whose own true C is
+        // recovered from C̃ at that length and step.
+        let shifted = p.invDt.map { $0 + Double.log(rate) }
+        let cAtRate = try kernel.recoverC(cTilde: cTilde, length: discrete, invDt: shifted, aReal: p.aReal, aImag: p.aImag, p: p.p)
+        let expected = denseKernel(kernel, p, c: cAtRate, length: discrete, rate: rate)
+        #expect(relativeError(k, expected) <= 1e-10, "rate \(rate)")
+        if rate == 1 { #expect(relativeError(k, denseKernel(kernel, p, c: p.c, length: L, rate: 1)) <= 1e-10) }
+    }
+}

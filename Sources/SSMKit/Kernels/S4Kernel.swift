@@ -51,10 +51,10 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     }
 
     /// K̂ at the ⌊L/2⌋ + 1 nodes for copy c and channel h, in Double.
-    func spectrum(_ c: Int, _ h: Int, length L: Int, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>],
+    func spectrum(_ c: Int, _ h: Int, length L: Int, rate: Double, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>],
                   p: [Complex<T>], cTilde: [Complex<T>]) -> [Complex<Double>] {
         let (N2, R, s) = (modes, rank, h % ssms)
-        let delta = Double.exp(Double(invDt[h]))
+        let delta = Double.exp(Double(invDt[h])) * rate
         let lambda = (0 ..< N2).map { Complex(-Double.exp(Double(aReal[s * N2 + $0])), -Double(aImag[s * N2 + $0])) }
         // Row 0 of `left` is C̃, rows 1 … R are Q_r = conj(P_r); column 0 of `right` is B, 1 … R are P_r.
         let left: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(cTilde[(c * channels + h) * N2 + $0]) }]
@@ -93,26 +93,36 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         return out
     }
 
-    /// K̄: (C, H, L), overwriting `k`.
-    public func forward(length L: Int, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
+    /// K̄: (C, H, L'), overwriting `k`, for C̃ attuned to `L`.
+    ///
+    /// `rate` changes the sampling rate as the official `forward(rate=)`: Δ becomes Δ·rate and
+    /// the kernel is generated at L' = round(L / rate) nodes, so that it spans the same
+    /// continuous length (rate 2: half the samples, twice the step). `k` holds C·H·L' values.
+    public func forward(length L: Int, rate: Double = 1, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
                         cTilde: [Complex<T>], k: inout [T]) throws(SSMError) {
         try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
-        if k.count != copies * channels * L {
-            throw SSMError.shape(argument: "k", expected: "(C, H, L) = (\(copies), \(channels), \(L))", actual: [k.count])
+        guard rate.isFinite, rate > 0 else { throw SSMError.value(argument: "rate", expected: "a finite rate > 0, got \(rate)") }
+        let discrete = Self.discreteLength(L, rate: rate)
+        guard discrete >= 1 else { throw SSMError.value(argument: "rate", expected: "round(L / rate) ≥ 1, got L = \(L), rate = \(rate)") }
+        if k.count != copies * channels * discrete {
+            throw SSMError.shape(argument: "k", expected: "(C, H, L') = (\(copies), \(channels), \(discrete))", actual: [k.count])
         }
-        let fft = FFT.plan(size: L, as: T.self)
-        let real = AlignedBuffer<T>(count: alignedStride(L, of: T.self))
-        let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self))
+        let fft = FFT.plan(size: discrete, as: T.self)
+        let real = AlignedBuffer<T>(count: alignedStride(discrete, of: T.self))
+        let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(discrete / 2 + 1, of: Complex<T>.self))
         for c in 0 ..< copies {
             for h in 0 ..< channels {
-                let khat = spectrum(c, h, length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
-                for j in 0 ... L / 2 { spectrumBuffer.base[j] = complexT(khat[j].divided(by: Double(L)), T.self) }
+                let khat = spectrum(c, h, length: discrete, rate: rate, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
+                for j in 0 ... discrete / 2 { spectrumBuffer.base[j] = complexT(khat[j].divided(by: Double(discrete)), T.self) }
                 fft.inverse(spectrumBuffer.base, real.base)
-                for l in 0 ..< L { k[(c * channels + h) * L + l] = real.base[l] }
+                for l in 0 ..< discrete { k[(c * channels + h) * discrete + l] = real.base[l] }
             }
         }
     }
+
+    /// round(L / rate), the number of samples a kernel attuned to L spans at `rate`.
+    public static func discreteLength(_ L: Int, rate: Double) -> Int { Int((Double(L) / rate).rounded()) }
 }
 
 /// Solves m·x = rhs in place (x returned in rhs) for a small complex system, with partial
