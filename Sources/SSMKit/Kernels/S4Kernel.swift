@@ -26,8 +26,10 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     public var ssms: Int
     public var modes: Int
     public var rank: Int
+    /// Worker threads per call ((copy, channel) rows run in parallel).
+    public var threads: Int
 
-    public init(copies: Int, channels: Int, ssms: Int, modes: Int, rank: Int) throws(SSMError) {
+    public init(copies: Int, channels: Int, ssms: Int, modes: Int, rank: Int, threads: Int? = nil) throws(SSMError) {
         for (name, v) in [("copies", copies), ("channels", channels), ("ssms", ssms), ("modes", modes), ("rank", rank)] where v < 1 {
             throw SSMError.value(argument: name, expected: "a positive count, got \(v)")
         }
@@ -35,6 +37,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
             throw SSMError.value(argument: "channels", expected: "a multiple of the SSM count S = \(ssms), got H = \(channels)")
         }
         (self.copies, self.channels, self.ssms, self.modes, self.rank) = (copies, channels, ssms, modes, rank)
+        self.threads = threads ?? onlineProcessorCount()
     }
 
     @usableFromInline
@@ -51,44 +54,68 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     }
 
     /// K̂ at the ⌊L/2⌋ + 1 nodes for copy c and channel h, in Double.
+    ///
+    /// The two Cauchy terms of a mode share one denominator: with v = a·b,
+    ///     v/(g − λ) + conj(v)/(g − conj λ) = (2·Re(v)·g − 2·Re(v·conj λ)) / ((g − λ)(g − conj λ)),
+    /// so each node costs one complex reciprocal per mode and two real-weighted sums per pair
+    /// (a, b), with the real weights 2·Re(v) and 2·Re(v·conj λ) computed once per channel.
     func spectrum(_ c: Int, _ h: Int, length L: Int, rate: Double, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>],
                   p: [Complex<T>], cTilde: [Complex<T>]) -> [Complex<Double>] {
         let (N2, R, s) = (modes, rank, h % ssms)
+        let pairs = (R + 1) * (R + 1)
         let delta = Double.exp(Double(invDt[h])) * rate
         let lambda = (0 ..< N2).map { Complex(-Double.exp(Double(aReal[s * N2 + $0])), -Double(aImag[s * N2 + $0])) }
         // Row 0 of `left` is C̃, rows 1 … R are Q_r = conj(P_r); column 0 of `right` is B, 1 … R are P_r.
-        let left: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(cTilde[(c * channels + h) * N2 + $0]) }]
-            + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]).conjugate } }
-        let right: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(b[s * N2 + $0]) }]
-            + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]) } }
+        func leftValue(_ x: Int, _ n: Int) -> Complex<Double> {
+            x == 0 ? complexDouble(cTilde[(c * channels + h) * N2 + n]) : complexDouble(p[((x - 1) * ssms + s) * N2 + n]).conjugate
+        }
+        func rightValue(_ y: Int, _ n: Int) -> Complex<Double> {
+            y == 0 ? complexDouble(b[s * N2 + n]) : complexDouble(p[((y - 1) * ssms + s) * N2 + n])
+        }
+        // Real weights per pair (x, y) and mode: 2·Re(v), 2·Re(v·conj λ).
+        var weightG = [Double](repeating: 0, count: pairs * N2), weightOne = weightG
+        var sumCB = 0.0
+        for x in 0 ... R {
+            for y in 0 ... R {
+                for n in 0 ..< N2 {
+                    let v = leftValue(x, n) * rightValue(y, n)
+                    weightG[(x * (R + 1) + y) * N2 + n] = 2 * v.real
+                    weightOne[(x * (R + 1) + y) * N2 + n] = 2 * (v * lambda[n].conjugate).real
+                    if x == 0, y == 0 { sumCB += v.real }
+                }
+            }
+        }
         var out = [Complex<Double>](repeating: .zero, count: L / 2 + 1)
+        var w = [Complex<Double>](repeating: .zero, count: N2)
+        var r = [Complex<Double>](repeating: .zero, count: pairs)
+        var m = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R), count: R)
+        var rhs = [Complex<Double>](repeating: .zero, count: R)
         for j in 0 ... L / 2 {
             if 2 * j == L {
                 // ω = −1: K̂ = Δ·Re Σ_n C̃_n B_n.
-                out[j] = Complex(delta * (0 ..< N2).reduce(0) { $0 + (left[0][$1] * right[0][$1]).real })
+                out[j] = Complex(delta * sumCB)
                 continue
             }
             let angle = -2 * Double.pi * Double(j) / Double(L)
             let omega = Complex(Double.cos(angle), Double.sin(angle))
             let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
-            let inverse = (0 ..< N2).map { (Complex(1) / (g - lambda[$0]), Complex(1) / (g - lambda[$0].conjugate)) }
-            var r = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
-            for x in 0 ... R {
-                for y in 0 ... R {
-                    var sum = Complex<Double>.zero
-                    for n in 0 ..< N2 {
-                        let v = left[x][n] * right[y][n]
-                        sum = sum + v * inverse[n].0 + v.conjugate * inverse[n].1
-                    }
-                    r[x][y] = sum
+            for n in 0 ..< N2 { w[n] = Complex(1) / ((g - lambda[n]) * (g - lambda[n].conjugate)) }
+            for xy in 0 ..< pairs {
+                var sumG = Complex<Double>.zero, sumOne = Complex<Double>.zero
+                for n in 0 ..< N2 {
+                    sumG = sumG + w[n].multiplied(by: weightG[xy * N2 + n])
+                    sumOne = sumOne + w[n].multiplied(by: weightOne[xy * N2 + n])
                 }
+                r[xy] = g * sumG - sumOne
             }
             // r_C̃B − r_C̃P (I + r_QP)⁻¹ r_QB, with the R × R solve by Gaussian elimination.
-            var m = (0 ..< R).map { i in (0 ..< R).map { k in r[1 + i][1 + k] + Complex(i == k ? 1 : 0) } }
-            var rhs = (0 ..< R).map { r[1 + $0][0] }
+            for i in 0 ..< R {
+                for k in 0 ..< R { m[i][k] = r[(1 + i) * (R + 1) + 1 + k] + Complex(i == k ? 1 : 0) }
+                rhs[i] = r[(1 + i) * (R + 1)]
+            }
             solveSmall(&m, &rhs)
-            let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r[0][1 + $1] * rhs[$1] }
-            out[j] = (r[0][0] - correction) * (Complex(2) / (Complex(1) + omega))
+            let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r[1 + $1] * rhs[$1] }
+            out[j] = (r[0] - correction) * (Complex(2) / (Complex(1) + omega))
         }
         return out
     }
@@ -109,15 +136,22 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
             throw SSMError.shape(argument: "k", expected: "(C, H, L') = (\(copies), \(channels), \(discrete))", actual: [k.count])
         }
         let fft = FFT.plan(size: discrete, as: T.self)
-        let real = AlignedBuffer<T>(count: alignedStride(discrete, of: T.self))
-        let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(discrete / 2 + 1, of: Complex<T>.self))
-        for c in 0 ..< copies {
-            for h in 0 ..< channels {
+        let workers = max(1, min(threads, copies * channels))
+        let realStride = alignedStride(discrete, of: T.self), spectrumStride = alignedStride(discrete / 2 + 1, of: Complex<T>.self)
+        let real = AlignedBuffer<T>(count: workers * realStride)
+        let spectra = AlignedBuffer<Complex<T>>(count: workers * spectrumStride)
+        k.withUnsafeMutableBufferPointer { kp in
+            let output = SendablePointer(kp.baseAddress!)
+            // (copy, channel) rows in parallel; the closure is made per call (one small allocation).
+            let task: @Sendable (Int, Int) -> Void = { row, worker in
+                let (c, h) = row.quotientAndRemainder(dividingBy: channels)
                 let khat = spectrum(c, h, length: discrete, rate: rate, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
-                for j in 0 ... discrete / 2 { spectrumBuffer.base[j] = complexT(khat[j].divided(by: Double(discrete)), T.self) }
-                fft.inverse(spectrumBuffer.base, real.base)
-                for l in 0 ..< discrete { k[(c * channels + h) * discrete + l] = real.base[l] }
+                let spectrum = spectra.base + worker * spectrumStride, samples = real.base + worker * realStride
+                for j in 0 ... discrete / 2 { spectrum[j] = complexT(khat[j].divided(by: Double(discrete)), T.self) }
+                fft.inverse(spectrum, samples)
+                (output.pointer + row * discrete).update(from: samples, count: discrete)
             }
+            WorkerPool.shared.runTasks(copies * channels, workers: workers, task)
         }
     }
 

@@ -124,3 +124,8 @@ func column(_ x: Double, _ width: Int, _ places: Int) -> String {
 func column(_ n: Int, _ width: Int) -> String {
     String(repeating: " ", count: max(0, width - "\(n)".count)) + "\(n)"
 }
+
+extension String {
+    /// This string padded with spaces on the right to `width` characters.
+    func padding(to width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
