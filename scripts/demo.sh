@@ -15,7 +15,7 @@ reference=${SSMKIT_REFERENCE_DIR:-../shared/reference}
 echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
-  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel hippo s4d-recurrent
+  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi
@@ -27,8 +27,9 @@ echo "   H = 256 channels, float32; ratio = SSMKit time / FFTW-alone time, measu
 "$ssm" bench conv --batch 1 --channels 256 --length 2^14 --repeats 5 --backward
 
 echo
-echo "== 3. Benchmark: S4D kernel generation (Vandermonde, H = 256, N = 64, float32)"
+echo "== 3. Benchmark: kernel generation (S4D Vandermonde, S4 Cauchy + Woodbury; N = 64, float32)"
 "$ssm" bench kernel --model s4d --channels 256 --state 64 --length 2^10,2^14 --repeats 5
+"$ssm" bench kernel --model s4 --channels 256 --state 64 --length 2^10 --repeats 5
 
 echo
 echo "== 4. Bad input is refused with one line and a non-zero status"
