@@ -13,33 +13,17 @@ struct EvalS4DKernel: ParsableCommand {
     )
 
     @OptionGroup var options: EvalOptions
-
-    @Option(name: .long, help: "Kernel length L.")
-    var length: Int
-
-    @Option(name: .long, help: "zoh or bilinear.")
-    var discretization: Discretization = .zoh
-
-    func validate() throws {
-        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
-    }
+    @OptionGroup var kernelOptions: S4DKernelOptions
+    var length: Int { kernelOptions.length }
+    var discretization: Discretization { kernelOptions.discretization }
 
     func run() throws {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
     func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
-        let logDt = try inputs.required("log_dt", "(H)", ranks: [1])
-        let H = logDt.shape[0]
-        let c = try inputs.required("C", "(\(H), N2, 2)", ranks: [3])
-        let N2 = c.shape[1]
-        try expectShape(c, "C", [H, N2, 2])
-        let logAReal = try inputs.required("log_A_real", "(\(H), \(N2))", ranks: [2])
-        try expectShape(logAReal, "log_A_real", [H, N2])
-        let aImag = try inputs.required("A_imag", "(\(H), \(N2))", ranks: [2])
-        try expectShape(aImag, "A_imag", [H, N2])
-        let b = try inputs.optional("B", "(\(H), \(N2), 2)", ranks: [3])
-        if let b { try expectShape(b, "B", [H, N2, 2]) }
+        let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)
+        let (H, N2) = (c.shape[0], c.shape[1])
         let dK = try inputs.optional("d_k", "(\(H), \(length))", ranks: [2])
         if let dK { try expectShape(dK, "d_k", [H, length]) }
         try inputs.finish("log_dt, C, log_A_real, A_imag, optional B and optional d_k")
@@ -70,6 +54,37 @@ struct EvalS4DKernel: ParsableCommand {
 }
 
 extension Discretization: ExpressibleByArgument {}
+
+/// The options of the S4D operations: the kernel length and the discretization.
+struct S4DKernelOptions: ParsableArguments {
+    @Option(name: .long, help: "Kernel length L.")
+    var length: Int
+
+    @Option(name: .long, help: "zoh or bilinear.")
+    var discretization: Discretization = .zoh
+
+    func validate() throws {
+        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
+    }
+}
+
+/// The S4D parameters `log_dt` (H), `C` (H, N2, 2), `log_A_real` (H, N2), `A_imag` (H, N2) and
+/// optional `B` (H, N2, 2), with their shapes checked.
+func readS4DParameters<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws
+    -> (logDt: Tensor<T>, c: Tensor<T>, logAReal: Tensor<T>, aImag: Tensor<T>, b: Tensor<T>?) {
+    let logDt = try inputs.required("log_dt", "(H)", ranks: [1])
+    let H = logDt.shape[0]
+    let c = try inputs.required("C", "(\(H), N2, 2)", ranks: [3])
+    let N2 = c.shape[1]
+    try expectShape(c, "C", [H, N2, 2])
+    let logAReal = try inputs.required("log_A_real", "(\(H), \(N2))", ranks: [2])
+    try expectShape(logAReal, "log_A_real", [H, N2])
+    let aImag = try inputs.required("A_imag", "(\(H), \(N2))", ranks: [2])
+    try expectShape(aImag, "A_imag", [H, N2])
+    let b = try inputs.optional("B", "(\(H), \(N2), 2)", ranks: [3])
+    if let b { try expectShape(b, "B", [H, N2, 2]) }
+    return (logDt, c, logAReal, aImag, b)
+}
 
 /// Throws unless `tensor` has exactly `shape`.
 func expectShape<T>(_ tensor: Tensor<T>, _ name: String, _ shape: [Int]) throws {

@@ -12,33 +12,17 @@ struct EvalS4DRecurrent: ParsableCommand {
     )
 
     @OptionGroup var options: EvalOptions
-
-    @Option(name: .long, help: "Sequence length L (u's last extent).")
-    var length: Int
-
-    @Option(name: .long, help: "zoh or bilinear.")
-    var discretization: Discretization = .zoh
-
-    func validate() throws {
-        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
-    }
+    @OptionGroup var kernelOptions: S4DKernelOptions
+    var length: Int { kernelOptions.length }
+    var discretization: Discretization { kernelOptions.discretization }
 
     func run() throws {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
     func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
-        let logDt = try inputs.required("log_dt", "(H)", ranks: [1])
-        let H = logDt.shape[0]
-        let c = try inputs.required("C", "(\(H), N2, 2)", ranks: [3])
-        let N2 = c.shape[1]
-        try expectShape(c, "C", [H, N2, 2])
-        let logAReal = try inputs.required("log_A_real", "(\(H), \(N2))", ranks: [2])
-        try expectShape(logAReal, "log_A_real", [H, N2])
-        let aImag = try inputs.required("A_imag", "(\(H), \(N2))", ranks: [2])
-        try expectShape(aImag, "A_imag", [H, N2])
-        let b = try inputs.optional("B", "(\(H), \(N2), 2)", ranks: [3])
-        if let b { try expectShape(b, "B", [H, N2, 2]) }
+        let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)
+        let (H, N2) = (c.shape[0], c.shape[1])
         let u = try inputs.required("u", "(B, \(H), \(length))", ranks: [3])
         guard u.shape[1] == H, u.shape[2] == length, u.shape[0] >= 1 else {
             throw SSMError.shape(argument: "u", expected: "(B, \(H), \(length))", actual: u.shape)
