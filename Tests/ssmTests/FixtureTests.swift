@@ -102,3 +102,58 @@ func hippoErrors(_ got: SafeTensorsFile, _ expected: SafeTensorsFile) throws -> 
     errors.append(("B_dplr", bErr))
     return errors
 }
+
+@Suite("ssm eval refuses bad input for every operation")
+struct EvalBadInputTests {
+    /// One fixture input per implemented operation that takes tensors.
+    static let cases = implementedOperations.filter { $0 != "hippo" }.compactMap { FixtureCase.all(op: $0).first }
+
+    /// The fixture's input tensors, in the file's dtype.
+    func tensors(_ c: FixtureCase) throws -> [(name: String, value: SafeTensorsValue)] {
+        let file = try SafeTensorsFile(path: "\(referenceDirectory)/\(c.name).in.safetensors")
+        return try file.entries.map { e in
+            e.dtype == .f64 ? (e.name, .float64(try file.tensor(e.name, as: Double.self)))
+                            : (e.name, .float32(try file.tensor(e.name, as: Float.self)))
+        }
+    }
+
+    func expectRefused(_ c: FixtureCase, _ tensors: [(name: String, value: SafeTensorsValue)], naming culprit: String,
+                       _ what: String) throws {
+        let input = temporaryPath("bad.safetensors"), output = temporaryPath("out.safetensors")
+        try SafeTensorsFile.write(tensors, to: input)
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let run = try runSSM(["eval", c.op, "--input", input, "--output", output] + c.options)
+        #expect(run.status != 0, "\(c) \(what): accepted")
+        #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.contains(culprit), "\(c) \(what): \(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output), "\(c) \(what): output written")
+    }
+
+    /// A tensor each operation requires.
+    static let required = ["fftconv": "u", "s4d-kernel": "log_dt", "s4-kernel": "inv_dt", "s4d-recurrent": "u"]
+
+    @Test("a missing tensor, a NaN, an unexpected tensor and a wrong shape are each refused", arguments: cases)
+    func refused(_ c: FixtureCase) throws {
+        let file = try tensors(c)
+        let first = try #require(Self.required[c.op], "\(c.op): no required tensor listed")
+        // The required tensor first, then the others.
+        let all = file.filter { $0.name == first } + file.filter { $0.name != first }
+        try #require(all[0].name == first, "\(c): no tensor \(first)")
+        try expectRefused(c, Array(all.dropFirst()), naming: first, "without \(first)")
+        var poisoned = all
+        switch poisoned[0].value {
+        case var .float32(t): t.scalars[t.scalars.count / 2] = .nan; poisoned[0].value = .float32(t)
+        case var .float64(t): t.scalars[t.scalars.count / 2] = .infinity; poisoned[0].value = .float64(t)
+        }
+        try expectRefused(c, poisoned, naming: first, "with a non-finite \(first)")
+        let extra: SafeTensorsValue = all[0].value.dtype == .f64
+            ? .float64(Tensor(shape: [1], scalars: [0])) : .float32(Tensor(shape: [1], scalars: [0]))
+        try expectRefused(c, all + [("surplus", extra)], naming: "surplus", "with an extra tensor")
+        var reshaped = all
+        switch reshaped[0].value {
+        // A trailing unit axis: the same values, one rank too many.
+        case let .float32(t): reshaped[0].value = .float32(Tensor(shape: t.shape + [1], scalars: t.scalars))
+        case let .float64(t): reshaped[0].value = .float64(Tensor(shape: t.shape + [1], scalars: t.scalars))
+        }
+        try expectRefused(c, reshaped, naming: first, "with \(first) reshaped")
+    }
+}
