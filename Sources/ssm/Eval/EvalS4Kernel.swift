@@ -26,24 +26,13 @@ struct EvalS4Kernel: ParsableCommand {
     }
 
     func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
-        let invDt = try inputs.required("inv_dt", "(H)", ranks: [1])
-        let H = invDt.shape[0]
-        let aReal = try inputs.required("A_real", "(S, N2)", ranks: [2])
-        let (S, N2) = (aReal.shape[0], aReal.shape[1])
-        let aImag = try inputs.required("A_imag", "(\(S), \(N2))", ranks: [2])
-        try expectShape(aImag, "A_imag", [S, N2])
-        let b = try inputs.required("B", "(\(S), \(N2), 2)", ranks: [3])
-        try expectShape(b, "B", [S, N2, 2])
-        let p = try inputs.required("P", "(R, \(S), \(N2), 2)", ranks: [4])
-        let R = p.shape[0]
-        try expectShape(p, "P", [R, S, N2, 2])
-        let c = try inputs.required("C", "(C, \(H), \(N2), 2)", ranks: [4])
-        let copies = c.shape[0]
-        try expectShape(c, "C", [copies, H, N2, 2])
+        let params = try readS4Parameters(&inputs)
+        let (invDt, aReal, aImag, b, p, c) = (params.invDt, params.aReal, params.aImag, params.b, params.p, params.c)
+        let (copies, H, S, N2, R) = (c.shape[0], c.shape[1], aReal.shape[0], aReal.shape[1], p.shape[0])
         let dK = try inputs.optional("d_k", "(\(copies), \(H), \(length))", ranks: [3])
         if let dK { try expectShape(dK, "d_k", [copies, H, length]) }
         try inputs.finish("inv_dt, A_real, A_imag, B, P, C and optional d_k")
-        let kernel = try S4Kernel<T>(copies: copies, channels: H, ssms: S, modes: N2, rank: R)
+        let kernel = try params.kernel(T.self)
         var k = [T](repeating: 0, count: copies * H * length)
         let (bc, pc, cc) = (complexValues(b), complexValues(p), complexValues(c))
         try kernel.forward(length: length, invDt: invDt.scalars, aReal: aReal.scalars, aImag: aImag.scalars,
