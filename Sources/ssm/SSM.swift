@@ -12,7 +12,7 @@ struct SSM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm",
         abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU.",
-        subcommands: [Eval.self, Bench.self]
+        subcommands: [Eval.self, Bench.self, Crosscheck.self]
     )
 
     /// Parses and runs the command. Errors print as one line on stderr (`ssm: <message>`) with a
@@ -24,6 +24,8 @@ struct SSM: ParsableCommand {
             try command.run()
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
+            // A command that has already printed its verdict ends with a bare exit code.
+            if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
             printErrorLine(oneLineMessage(for: error))
             Glibc.exit(exitCode(for: error) == .validationFailure ? 64 : 1)
         }

@@ -105,6 +105,7 @@ func jsonLine(_ fields: [(String, Any)]) -> String {
     let body = fields.map { key, value -> String in
         let v: String = switch value {
         case let s as String: "\"\(s)\""
+        case let b as Bool: b ? "true" : "false"
         case let d as Double: d.isFinite ? "\(d)" : "null"
         default: "\(value)"
         }

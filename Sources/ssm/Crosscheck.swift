@@ -1,0 +1,117 @@
+import ArgumentParser
+import SSMKit
+
+/// `ssm crosscheck`: convolution mode against recurrent mode on the same input.
+struct Crosscheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model in convolution mode and in recurrent mode on one input and compare.",
+        discussion: """
+        Convolution mode generates the kernel K̄ (S4D: Vandermonde; S4: Cauchy + Woodbury with C̃ \
+        attuned to --length) and applies it with the FFT convolution, D included. Recurrent mode \
+        steps the same parameters from a zero state (S4: C recovered from C̃). Prints the max \
+        absolute and relative error (relative to max |y|), the error in each eighth of the \
+        sequence, both modes' throughput, and the tolerance; exits 1 when the error exceeds it.
+        """
+    )
+
+    @Option(name: .long, help: "s4d or s4.") var model: String = "s4d"
+    @Option(name: .long, help: "S4D init: lin, inv, legs or real (S4 always starts from HiPPO-LegS).") var initialization: S4DInitialization = .lin
+    @Option(name: .long, help: "S4 step mode: dense, diagonal or linear.") var stepMode: S4Recurrence.StepMode = .linear
+    @Option(name: .long, help: "Sequence length L.") var length: Int = 4096
+    @Option(name: .long, help: "Batch size B.") var batch: Int = 2
+    @Option(name: .long, help: "Channels H.") var channels: Int = 4
+    @Option(name: .long, help: "State size N (even).") var state: Int = 64
+    @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float64
+    @Option(name: .long, help: "Seed of the parameters and the input.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Relative tolerance (default 1e-10 in float64, 1e-4 in float32).") var tolerance: Double?
+    @Flag(name: .long, help: "Print one JSON object instead of text.") var json = false
+
+    func validate() throws {
+        guard model == "s4d" || model == "s4" else { throw ValidationError("--model: expected s4d or s4, got \(model)") }
+        for (name, v) in [("--length", length), ("--batch", batch), ("--channels", channels)] where v < 1 {
+            throw ValidationError("\(name): expected a positive value, got \(v)")
+        }
+        guard state >= 2, state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") }
+        if let tolerance, !(tolerance > 0) { throw ValidationError("--tolerance: expected a positive number, got \(tolerance)") }
+    }
+
+    func run() throws {
+        switch precision {
+        case .float32: try compare(Float.self)
+        case .float64: try compare(Double.self)
+        }
+    }
+
+    func compare<T: FFTScalar>(_: T.Type) throws {
+        let (B, H, L, N2) = (batch, channels, length, state / 2)
+        var rng = SplitMix64(seed: seed &+ 0x5EED)
+        let u = (0 ..< B * H * L).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+        let d = (0 ..< H).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+        var k = [T](repeating: 0, count: H * L)
+        var yRecurrent = [T](repeating: 0, count: B * H * L)
+        var kernelSeconds = 0.0, recurrentSeconds = 0.0
+        if model == "s4d" {
+            let p = try S4DParameters<T>(channels: H, state: state, initialization: initialization, seed: seed)
+            let kernel = try S4DKernel<T>(channels: H, modes: N2, discretization: .zoh)
+            // Timed on a second call: the first one plans FFTs.
+            try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
+            kernelSeconds = try seconds { try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k) }
+            let recurrence = try S4DRecurrence(kernel: kernel, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, d: d)
+            var s = try recurrence.makeState(batch: B)
+            recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
+        } else {
+            // HiPPO-LegS in NPLR form, shared by all channels; Δ log-uniform; C̃ random, attuned to L.
+            let form = try HiPPO.nplr(.legs, size: state)
+            let invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
+            let aReal = form.lambda.map { T(Double.log(-$0.real)) }, aImag = form.lambda.map { T(-$0.imaginary) }
+            let b = form.b.map { Complex(T($0.real), T($0.imaginary)) }, pp = form.p.map { Complex(T($0.real), T($0.imaginary)) }
+            let c = (0 ..< H * N2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
+            let kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N2, rank: 1)
+            // Timed on a second call: the first one plans the inverse FFT.
+            try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: pp, cTilde: c, k: &k)
+            kernelSeconds = try seconds { try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: pp, cTilde: c, k: &k) }
+            let recurrence = try S4Recurrence(kernel: kernel, mode: stepMode, length: L, invDt: invDt, aReal: aReal, aImag: aImag,
+                                              b: b, p: pp, cTilde: c, skip: d)
+            var s = try recurrence.makeState(batch: B)
+            recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
+        }
+        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L))
+        var yConv = [T](repeating: 0, count: B * H * L)
+        try conv.forward(u: u, kernel: k, skip: d, y: &yConv)
+        let convSeconds = try seconds { try conv.forward(u: u, kernel: k, skip: d, y: &yConv) } + kernelSeconds
+        // Errors overall and per eighth of the sequence.
+        let scale = max(yConv.reduce(0) { max($0, abs(Double($1))) }, .leastNormalMagnitude)
+        var maxAbs = 0.0
+        var segments = [Double](repeating: 0, count: 8)
+        for row in 0 ..< B * H {
+            for t in 0 ..< L {
+                let e = abs(Double(yConv[row * L + t]) - Double(yRecurrent[row * L + t]))
+                maxAbs = max(maxAbs, e)
+                segments[t * 8 / L] = max(segments[t * 8 / L], e / scale)
+            }
+        }
+        let relative = maxAbs / scale
+        let limit = tolerance ?? (T.self == Float.self ? 1e-4 : 1e-10)
+        let samples = Double(B * H * L)
+        let passed = relative <= limit
+        let name = model == "s4" ? "s4 (\(stepMode.rawValue))" : "s4d (\(initialization.rawValue))"
+        if json {
+            print(jsonLine([("model", model), ("step_mode", model == "s4" ? stepMode.rawValue : "diagonal"),
+                            ("init", model == "s4" ? "legs-nplr" : initialization.rawValue), ("batch", B), ("channels", H),
+                            ("state", state), ("length", L), ("precision", T.precisionName), ("max_abs_error", maxAbs),
+                            ("max_rel_error", relative), ("tolerance", limit), ("passed", passed),
+                            ("conv_samples_per_second", samples / convSeconds),
+                            ("recurrent_samples_per_second", samples / recurrentSeconds)]))
+        } else {
+            print("crosscheck \(name): B=\(B) H=\(H) N=\(state) L=\(L) \(T.precisionName) seed=\(seed)")
+            print("  max |y_conv − y_rec| = \(maxAbs)   relative to max|y| = \(relative)   tolerance \(limit)")
+            print("  relative error by eighth of t: " + segments.map { "\($0)" }.joined(separator: "  "))
+            print("  convolution mode \(formatFixed(samples / convSeconds / 1e6, 2)) M samples/s (kernel + FFT), "
+                  + "recurrent mode \(formatFixed(samples / recurrentSeconds / 1e6, 2)) M samples/s")
+            print(passed ? "  ok" : "  FAILED: the error exceeds the tolerance")
+        }
+        if !passed { throw ExitCode(1) }
+    }
+}
+
+extension S4DInitialization: ExpressibleByArgument {}
