@@ -15,24 +15,30 @@ reference=${SSMKIT_REFERENCE_DIR:-../shared/reference}
 echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
-  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent
+  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent s4-recurrent
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi
 
 echo
-echo "== 2. Benchmark: FFT convolution against the FFTW bound (same transforms, same plans)"
+echo "== 2. Cross-check: convolution mode against recurrent mode (float64, then float32)"
+"$ssm" crosscheck --model s4d --length 16384
+"$ssm" crosscheck --model s4 --step-mode linear --length 16384
+"$ssm" crosscheck --model s4 --step-mode linear --length 16384 --precision float32
+
+echo
+echo "== 3. Benchmark: FFT convolution against the FFTW bound (same transforms, same plans)"
 echo "   H = 256 channels, float32; ratio = SSMKit time / FFTW-alone time, measured in one run"
 "$ssm" bench conv --batch 1,4 --channels 256 --length 2^12...2^16 --repeats 7
 "$ssm" bench conv --batch 1 --channels 256 --length 2^14 --repeats 5 --backward
 
 echo
-echo "== 3. Benchmark: kernel generation (S4D Vandermonde, S4 Cauchy + Woodbury; N = 64, float32)"
+echo "== 4. Benchmark: kernel generation (S4D Vandermonde, S4 Cauchy + Woodbury; N = 64, float32)"
 "$ssm" bench kernel --model s4d --channels 256 --state 64 --length 2^10,2^14 --repeats 5
 "$ssm" bench kernel --model s4 --channels 256 --state 64 --length 2^10 --repeats 5
 
 echo
-echo "== 4. Bad input is refused with one line and a non-zero status"
+echo "== 5. Bad input is refused with one line and a non-zero status"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a safetensors file' > "$tmp/bad.safetensors"
