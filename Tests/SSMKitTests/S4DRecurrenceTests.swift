@@ -64,3 +64,64 @@ struct S4DRecurrenceTests {
         #expect(throws: SSMError.self) { var s = stepped; var y = [Double](repeating: 0, count: 5); try r.step(&s, u: [1, 2, 3, 4, 5], y: &y) }
     }
 }
+
+@Suite("S4D state carry")
+struct S4DStateCarryTests {
+    /// A Double S4D model with D, its kernel for `length`, and a seeded input.
+    func model(length L: Int, batch B: Int) throws -> (S4DRecurrence<Double>, [Double], [Double], [Double]) {
+        let (H, N) = (3, 16)
+        let p = try S4DParameters<Double>(channels: H, state: N, initialization: .inv, seed: 41)
+        let kernel = try S4DKernel<Double>(channels: H, modes: N / 2)
+        var k = [Double](repeating: 0, count: H * L)
+        try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, k: &k)
+        let d = [0.3, -0.2, 0.1]
+        let r = try S4DRecurrence(kernel: kernel, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, d: d)
+        var rng = SplitMix64(seed: 42)
+        return (r, k, d, .random(B * H * L, &rng))
+    }
+
+    func convolve(_ u: [Double], kernel k: [Double], d: [Double], batch B: Int, length L: Int, kernelLength: Int) throws -> [Double] {
+        let H = d.count
+        // The first L taps of a longer kernel.
+        let taps = (0 ..< H).flatMap { h in k[h * kernelLength ..< h * kernelLength + L] }
+        let conv = try FFTConvolution<Double>(shape: ConvolutionShape(batch: B, channels: H, length: L), effort: .estimate)
+        var y = [Double](repeating: 0, count: B * H * L)
+        try conv.forward(u: u, kernel: taps, skip: d, y: &y)
+        return y
+    }
+
+    func slice(_ x: [Double], rows: Int, length L: Int, _ range: Range<Int>) -> [Double] {
+        (0 ..< rows).flatMap { x[$0 * L + range.lowerBound ..< $0 * L + range.upperBound] }
+    }
+
+    @Test("chunked convolution mode with the state carried between chunks = one pass")
+    func chunks() throws {
+        let (B, L) = (2, 1000)
+        let (r, k, d, u) = try model(length: L, batch: B)
+        let whole = try convolve(u, kernel: k, d: d, batch: B, length: L, kernelLength: L)
+        var state = try r.makeState(batch: B)
+        var pieces = [[Double]](repeating: [], count: B * 3)
+        for range in [0 ..< 1, 1 ..< 334, 334 ..< 1000] {
+            let chunk = slice(u, rows: B * 3, length: L, range)
+            var y = try convolve(chunk, kernel: k, d: d, batch: B, length: range.count, kernelLength: L)
+            try r.addStateResponse(state, length: range.count, y: &y)
+            try r.advance(&state, u: chunk, length: range.count)
+            for row in 0 ..< B * 3 { pieces[row] += y[row * range.count ..< (row + 1) * range.count] }
+        }
+        #expect(relativeError(pieces.flatMap { $0 }, whole) <= 1e-12)
+    }
+
+    @Test("prefill by convolution mode, then decode by steps = one pass")
+    func prefillThenStep() throws {
+        let (B, L, prefill) = (2, 300, 257)
+        let (r, k, d, u) = try model(length: L, batch: B)
+        let whole = try convolve(u, kernel: k, d: d, batch: B, length: L, kernelLength: L)
+        var state = try r.makeState(batch: B)
+        try r.advance(&state, u: slice(u, rows: B * 3, length: L, 0 ..< prefill), length: prefill)
+        for t in prefill ..< L {
+            var y = [Double](repeating: 0, count: B * 3)
+            try r.step(&state, u: (0 ..< B * 3).map { u[$0 * L + t] }, y: &y)
+            for row in 0 ..< B * 3 { #expect(abs(y[row] - whole[row * L + t]) <= 1e-12 * maxAbs(whole), "t = \(t), row = \(row)") }
+        }
+    }
+}

@@ -21,6 +21,8 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
     public let c: [Complex<T>]
     /// D: (H), or nil.
     public let d: [T]?
+    /// Ā and log Ā per mode in Double, for exact powers in the state-carry functions.
+    let exactModes: [DiscreteMode<Double>]
 
     /// The step-mode state: x of shape c(B, H, N2), zero or given.
     public struct State: Sendable {
@@ -38,16 +40,18 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
         }
         channels = kernel.channels
         modes = kernel.modes
-        var aBar: [Complex<T>] = [], bBar: [Complex<T>] = []
+        var aBar: [Complex<T>] = [], bBar: [Complex<T>] = [], exactModes: [DiscreteMode<Double>] = []
         for h in 0 ..< channels {
             for n in 0 ..< modes {
                 let (_, _, m) = kernel.mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                exactModes.append(m)
                 aBar.append(complexT(m.aBar, T.self))
                 bBar.append(complexT(m.bBarScale * complexDouble(b?[h * modes + n] ?? Complex(1)), T.self))
             }
         }
         self.aBar = aBar
         self.bBar = bBar
+        self.exactModes = exactModes
         self.c = c
         self.d = d
     }
@@ -93,5 +97,51 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
             sum += c[i].real * xn.real - c[i].imaginary * xn.imaginary
         }
         return 2 * sum + (d?[h] ?? 0) * u
+    }
+
+    // MARK: state carry for convolution mode
+
+    /// Adds the response to an initial state to a convolution-mode output: for the state x
+    /// before step 0, y[b, h, t] += 2·Re Σ_n C_n Ā_n^{t+1} x[b, h, n] for t in 0 ..< L.
+    /// With ``advance(_:u:length:)`` this lets convolution mode start from any state, so a long
+    /// sequence can run in chunks. Powers are exact exponentials in Double every 64 steps.
+    public func addStateResponse(_ state: State, length L: Int, y: inout [T]) throws(SSMError) {
+        let count = state.batch * channels
+        if y.count != count * L { throw SSMError.shape(argument: "y", expected: "(B, H, L) = (\(state.batch), \(channels), \(L))", actual: [y.count]) }
+        for row in 0 ..< count {
+            let h = row % channels
+            for n in 0 ..< modes {
+                let m = exactModes[h * modes + n]
+                let w = complexDouble(c[h * modes + n]) * m.aBar * complexDouble(state.x[row * modes + n])
+                var l0 = 0
+                while l0 < L {
+                    let end = min(L, l0 + 64)
+                    var p = w * anchoredPower(m.logABar, l0)
+                    for t in l0 ..< end {
+                        y[row * L + t] += T(2 * p.real)
+                        p = p * m.aBar
+                    }
+                    l0 = end
+                }
+            }
+        }
+    }
+
+    /// Advances `state` over a whole input u: (B, H, L) without computing outputs:
+    /// x ← Ā^L x + Σ_s Ā^{L−1−s} B̄ u_s, by Horner's rule in Double (backward stable for |Ā| ≤ 1).
+    /// The state convolution mode hands to step mode (prefill, then decode) or to the next chunk.
+    public func advance(_ state: inout State, u: [T], length L: Int) throws(SSMError) {
+        let count = state.batch * channels
+        if u.count != count * L { throw SSMError.shape(argument: "u", expected: "(B, H, L) = (\(state.batch), \(channels), \(L))", actual: [u.count]) }
+        for row in 0 ..< count {
+            let h = row % channels
+            for n in 0 ..< modes {
+                let m = exactModes[h * modes + n]
+                let b = complexDouble(bBar[h * modes + n])
+                var x = complexDouble(state.x[row * modes + n])
+                for t in 0 ..< L { x = m.aBar * x + b.multiplied(by: Double(u[row * L + t])) }
+                state.x[row * modes + n] = complexT(x, T.self)
+            }
+        }
     }
 }
