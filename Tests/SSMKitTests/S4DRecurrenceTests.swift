@@ -124,4 +124,43 @@ struct S4DStateCarryTests {
             for row in 0 ..< B * 3 { #expect(abs(y[row] - whole[row * L + t]) <= 1e-12 * maxAbs(whole), "t = \(t), row = \(row)") }
         }
     }
+
+    @Test("the gradient through a carried state matches central finite differences")
+    func gradientThroughState() throws {
+        // x0 → advance over u1 (L1 steps) → x1 → response over L2 steps; loss ⟨dY, response⟩.
+        let (B, L1, L2) = (2, 50, 40)
+        let (r, _, _, _) = try model(length: L2, batch: B)
+        var rng = SplitMix64(seed: 43)
+        let x0 = (0 ..< B * 3 * 8).map { _ in Complex(Double.random(in: -1 ..< 1, using: &rng), Double.random(in: -1 ..< 1, using: &rng)) }
+        let u1: [Double] = .random(B * 3 * L1, &rng), dY: [Double] = .random(B * 3 * L2, &rng)
+        func loss(_ x0: [Complex<Double>], _ u1: [Double]) throws -> Double {
+            var state = try r.makeState(batch: B, x: x0)
+            try r.advance(&state, u: u1, length: L1)
+            var y = [Double](repeating: 0, count: B * 3 * L2)
+            try r.addStateResponse(state, length: L2, y: &y)
+            return dot(dY, y)
+        }
+        var dX1 = [Complex<Double>](repeating: .zero, count: x0.count)
+        try r.addStateResponseBackward(dY: dY, batch: B, length: L2, dX: &dX1)
+        var dX0 = [Complex<Double>](repeating: .zero, count: x0.count), dU1 = [Double](repeating: 0, count: u1.count)
+        try r.advanceBackward(dFinal: dX1, batch: B, length: L1, dInitial: &dX0, dU: &dU1)
+        // The loss is linear in (x0, u1): central differences are exact up to rounding.
+        let eps = 1e-4
+        let scale = max(1, maxAbs(dU1))
+        for i in [0, u1.count / 2, u1.count - 1] {
+            var up = u1, down = u1
+            up[i] += eps; down[i] -= eps
+            let fd = (try loss(x0, up) - loss(x0, down)) / (2 * eps)
+            #expect(abs(fd - dU1[i]) <= 1e-8 * scale, "d_u[\(i)]: \(dU1[i]) vs \(fd)")
+        }
+        for i in [0, x0.count - 1] {
+            for (part, bump) in [("re", Complex<Double>(eps, 0)), ("im", Complex<Double>(0, eps))] {
+                var up = x0, down = x0
+                up[i] = up[i] + bump; down[i] = down[i] - bump
+                let fd = (try loss(up, u1) - loss(down, u1)) / (2 * eps)
+                let analytic = part == "re" ? dX0[i].real : dX0[i].imaginary
+                #expect(abs(fd - analytic) <= 1e-8 * scale, "d_state[\(i)].\(part): \(analytic) vs \(fd)")
+            }
+        }
+    }
 }

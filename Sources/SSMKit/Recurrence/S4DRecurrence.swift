@@ -144,4 +144,58 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
             }
         }
     }
+
+    /// Backward of ``addStateResponse(_:length:y:)``: accumulates into `dX: c(B, H, N2)` the
+    /// gradient of ⟨dY, y⟩ with respect to the initial state (PyTorch's convention, d(re) + i·d(im)):
+    /// dX_n = 2·conj(C_n Ā_n Σ_t dY_t Ā_n^t).
+    public func addStateResponseBackward(dY: [T], batch: Int, length L: Int, dX: inout [Complex<T>]) throws(SSMError) {
+        let count = batch * channels
+        if dY.count != count * L { throw SSMError.shape(argument: "d_y", expected: "(B, H, L) = (\(batch), \(channels), \(L))", actual: [dY.count]) }
+        if dX.count != count * modes { throw SSMError.shape(argument: "d_state", expected: "(B, H, N2) complex", actual: [dX.count]) }
+        for row in 0 ..< count {
+            let h = row % channels
+            for n in 0 ..< modes {
+                let m = exactModes[h * modes + n]
+                var g = Complex<Double>.zero
+                var l0 = 0
+                while l0 < L {
+                    let end = min(L, l0 + 64)
+                    var p = anchoredPower(m.logABar, l0)
+                    for t in l0 ..< end {
+                        g = g + p.multiplied(by: Double(dY[row * L + t]))
+                        p = p * m.aBar
+                    }
+                    l0 = end
+                }
+                let grad = (complexDouble(c[h * modes + n]) * m.aBar * g).conjugate.multiplied(by: 2)
+                dX[row * modes + n] = dX[row * modes + n] + complexT(grad, T.self)
+            }
+        }
+    }
+
+    /// Backward of ``advance(_:u:length:)``: given the gradient `dFinal: c(B, H, N2)` of the
+    /// state after the chunk, accumulates the gradients of the state before it (conj(Ā^L)·dFinal)
+    /// into `dInitial` and of the inputs (Re(conj(dFinal)·Ā^{L−1−s}·B̄), summed over modes) into
+    /// `dU: (B, H, L)` — by the reverse recurrence g ← conj(Ā)·g.
+    public func advanceBackward(dFinal: [Complex<T>], batch: Int, length L: Int,
+                                dInitial: inout [Complex<T>], dU: inout [T]) throws(SSMError) {
+        let count = batch * channels
+        if dFinal.count != count * modes { throw SSMError.shape(argument: "d_state", expected: "(B, H, N2) complex", actual: [dFinal.count]) }
+        if dInitial.count != count * modes { throw SSMError.shape(argument: "d_initial_state", expected: "(B, H, N2) complex", actual: [dInitial.count]) }
+        if dU.count != count * L { throw SSMError.shape(argument: "d_u", expected: "(B, H, L)", actual: [dU.count]) }
+        for row in 0 ..< count {
+            let h = row % channels
+            for n in 0 ..< modes {
+                let m = exactModes[h * modes + n]
+                let b = complexDouble(bBar[h * modes + n])
+                // g_s = conj(Ā)^{L−1−s} dFinal, from s = L − 1 down to 0; dInitial = conj(Ā)^L dFinal.
+                var g = complexDouble(dFinal[row * modes + n])
+                for s in stride(from: L - 1, through: 0, by: -1) {
+                    dU[row * L + s] += T((g.conjugate * b).real)
+                    g = m.aBar.conjugate * g
+                }
+                dInitial[row * modes + n] = dInitial[row * modes + n] + complexT(g, T.self)
+            }
+        }
+    }
 }
