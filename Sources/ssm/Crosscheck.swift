@@ -6,7 +6,10 @@ struct Crosscheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model in convolution mode and in recurrent mode on one input and compare.",
         discussion: """
-        Convolution mode generates the kernel K̄ (S4D: Vandermonde; S4: Cauchy + Woodbury with C̃ \
+        With --checkpoint the parameters come from a safetensors file holding the inputs of \
+        `ssm eval s4d-kernel` (--model s4d) or `ssm eval s4-kernel` (--model s4, C̃ attuned to \
+        --length, one output copy), plus an optional D (H); --channels and --state are then \
+        read from it. Convolution mode generates the kernel K̄ (S4D: Vandermonde; S4: Cauchy + Woodbury with C̃ \
         attuned to --length) and applies it with the FFT convolution, D included. Recurrent mode \
         steps the same parameters from a zero state (S4: C recovered from C̃). Prints the max \
         absolute and relative error (relative to max |y|), the error in each eighth of the \
@@ -24,6 +27,7 @@ struct Crosscheck: ParsableCommand {
     @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float64
     @Option(name: .long, help: "Seed of the parameters and the input.") var seed: UInt64 = 0
     @Option(name: .long, help: "Relative tolerance (default 1e-10 in float64, 1e-4 in float32).") var tolerance: Double?
+    @Option(name: .long, help: "A safetensors file of the model's parameters (EVAL.md names: s4d-kernel or s4-kernel inputs, optional D) instead of a seeded random model.") var checkpoint: String?
     @Flag(name: .long, help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -42,17 +46,35 @@ struct Crosscheck: ParsableCommand {
         }
     }
 
-    func compare<T: FFTScalar>(_: T.Type) throws {
-        let (B, H, L, N2) = (batch, channels, length, state / 2)
+    func compare<T: SafeTensorsScalar>(_: T.Type) throws {
+        let checkpointFile = try checkpoint.map { try SafeTensorsFile(path: $0) }
+        var inputs = checkpointFile.map { EvalInputs<T>(file: $0) }
+        let (B, L) = (batch, length)
         var rng = SplitMix64(seed: seed &+ 0x5EED)
-        let u = (0 ..< B * H * L).map { _ in T.random(in: -1 ..< 1, using: &rng) }
-        let d = (0 ..< H).map { _ in T.random(in: -1 ..< 1, using: &rng) }
-        var k = [T](repeating: 0, count: H * L)
-        var yRecurrent = [T](repeating: 0, count: B * H * L)
-        var kernelSeconds = 0.0, recurrentSeconds = 0.0
+        var k: [T] = [], yRecurrent: [T] = [], u: [T] = [], d: [T] = []
+        var kernelSeconds = 0.0, recurrentSeconds = 0.0, H = channels, N = state
+        // The input and D, once H is known.
+        func draw(_ h: Int, _ given: Tensor<T>?) {
+            u = (0 ..< B * h * L).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+            d = given?.scalars ?? (0 ..< h).map { _ in T.random(in: -1 ..< 1, using: &rng) }
+            k = [T](repeating: 0, count: h * L)
+            yRecurrent = [T](repeating: 0, count: B * h * L)
+        }
         if model == "s4d" {
-            let p = try S4DParameters<T>(channels: H, state: state, initialization: initialization, seed: seed)
-            let kernel = try S4DKernel<T>(channels: H, modes: N2, discretization: .zoh)
+            let p: S4DParameters<T>
+            if inputs != nil {
+                let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs!)
+                (H, N) = (c.shape[0], 2 * c.shape[1])
+                p = S4DParameters(logDt: logDt.scalars, c: complexValues(c), logAReal: logAReal.scalars, aImag: aImag.scalars,
+                                  b: b.map(complexValues))
+            } else {
+                p = try S4DParameters<T>(channels: H, state: N, initialization: initialization, seed: seed)
+            }
+            let given = try inputs?.optional("D", "(\(H))", ranks: [1])
+            if let given { try expectShape(given, "D", [H]) }
+            try inputs?.finish("the s4d-kernel parameters and optional D")
+            draw(H, given)
+            let kernel = try S4DKernel<T>(channels: H, modes: N / 2, discretization: .zoh)
             // Timed on a second call: the first one plans FFTs.
             try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
             kernelSeconds = try seconds { try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k) }
@@ -60,13 +82,31 @@ struct Crosscheck: ParsableCommand {
             var s = try recurrence.makeState(batch: B)
             recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
         } else {
-            // HiPPO-LegS in NPLR form, shared by all channels; Δ log-uniform; C̃ random, attuned to L.
-            let form = try HiPPO.nplr(.legs, size: state)
-            let invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
-            let aReal = form.lambda.map { T(Double.log(-$0.real)) }, aImag = form.lambda.map { T(-$0.imaginary) }
-            let b = form.b.map { Complex(T($0.real), T($0.imaginary)) }, pp = form.p.map { Complex(T($0.real), T($0.imaginary)) }
-            let c = (0 ..< H * N2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
-            let kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N2, rank: 1)
+            var invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], pp: [Complex<T>], c: [Complex<T>], kernel: S4Kernel<T>
+            if inputs != nil {
+                let params = try readS4Parameters(&inputs!)
+                guard params.c.shape[0] == 1 else {
+                    throw SSMError.shape(argument: "C", expected: "one output copy (1, H, N2, 2)", actual: params.c.shape)
+                }
+                kernel = try params.kernel(T.self)
+                (H, N) = (kernel.channels, 2 * kernel.modes)
+                (invDt, aReal, aImag) = (params.invDt.scalars, params.aReal.scalars, params.aImag.scalars)
+                (b, pp, c) = (complexValues(params.b), complexValues(params.p), complexValues(params.c))
+            } else {
+                // HiPPO-LegS in NPLR form, shared by all channels; Δ log-uniform; C̃ random, attuned to L.
+                let form = try HiPPO.nplr(.legs, size: N)
+                invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
+                aReal = form.lambda.map { T(Double.log(-$0.real)) }
+                aImag = form.lambda.map { T(-$0.imaginary) }
+                b = form.b.map { Complex(T($0.real), T($0.imaginary)) }
+                pp = form.p.map { Complex(T($0.real), T($0.imaginary)) }
+                c = (0 ..< H * N / 2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
+                kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N / 2, rank: 1)
+            }
+            let given = try inputs?.optional("D", "(\(H))", ranks: [1])
+            if let given { try expectShape(given, "D", [H]) }
+            try inputs?.finish("the s4-kernel parameters and optional D")
+            draw(H, given)
             // Timed on a second call: the first one plans the inverse FFT.
             try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: pp, cTilde: c, k: &k)
             kernelSeconds = try seconds { try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: pp, cTilde: c, k: &k) }
@@ -76,6 +116,7 @@ struct Crosscheck: ParsableCommand {
             recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
         }
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L))
+        let state = N
         var yConv = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &yConv)
         let convSeconds = try seconds { try conv.forward(u: u, kernel: k, skip: d, y: &yConv) } + kernelSeconds
@@ -94,10 +135,11 @@ struct Crosscheck: ParsableCommand {
         let limit = tolerance ?? (T.self == Float.self ? 1e-4 : 1e-10)
         let samples = Double(B * H * L)
         let passed = relative <= limit
-        let name = model == "s4" ? "s4 (\(stepMode.rawValue))" : "s4d (\(initialization.rawValue))"
+        let origin = checkpoint.map { "checkpoint \($0)" }
+        let name = model == "s4" ? "s4 (\(stepMode.rawValue), \(origin ?? "HiPPO-LegS"))" : "s4d (\(origin ?? initialization.rawValue))"
         if json {
             print(jsonLine([("model", model), ("step_mode", model == "s4" ? stepMode.rawValue : "diagonal"),
-                            ("init", model == "s4" ? "legs-nplr" : initialization.rawValue), ("batch", B), ("channels", H),
+                            ("init", checkpoint != nil ? "checkpoint" : (model == "s4" ? "legs-nplr" : initialization.rawValue)), ("batch", B), ("channels", H),
                             ("state", state), ("length", L), ("precision", T.precisionName), ("max_abs_error", maxAbs),
                             ("max_rel_error", relative), ("tolerance", limit), ("passed", passed),
                             ("conv_samples_per_second", samples / convSeconds),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import SSMKit
 
 @Suite("ssm crosscheck")
 struct CrosscheckTests {
@@ -22,5 +23,31 @@ struct CrosscheckTests {
         #expect(run.stdout.contains("FAILED"))
         let bad = try runSSM(["crosscheck", "--model", "s5"])
         #expect(bad.status != 0 && bad.stderr.contains("--model"))
+    }
+
+    @Test("--checkpoint reads the parameters from a safetensors file and refuses surplus tensors")
+    func checkpoint() throws {
+        let p = try S4DParameters<Double>(channels: 2, state: 8, initialization: .legs, seed: 5)
+        func complex(_ z: [Complex<Double>]) -> SafeTensorsValue {
+            .float64(Tensor(shape: [2, 4, 2], scalars: z.flatMap { [$0.real, $0.imaginary] }))
+        }
+        var tensors: [(name: String, value: SafeTensorsValue)] = [
+            ("log_dt", .float64(Tensor(shape: [2], scalars: p.logDt))), ("C", complex(p.c)),
+            ("log_A_real", .float64(Tensor(shape: [2, 4], scalars: p.logAReal))),
+            ("A_imag", .float64(Tensor(shape: [2, 4], scalars: p.aImag))), ("B", complex(p.b!)),
+            ("D", .float64(Tensor(shape: [2], scalars: [0.5, -1]))),
+        ]
+        let path = temporaryPath("checkpoint.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensorsFile.write(tensors, to: path)
+        let run = try runSSM(["crosscheck", "--model", "s4d", "--checkpoint", path, "--length", "500", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        #expect(object?["channels"] as? Int == 2 && object?["state"] as? Int == 8 && object?["init"] as? String == "checkpoint")
+        #expect((object?["max_rel_error"] as? Double ?? 1) <= 1e-10)
+        tensors.append(("extra", .float64(Tensor(shape: [1], scalars: [0]))))
+        try SafeTensorsFile.write(tensors, to: path)
+        let refused = try runSSM(["crosscheck", "--model", "s4d", "--checkpoint", path])
+        #expect(refused.status != 0 && refused.stderr.contains("extra"))
     }
 }

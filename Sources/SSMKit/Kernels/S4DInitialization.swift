@@ -29,6 +29,11 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
     /// `B`: c(H, N2), or nil for B = 1.
     public var b: [Complex<T>]?
 
+    /// Parameters as given (for instance read from a checkpoint).
+    public init(logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?) {
+        (self.logDt, self.c, self.logAReal, self.aImag, self.b) = (logDt, c, logAReal, aImag, b)
+    }
+
     /// Seeded initialization: Δ log-uniform in [dtMin, dtMax] per channel (the official
     /// `log_dt`), C complex standard normal (each part of variance ½, as `torch.randn(cfloat)`),
     /// and λ, B of `initialization`.
