@@ -113,16 +113,7 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
             for n in 0 ..< modes {
                 let m = exactModes[h * modes + n]
                 let w = complexDouble(c[h * modes + n]) * m.aBar * complexDouble(state.x[row * modes + n])
-                var l0 = 0
-                while l0 < L {
-                    let end = min(L, l0 + 64)
-                    var p = w * anchoredPower(m.logABar, l0)
-                    for t in l0 ..< end {
-                        y[row * L + t] += T(2 * p.real)
-                        p = p * m.aBar
-                    }
-                    l0 = end
-                }
+                forEachPower(of: m, length: L) { t, p in y[row * L + t] += T(2 * (w * p).real) }
             }
         }
     }
@@ -157,16 +148,7 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
             for n in 0 ..< modes {
                 let m = exactModes[h * modes + n]
                 var g = Complex<Double>.zero
-                var l0 = 0
-                while l0 < L {
-                    let end = min(L, l0 + 64)
-                    var p = anchoredPower(m.logABar, l0)
-                    for t in l0 ..< end {
-                        g = g + p.multiplied(by: Double(dY[row * L + t]))
-                        p = p * m.aBar
-                    }
-                    l0 = end
-                }
+                forEachPower(of: m, length: L) { t, p in g = g + p.multiplied(by: Double(dY[row * L + t])) }
                 let grad = (complexDouble(c[h * modes + n]) * m.aBar * g).conjugate.multiplied(by: 2)
                 dX[row * modes + n] = dX[row * modes + n] + complexT(grad, T.self)
             }
@@ -197,5 +179,20 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
                 dInitial[row * modes + n] = dInitial[row * modes + n] + complexT(g, T.self)
             }
         }
+    }
+}
+
+/// Calls `body(t, Ā^t)` for t in 0 ..< L, in Double, restarting the powers from an exact
+/// exponential every 64 steps (as ``S4DKernel`` does).
+func forEachPower(of m: DiscreteMode<Double>, length L: Int, _ body: (Int, Complex<Double>) -> Void) {
+    var l0 = 0
+    while l0 < L {
+        let end = min(L, l0 + 64)
+        var p = anchoredPower(m.logABar, l0)
+        for t in l0 ..< end {
+            body(t, p)
+            p = p * m.aBar
+        }
+        l0 = end
     }
 }

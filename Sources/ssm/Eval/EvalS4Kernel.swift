@@ -13,13 +13,8 @@ struct EvalS4Kernel: ParsableCommand {
     )
 
     @OptionGroup var options: EvalOptions
-
-    @Option(name: .long, help: "Kernel length L (C is C̃ attuned to it).")
-    var length: Int
-
-    func validate() throws {
-        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
-    }
+    @OptionGroup var lengthOption: AttunedLengthOption
+    var length: Int { lengthOption.length }
 
     func run() throws {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
@@ -55,5 +50,15 @@ struct EvalS4Kernel: ParsableCommand {
                         ("d_C", .init(realView(dC, shape: c.shape)))]
         }
         return outputs
+    }
+}
+
+/// `--length L`: the length of the kernel, the sequence and the C̃ attunement (S4 operations).
+struct AttunedLengthOption: ParsableArguments {
+    @Option(name: .long, help: "Length L (C is C̃ attuned to it).")
+    var length: Int
+
+    func validate() throws {
+        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
     }
 }

@@ -13,16 +13,11 @@ struct EvalS4Recurrent: ParsableCommand {
     )
 
     @OptionGroup var options: EvalOptions
-
-    @Option(name: .long, help: "Sequence length L (the length C̃ is attuned to).")
-    var length: Int
+    @OptionGroup var lengthOption: AttunedLengthOption
+    var length: Int { lengthOption.length }
 
     @Option(name: .long, help: "dense, diagonal or linear.")
     var stepMode: S4Recurrence.StepMode = .linear
-
-    func validate() throws {
-        if length < 1 { throw ValidationError("--length: expected L ≥ 1, got \(length)") }
-    }
 
     func run() throws {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
