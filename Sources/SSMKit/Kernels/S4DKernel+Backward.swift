@@ -12,7 +12,8 @@ extension S4DKernel {
     ///
     /// give ∂/∂w = G and ∂/∂Ā = w·G' (holomorphic derivatives of the loss); the chain rule
     /// through ``DiscreteMode`` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
-    /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work.
+    /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work (scalar
+    /// loops so far), channels in parallel.
     @inlinable
     public func backward(length L: Int, dK: [T], logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
                          b: [Complex<T>]? = nil, dLogDt: inout [T], dC: inout [Complex<T>],
@@ -26,45 +27,61 @@ extension S4DKernel {
         if dAImag.count != H * N2 { throw SSMError.shape(argument: "d_A_imag", expected: "(H, N2)", actual: [dAImag.count]) }
         if b != nil, dB?.count != H * N2 { throw SSMError.shape(argument: "d_B", expected: "(H, N2) complex", actual: [dB?.count ?? 0]) }
         let interval = Self.anchorInterval
-        for h in 0 ..< H {
-            var dDelta = 0.0
-            for n in 0 ..< N2 {
-                let i = h * N2 + n
-                let (_, lambda, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
-                let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
-                // G and G' in T over anchored blocks, summed per block into Double.
-                var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
-                var l0 = 0
-                while l0 < L {
-                    var p = complexT(anchoredPower(m.logABar, l0), T.self)
-                    var blockG = Complex<T>.zero, blockGPrime = Complex<T>.zero
-                    let end = min(L, l0 + interval)
-                    for l in l0 ..< end {
-                        // p = Ā^l: contributes dK[l]·Ā^l to G and dK[l+1]·(l+1)·Ā^l to G'.
-                        blockG = blockG + p.multiplied(by: dK[h * L + l])
-                        if l + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: dK[h * L + l + 1] * T(l + 1)) }
-                        p = p * aBar
+        let hasB = b != nil
+        // Channels in parallel: each task writes only its own channel's gradients.
+        dLogDt.withUnsafeMutableBufferPointer { dLogDtBuffer in
+        dC.withUnsafeMutableBufferPointer { dCBuffer in
+        dLogAReal.withUnsafeMutableBufferPointer { dLogARealBuffer in
+        dAImag.withUnsafeMutableBufferPointer { dAImagBuffer in
+        withOptionalMutablePointer(&dB) { dBPointer in
+            let (dLogDtOut, dCOut) = (SendablePointer(dLogDtBuffer.baseAddress!), SendablePointer(dCBuffer.baseAddress!))
+            let (dLogARealOut, dAImagOut) = (SendablePointer(dLogARealBuffer.baseAddress!), SendablePointer(dAImagBuffer.baseAddress!))
+            let dBOut = dBPointer.map { SendablePointer($0) }
+            let task: @Sendable (Int, Int) -> Void = { h, _ in
+                var dDelta = 0.0
+                for n in 0 ..< N2 {
+                    let i = h * N2 + n
+                    let (_, lambda, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                    let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
+                    // G and G' in T over anchored blocks, summed per block into Double.
+                    var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
+                    var l0 = 0
+                    while l0 < L {
+                        var p = complexT(anchoredPower(m.logABar, l0), T.self)
+                        var blockG = Complex<T>.zero, blockGPrime = Complex<T>.zero
+                        let end = min(L, l0 + interval)
+                        for l in l0 ..< end {
+                            // p = Ā^l: contributes dK[l]·Ā^l to G and dK[l+1]·(l+1)·Ā^l to G'.
+                            blockG = blockG + p.multiplied(by: dK[h * L + l])
+                            if l + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: dK[h * L + l + 1] * T(l + 1)) }
+                            p = p * aBar
+                        }
+                        g = g + complexDouble(blockG)
+                        gPrime = gPrime + complexDouble(blockGPrime)
+                        l0 = end
                     }
-                    g = g + complexDouble(blockG)
-                    gPrime = gPrime + complexDouble(blockGPrime)
-                    l0 = end
+                    let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
+                    let w = cb * bb * m.bBarScale
+                    let dW = g                      // ∂/∂w
+                    let dABar = w * gPrime          // ∂/∂Ā
+                    // ∂/∂λ and ∂/∂Δ through β(λ, Δ) and Ā(λ, Δ).
+                    let dBeta = dW * cb * bb
+                    let dLambda = dBeta * m.dBetaDLambda + dABar * m.dABarDLambda
+                    dDelta += 2 * (dBeta * m.dBetaDDelta + dABar * m.dABarDDelta).real
+                    // λ = −exp(logAReal) + i·aImag: ∂Re λ/∂logAReal = Re λ, ∂Im λ/∂aImag = 1.
+                    dLogARealOut.pointer[i] += T(2 * dLambda.real * lambda.real)
+                    dAImagOut.pointer[i] += T(-2 * dLambda.imaginary)
+                    dCOut.pointer[i] = dCOut.pointer[i] + complexT((dW * bb * m.bBarScale).conjugate.multiplied(by: 2), T.self)
+                    if hasB, let dBOut { dBOut.pointer[i] = dBOut.pointer[i] + complexT((dW * cb * m.bBarScale).conjugate.multiplied(by: 2), T.self) }
                 }
-                let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
-                let w = cb * bb * m.bBarScale
-                let dW = g                      // ∂/∂w
-                let dABar = w * gPrime          // ∂/∂Ā
-                // ∂/∂λ and ∂/∂Δ through β(λ, Δ) and Ā(λ, Δ).
-                let dBeta = dW * cb * bb
-                let dLambda = dBeta * m.dBetaDLambda + dABar * m.dABarDLambda
-                dDelta += 2 * (dBeta * m.dBetaDDelta + dABar * m.dABarDDelta).real
-                // λ = −exp(logAReal) + i·aImag: ∂Re λ/∂logAReal = Re λ, ∂Im λ/∂aImag = 1.
-                dLogAReal[i] += T(2 * dLambda.real * lambda.real)
-                dAImag[i] += T(-2 * dLambda.imaginary)
-                dC[i] = dC[i] + complexT((dW * bb * m.bBarScale).conjugate.multiplied(by: 2), T.self)
-                if b != nil { dB![i] = dB![i] + complexT((dW * cb * m.bBarScale).conjugate.multiplied(by: 2), T.self) }
+                // Δ = exp(logDt): ∂Δ/∂logDt = Δ.
+                dLogDtOut.pointer[h] += T(dDelta * Double.exp(Double(logDt[h])))
             }
-            // Δ = exp(logDt): ∂Δ/∂logDt = Δ.
-            dLogDt[h] += T(dDelta * Double.exp(Double(logDt[h])))
+            WorkerPool.shared.runTasks(H, workers: threads, task)
+        }
+        }
+        }
+        }
         }
     }
 }
