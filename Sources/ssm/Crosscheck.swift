@@ -116,7 +116,6 @@ struct Crosscheck: ParsableCommand {
             recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
         }
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L))
-        let state = N
         var yConv = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &yConv)
         let convSeconds = try seconds { try conv.forward(u: u, kernel: k, skip: d, y: &yConv) } + kernelSeconds
@@ -140,12 +139,12 @@ struct Crosscheck: ParsableCommand {
         if json {
             print(jsonLine([("model", model), ("step_mode", model == "s4" ? stepMode.rawValue : "diagonal"),
                             ("init", checkpoint != nil ? "checkpoint" : (model == "s4" ? "legs-nplr" : initialization.rawValue)), ("batch", B), ("channels", H),
-                            ("state", state), ("length", L), ("precision", T.precisionName), ("max_abs_error", maxAbs),
+                            ("state", N), ("length", L), ("precision", T.precisionName), ("max_abs_error", maxAbs),
                             ("max_rel_error", relative), ("tolerance", limit), ("passed", passed),
                             ("conv_samples_per_second", samples / convSeconds),
                             ("recurrent_samples_per_second", samples / recurrentSeconds)]))
         } else {
-            print("crosscheck \(name): B=\(B) H=\(H) N=\(state) L=\(L) \(T.precisionName) seed=\(seed)")
+            print("crosscheck \(name): B=\(B) H=\(H) N=\(N) L=\(L) \(T.precisionName) seed=\(seed)")
             print("  max |y_conv − y_rec| = \(maxAbs)   relative to max|y| = \(relative)   tolerance \(limit)")
             print("  relative error by eighth of t: " + segments.map { "\($0)" }.joined(separator: "  "))
             print("  convolution mode \(formatFixed(samples / convSeconds / 1e6, 2)) M samples/s (kernel + FFT), "

@@ -57,13 +57,4 @@ extension FFTConvolution {
             preconditionFailure("boundTask: \(phase) is not a bound phase")
         }
     }
-
-    /// The number of (forward, inverse) real transforms of size n one pass executes.
-    public func transformCount(_ pass: Pass) -> (forward: Int, inverse: Int) {
-        let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
-        switch pass {
-        case .forward: return (C * H + B * H, B * C * H)
-        case .backward: return (C * H + B * H * (1 + C), B * H + C * H)
-        }
-    }
 }

@@ -1,9 +1,4 @@
 import ComplexModule
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Causal (or bidirectional) long convolution by FFT: the heart of convolution mode.
 ///
@@ -303,9 +298,4 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
 func withOptionalMutablePointer<T, R>(_ array: inout [T]?, _ body: (UnsafeMutablePointer<T>?) -> R) -> R {
     guard array != nil else { return body(nil) }
     return array!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-}
-
-/// The number of processors online, at least 1.
-public func onlineProcessorCount() -> Int {
-    max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 }

@@ -144,10 +144,3 @@ func complexDouble<T: BinaryFloatingPoint>(_ z: Complex<T>) -> Complex<Double> {
 func complexT<T: BinaryFloatingPoint>(_ z: Complex<Double>, _: T.Type) -> Complex<T> {
     Complex(T(z.real), T(z.imaginary))
 }
-
-/// A pointer handed to worker threads that write disjoint rows of it.
-@usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let pointer: UnsafeMutablePointer<T>
-    @inlinable init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
-}

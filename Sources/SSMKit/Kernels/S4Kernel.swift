@@ -142,7 +142,8 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         let spectra = AlignedBuffer<Complex<T>>(count: workers * spectrumStride)
         k.withUnsafeMutableBufferPointer { kp in
             let output = SendablePointer(kp.baseAddress!)
-            // (copy, channel) rows in parallel; the closure is made per call (one small allocation).
+            // (copy, channel) rows in parallel. Each call allocates its scratch, the closure and, per
+            // row, the Double work arrays of `spectrum`: the blocked Float Cauchy loop will remove them.
             let task: @Sendable (Int, Int) -> Void = { row, worker in
                 let (c, h) = row.quotientAndRemainder(dividingBy: channels)
                 let khat = spectrum(c, h, length: discrete, rate: rate, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)

@@ -17,6 +17,7 @@ import RealModule
 ///   on the half state (the conjugate half is implied; P*x = 2·Re Σ_half conj(p)·x).
 /// Outputs y = 2·Re Σ_half C x + D u. Set-up in Double; the state is kept in Double too (the
 /// recurrence is a reference for the convolution, and a Float state would add L roundings).
+/// It is not yet the fast step engine: a step allocates small work arrays.
 public struct S4Recurrence: Sendable {
     public enum StepMode: String, Sendable, CaseIterable { case dense, diagonal, linear }
 

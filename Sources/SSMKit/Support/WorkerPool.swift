@@ -139,3 +139,14 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
+/// The number of processors online, at least 1.
+public func onlineProcessorCount() -> Int {
+    max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+}
+
+/// A pointer handed to worker threads that write disjoint rows of it.
+@usableFromInline
+struct SendablePointer<T>: @unchecked Sendable {
+    @usableFromInline let pointer: UnsafeMutablePointer<T>
+    @inlinable init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+}
