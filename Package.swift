@@ -31,12 +31,15 @@ let package = Package(
         ),
         // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
         .target(name: "CSpectral"),
+        // The selective scan's row loops and vectorized exponential, cloned the same way.
+        .target(name: "CSelective"),
         .target(
             name: "SSMKit",
             dependencies: [
                 "CFFTW",
                 "CLAPACK",
                 "CSpectral",
+                "CSelective",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),

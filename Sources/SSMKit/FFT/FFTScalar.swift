@@ -45,6 +45,13 @@ where Self.RawSignificand: FixedWidthInteger {
     static func spectralMultiplyInPlace(_ a: UnsafeMutableRawPointer, _ b: UnsafeRawPointer, _ count: Int)
     static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
                                           _ count: Int, _ accumulate: Bool)
+
+    // The selective scan's row loops of CSelective (see Selective/SelectiveRow.swift).
+    static func selectiveScanForward(_ row: SelectiveRow<Self>, out: UnsafeMutablePointer<Self>,
+                                     lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>)
+    static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
+                                      _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>)
+    static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
 }
 
 @inline(__always)

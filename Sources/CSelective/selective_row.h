@@ -1,0 +1,237 @@
+// The body of selective.c, instantiated once per precision: REAL is float or double, FN(name)
+// appends the precision suffix, and the constants below are chosen per precision.
+//
+// Nothing here may be compiled with -ffast-math: exp_v rounds with the 1.5·2^p "magic number"
+// and must see its additions in program order. The one reordering allowed is the sum over the
+// state in y_t = C_t · x_t (and the backward sums), marked with `fp reassociate` where it is.
+
+// exp(x) = 2^k · e^r with k = rint(x / ln 2) and r = x − k ln 2 (Cody–Waite, two parts),
+// e^r by its Taylor polynomial (|r| ≤ ln2/2: the first omitted term is below half an ulp), and
+// 2^k applied as two powers 2^{k1} · 2^{k2} built in the exponent bits, so that the results
+// from overflow (inf) to gradual underflow (subnormals) come out right. Branch-free, so the
+// loops that call it vectorize. Accuracy: about 1 ulp (measured against libm in the tests).
+static inline REAL FN(exp_v)(REAL x) {
+    const REAL magic = MAGIC;
+    REAL xc = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    REAL k = (xc * (REAL)1.44269504088896340736 + magic) - magic;
+    REAL r = (xc - k * LN2_HI) - k * LN2_LO;
+    REAL p = TAYLOR_EXP(r);
+    REAL k1 = (k * (REAL)0.5 + magic) - magic;
+    REAL k2 = k - k1;
+    REAL s1 = FN(pow2)(k1), s2 = FN(pow2)(k2);
+    return p * s1 * s2;
+}
+
+// log1p(y) for y in [0, 1]: log w for w = 1 + y by w = 2^e · m, m in [√2/2, √2], and
+// log m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, as an odd series; then Goldberg's
+// correction y / (w − 1) for the rounding of w (exact when w == 1: log1p(y) = y).
+static inline REAL FN(log1p_unit)(REAL y) {
+    REAL w = 1 + y;
+    int big = w > (REAL)1.41421356237309504880;
+    REAL m = big ? w * (REAL)0.5 : w;
+    REAL e = big ? (REAL)1 : (REAL)0;
+    REAL s = (m - 1) / (m + 1);
+    REAL s2 = s * s;
+    REAL log_m = 2 * s * ATANH_SERIES(s2);
+    REAL log_w = e * LN2_HI + (log_m + e * LN2_LO);
+    REAL wm1 = w - 1;
+    return wm1 == 0 ? y : log_w * (y / wm1);
+}
+
+// softplus(v) = log(1 + e^v) = max(v, 0) + log1p(e^{−|v|}), and v itself above 20 (torch's
+// threshold). Its derivative is the logistic function σ(v) (1 above 20).
+static inline REAL FN(softplus_v)(REAL v) {
+    REAL a = v < 0 ? -v : v;
+    REAL pos = v > 0 ? v : 0;
+    REAL sp = pos + FN(log1p_unit)(FN(exp_v)(-a));
+    return v > 20 ? v : sp;
+}
+static inline REAL FN(sigmoid_v)(REAL v) { return 1 / (1 + FN(exp_v)(-v)); }
+
+// dt_t, dt_t·u_t and the gate silu(z_t) for a whole row, vectorized over t.
+static void FN(prepare)(const ROW *row, REAL *dt, REAL *dtu, REAL *gate, REAL *dsp, REAL *dgate) {
+    const ptrdiff_t L = row->length;
+    const REAL *restrict delta = row->delta, *restrict u = row->u, *restrict z = row->z;
+    const REAL bias = row->delta_bias;
+    if (row->softplus) {
+        for (ptrdiff_t t = 0; t < L; t++) dt[t] = FN(softplus_v)(delta[t] + bias);
+        if (dsp) for (ptrdiff_t t = 0; t < L; t++) {
+            REAL v = delta[t] + bias;
+            dsp[t] = v > 20 ? (REAL)1 : FN(sigmoid_v)(v);
+        }
+    } else {
+        for (ptrdiff_t t = 0; t < L; t++) dt[t] = delta[t] + bias;
+        if (dsp) for (ptrdiff_t t = 0; t < L; t++) dsp[t] = 1;
+    }
+    for (ptrdiff_t t = 0; t < L; t++) dtu[t] = dt[t] * u[t];
+    if (z) {
+        for (ptrdiff_t t = 0; t < L; t++) {
+            REAL s = FN(sigmoid_v)(z[t]);
+            gate[t] = z[t] * s;
+            if (dgate) dgate[t] = s * (1 + z[t] * (1 - s));
+        }
+    } else {
+        for (ptrdiff_t t = 0; t < L; t++) gate[t] = 1;
+        if (dgate) for (ptrdiff_t t = 0; t < L; t++) dgate[t] = 0;
+    }
+}
+
+// The recurrence over t in [t0, t1), state x: (N). With `out`, writes out_t; with `states`,
+// records x_t at states + (t − t0 + 1)·N and e^{dt_t A} at das + (t − t0)·N. `n` is a
+// compile-time constant where the callers below pass one, so x stays in registers.
+static inline __attribute__((always_inline)) void FN(advance)(const ROW *row, ptrdiff_t n, ptrdiff_t t0,
+                                                              ptrdiff_t t1, REAL *restrict x, const REAL *restrict dt,
+                                                              const REAL *restrict dtu, const REAL *restrict gate,
+                                                              REAL *restrict out, REAL *restrict states,
+                                                              REAL *restrict das) {
+    const REAL *restrict a = row->a, *restrict u = row->u;
+    const REAL d = row->d_skip;
+    REAL xl[n];
+    for (ptrdiff_t i = 0; i < n; i++) xl[i] = x[i];
+    for (ptrdiff_t t = t0; t < t1; t++) {
+        const REAL *restrict bt = row->b + t * row->b_step;
+        const REAL *restrict ct = row->c + t * row->c_step;
+        const REAL dtt = dt[t], dtut = dtu[t];
+        REAL y = 0;
+        if (states) {
+            REAL *restrict xs = states + (t - t0 + 1) * n, *restrict ds = das + (t - t0) * n;
+            for (ptrdiff_t i = 0; i < n; i++) {
+                REAL da = FN(exp_v)(dtt * a[i]);
+                xl[i] = da * xl[i] + dtut * bt[i];
+                xs[i] = xl[i];
+                ds[i] = da;
+            }
+        } else if (out) {
+#pragma clang fp reassociate(on)
+            for (ptrdiff_t i = 0; i < n; i++) {
+                REAL da = FN(exp_v)(dtt * a[i]);
+                xl[i] = da * xl[i] + dtut * bt[i];
+                y += ct[i] * xl[i];
+            }
+            out[t] = (y + d * u[t]) * gate[t];
+        } else {
+            for (ptrdiff_t i = 0; i < n; i++) xl[i] = FN(exp_v)(dtt * a[i]) * xl[i] + dtut * bt[i];
+        }
+    }
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = xl[i];
+}
+
+// Dispatch to a fixed state size for the common ones (Mamba's N = 16 above all).
+#define SSM_FIXED_N(call_n)                                                                       \
+    switch (row->state) {                                                                         \
+    case 4: call_n(4); break;                                                                     \
+    case 8: call_n(8); break;                                                                     \
+    case 16: call_n(16); break;                                                                   \
+    case 32: call_n(32); break;                                                                   \
+    case 64: call_n(64); break;                                                                   \
+    default: call_n(row->state); break;                                                           \
+    }
+
+SSM_CLONES void FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REAL *work) {
+    const ptrdiff_t L = row->length, N = row->state;
+    REAL *dt = work, *dtu = work + L, *gate = work + 2 * L;
+    FN(prepare)(row, dt, dtu, gate, NULL, NULL);
+    REAL x[N];
+    for (ptrdiff_t i = 0; i < N; i++) x[i] = row->x0 ? row->x0[i] : 0;
+#define SSM_FORWARD_N(n) FN(advance)(row, n, 0, L, x, dt, dtu, gate, out, NULL, NULL)
+    SSM_FIXED_N(SSM_FORWARD_N)
+#undef SSM_FORWARD_N
+    if (x_last) for (ptrdiff_t i = 0; i < N; i++) x_last[i] = x[i];
+}
+
+// The reverse sweep over one chunk [t0, t1), whose states x_{t0−1} … x_{t1−1} are in `xs`
+// and whose factors e^{dt_t A} are in `das`. `carry` holds e^{dt_{t+1} A} ⊙ h_{t+1}, where
+// h_t = ∂loss/∂x_t; on return it holds the same for t0.
+static inline __attribute__((always_inline)) void FN(reverse_chunk)(
+    const ROW *row, ptrdiff_t n, ptrdiff_t t0, ptrdiff_t t1, const REAL *restrict xs, const REAL *restrict das,
+    const REAL *restrict dt, const REAL *restrict dtu, const REAL *restrict gate, const REAL *restrict dsp,
+    const REAL *restrict dgate, const REAL *restrict d_out, REAL *restrict du, REAL *restrict ddelta,
+    REAL *restrict dz, REAL *restrict da_acc, REAL *restrict db, REAL *restrict dc, REAL *restrict carry,
+    REAL *restrict dd_acc, REAL *restrict dbias_acc) {
+    const REAL *restrict a = row->a, *restrict u = row->u;
+    const REAL d = row->d_skip;
+    REAL dd = 0, dbias = 0;
+    for (ptrdiff_t t = t1 - 1; t >= t0; t--) {
+        const REAL *restrict bt = row->b + t * row->b_step;
+        const REAL *restrict ct = row->c + t * row->c_step;
+        REAL *restrict dbt = db + t * row->b_step;
+        REAL *restrict dct = dc + t * row->c_step;
+        const REAL *restrict xt = xs + (t - t0 + 1) * n, *restrict xp = xs + (t - t0) * n;
+        const REAL *restrict dat = das + (t - t0) * n;
+        const REAL dtt = dt[t], dtut = dtu[t];
+        REAL y = 0;
+        {
+#pragma clang fp reassociate(on)
+            for (ptrdiff_t i = 0; i < n; i++) y += ct[i] * xt[i];
+        }
+        const REAL g = d_out[t];
+        const REAL dy = g * gate[t];
+        if (dz) dz[t] = g * (y + d * u[t]) * dgate[t];
+        dd += dy * u[t];
+        REAL shb = 0, ssa = 0;
+        {
+#pragma clang fp reassociate(on)
+            for (ptrdiff_t i = 0; i < n; i++) {
+                REAL h = dy * ct[i] + carry[i];
+                dct[i] += dy * xt[i];
+                shb += h * bt[i];
+                dbt[i] += h * dtut;
+                REAL s = h * xp[i] * dat[i];
+                da_acc[i] += s * dtt;
+                ssa += s * a[i];
+                carry[i] = dat[i] * h;
+            }
+        }
+        du[t] = dy * d + dtt * shb;
+        REAL ddt = (u[t] * shb + ssa) * dsp[t];
+        ddelta[t] = ddt;
+        dbias += ddt;
+    }
+    *dd_acc += dd;
+    *dbias_acc += dbias;
+}
+
+
+SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *du, REAL *ddelta, REAL *dz,
+                                      REAL *dx0, REAL *da, REAL *db, REAL *dc, REAL *dd, REAL *ddelta_bias,
+                                      ptrdiff_t chunk, REAL *work) {
+    const ptrdiff_t L = row->length, N = row->state;
+    const ptrdiff_t chunks = (L + chunk - 1) / chunk;
+    REAL *dt = work, *dtu = dt + L, *gate = dtu + L, *dsp = gate + L, *dgate = dsp + L;
+    REAL *checkpoints = dgate + L;          // chunks × N: the state before each chunk
+    REAL *xs = checkpoints + chunks * N;    // (chunk + 1) × N
+    REAL *das = xs + (chunk + 1) * N;       // chunk × N
+    REAL *carry = das + chunk * N;          // N
+    REAL *da_acc = carry + N;               // N
+    FN(prepare)(row, dt, dtu, gate, dsp, row->z ? dgate : NULL);
+    for (ptrdiff_t i = 0; i < N; i++) {
+        checkpoints[i] = row->x0 ? row->x0[i] : 0;
+        carry[i] = 0;
+        da_acc[i] = 0;
+    }
+    // Forward to the start of the last chunk, keeping the state at every chunk start.
+    for (ptrdiff_t k = 1; k < chunks; k++) {
+        for (ptrdiff_t i = 0; i < N; i++) checkpoints[k * N + i] = checkpoints[(k - 1) * N + i];
+#define SSM_CHECKPOINT_N(n) FN(advance)(row, n, (k - 1) * chunk, k * chunk, checkpoints + k * N, dt, dtu, gate, NULL, NULL, NULL)
+        SSM_FIXED_N(SSM_CHECKPOINT_N)
+#undef SSM_CHECKPOINT_N
+    }
+    // Backward chunk by chunk: recompute the chunk's states, then sweep it in reverse.
+    for (ptrdiff_t k = chunks - 1; k >= 0; k--) {
+        const ptrdiff_t t0 = k * chunk, t1 = t0 + chunk < L ? t0 + chunk : L;
+        REAL x[N];
+        for (ptrdiff_t i = 0; i < N; i++) x[i] = xs[i] = checkpoints[k * N + i];
+#define SSM_RECOMPUTE_N(n)                                                                        \
+    FN(advance)(row, n, t0, t1, x, dt, dtu, gate, NULL, xs, das);                                 \
+    FN(reverse_chunk)(row, n, t0, t1, xs, das, dt, dtu, gate, dsp, dgate, d_out, du, ddelta,      \
+                      row->z ? dz : NULL, da_acc, db, dc, carry, dd, ddelta_bias)
+        SSM_FIXED_N(SSM_RECOMPUTE_N)
+#undef SSM_RECOMPUTE_N
+    }
+    for (ptrdiff_t i = 0; i < N; i++) da[i] += da_acc[i];
+    if (dx0) for (ptrdiff_t i = 0; i < N; i++) dx0[i] = carry[i];
+}
+
+SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {
+    for (ptrdiff_t i = 0; i < count; i++) out[i] = FN(exp_v)(x[i]);
+}

@@ -1,0 +1,90 @@
+import CSelective
+
+/// One (batch, channel) row of the selective scan as the C loops of CSelective see it: the
+/// row's u, delta and z, channel d's A, D and delta bias, and where B_t and C_t are
+/// (`b + t·bStep`: step N for input-dependent B stored (L, N), step 0 for a time-invariant one).
+public struct SelectiveRow<T> {
+    public var length: Int
+    public var state: Int
+    public var u: UnsafePointer<T>
+    public var delta: UnsafePointer<T>
+    public var a: UnsafePointer<T>
+    public var b: UnsafePointer<T>
+    public var bStep: Int
+    public var c: UnsafePointer<T>
+    public var cStep: Int
+    public var z: UnsafePointer<T>?
+    public var dSkip: T
+    public var deltaBias: T
+    public var softplus: Bool
+    public var initialState: UnsafePointer<T>?
+}
+
+/// Where the backward of one row writes (du, ddelta, dz, dx0) and accumulates (dA, dB, dC,
+/// dD, d delta_bias); dB and dC use the row's bStep and cStep.
+public struct SelectiveRowGradients<T> {
+    public var u: UnsafeMutablePointer<T>
+    public var delta: UnsafeMutablePointer<T>
+    public var z: UnsafeMutablePointer<T>?
+    public var initialState: UnsafeMutablePointer<T>?
+    public var a: UnsafeMutablePointer<T>
+    public var b: UnsafeMutablePointer<T>
+    public var c: UnsafeMutablePointer<T>
+    public var d: UnsafeMutablePointer<T>
+    public var deltaBias: UnsafeMutablePointer<T>
+}
+
+/// Scalars of scratch one row needs: forward 3·L; backward (from CSelective) for a chunk length.
+func selectiveForwardWork(length: Int) -> Int { 3 * length }
+func selectiveBackwardWork(length: Int, state: Int, chunk: Int) -> Int { ssm_scan_backward_work(length, state, chunk) }
+
+// The two conformances differ only in the C names they call.
+extension Float {
+    @inlinable
+    static func cRow(_ row: SelectiveRow<Float>) -> ssm_scan_row_f32 {
+        ssm_scan_row_f32(length: row.length, state: row.state, u: row.u, delta: row.delta, a: row.a,
+                         b: row.b, b_step: row.bStep, c: row.c, c_step: row.cStep, z: row.z, d_skip: row.dSkip,
+                         delta_bias: row.deltaBias, softplus: row.softplus ? 1 : 0, x0: row.initialState)
+    }
+    @inlinable
+    public static func selectiveScanForward(_ row: SelectiveRow<Float>, out: UnsafeMutablePointer<Float>,
+                                            lastState: UnsafeMutablePointer<Float>?, work: UnsafeMutablePointer<Float>) {
+        var r = cRow(row)
+        ssm_scan_forward_f32(&r, out, lastState, work)
+    }
+    @inlinable
+    public static func selectiveScanBackward(_ row: SelectiveRow<Float>, dOut: UnsafePointer<Float>,
+                                             _ g: SelectiveRowGradients<Float>, chunk: Int, work: UnsafeMutablePointer<Float>) {
+        var r = cRow(row)
+        ssm_scan_backward_f32(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work)
+    }
+    @inlinable
+    public static func vectorExp(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int) {
+        ssm_exp_f32(x, out, count)
+    }
+}
+
+extension Double {
+    @inlinable
+    static func cRow(_ row: SelectiveRow<Double>) -> ssm_scan_row_f64 {
+        ssm_scan_row_f64(length: row.length, state: row.state, u: row.u, delta: row.delta, a: row.a,
+                         b: row.b, b_step: row.bStep, c: row.c, c_step: row.cStep, z: row.z, d_skip: row.dSkip,
+                         delta_bias: row.deltaBias, softplus: row.softplus ? 1 : 0, x0: row.initialState)
+    }
+    @inlinable
+    public static func selectiveScanForward(_ row: SelectiveRow<Double>, out: UnsafeMutablePointer<Double>,
+                                            lastState: UnsafeMutablePointer<Double>?, work: UnsafeMutablePointer<Double>) {
+        var r = cRow(row)
+        ssm_scan_forward_f64(&r, out, lastState, work)
+    }
+    @inlinable
+    public static func selectiveScanBackward(_ row: SelectiveRow<Double>, dOut: UnsafePointer<Double>,
+                                             _ g: SelectiveRowGradients<Double>, chunk: Int, work: UnsafeMutablePointer<Double>) {
+        var r = cRow(row)
+        ssm_scan_backward_f64(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work)
+    }
+    @inlinable
+    public static func vectorExp(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, _ count: Int) {
+        ssm_exp_f64(x, out, count)
+    }
+}
