@@ -49,7 +49,7 @@ static inline REAL FN(softplus_v)(REAL v) {
 static inline REAL FN(sigmoid_v)(REAL v) { return 1 / (1 + FN(exp_v)(-v)); }
 
 // dt_t, dt_t·u_t and the gate silu(z_t) for a whole row, vectorized over t.
-static void FN(prepare)(const ROW *row, REAL *dt, REAL *dtu, REAL *gate, REAL *dsp, REAL *dgate) {
+static inline __attribute__((always_inline)) void FN(prepare)(const ROW *row, REAL *dt, REAL *dtu, REAL *gate, REAL *dsp, REAL *dgate) {
     const ptrdiff_t L = row->length;
     const REAL *restrict delta = row->delta, *restrict u = row->u, *restrict z = row->z;
     const REAL bias = row->delta_bias;
@@ -117,14 +117,14 @@ static inline __attribute__((always_inline)) void FN(advance)(const ROW *row, pt
 }
 
 // Dispatch to a fixed state size for the common ones (Mamba's N = 16 above all).
-#define SSM_FIXED_N(call_n)                                                                       \
-    switch (row->state) {                                                                         \
+#define SSM_FIXED_N(size, call_n)                                                                 \
+    switch (size) {                                                                               \
     case 4: call_n(4); break;                                                                     \
     case 8: call_n(8); break;                                                                     \
     case 16: call_n(16); break;                                                                   \
     case 32: call_n(32); break;                                                                   \
     case 64: call_n(64); break;                                                                   \
-    default: call_n(row->state); break;                                                           \
+    default: call_n(size); break;                                                                 \
     }
 
 SSM_CLONES void FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REAL *work) {
@@ -134,7 +134,7 @@ SSM_CLONES void FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, RE
     REAL x[N];
     for (ptrdiff_t i = 0; i < N; i++) x[i] = row->x0 ? row->x0[i] : 0;
 #define SSM_FORWARD_N(n) FN(advance)(row, n, 0, L, x, dt, dtu, gate, out, NULL, NULL)
-    SSM_FIXED_N(SSM_FORWARD_N)
+    SSM_FIXED_N(N, SSM_FORWARD_N)
 #undef SSM_FORWARD_N
     if (x_last) for (ptrdiff_t i = 0; i < N; i++) x_last[i] = x[i];
 }
@@ -213,7 +213,7 @@ SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *d
     for (ptrdiff_t k = 1; k < chunks; k++) {
         for (ptrdiff_t i = 0; i < N; i++) checkpoints[k * N + i] = checkpoints[(k - 1) * N + i];
 #define SSM_CHECKPOINT_N(n) FN(advance)(row, n, (k - 1) * chunk, k * chunk, checkpoints + k * N, dt, dtu, gate, NULL, NULL, NULL)
-        SSM_FIXED_N(SSM_CHECKPOINT_N)
+        SSM_FIXED_N(N, SSM_CHECKPOINT_N)
 #undef SSM_CHECKPOINT_N
     }
     // Backward chunk by chunk: recompute the chunk's states, then sweep it in reverse.
@@ -225,7 +225,7 @@ SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *d
     FN(advance)(row, n, t0, t1, x, dt, dtu, gate, NULL, xs, das);                                 \
     FN(reverse_chunk)(row, n, t0, t1, xs, das, dt, dtu, gate, dsp, dgate, d_out, du, ddelta,      \
                       row->z ? dz : NULL, da_acc, db, dc, carry, dd, ddelta_bias)
-        SSM_FIXED_N(SSM_RECOMPUTE_N)
+        SSM_FIXED_N(N, SSM_RECOMPUTE_N)
 #undef SSM_RECOMPUTE_N
     }
     for (ptrdiff_t i = 0; i < N; i++) da[i] += da_acc[i];
@@ -234,4 +234,19 @@ SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *d
 
 SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {
     for (ptrdiff_t i = 0; i < count; i++) out[i] = FN(exp_v)(x[i]);
+}
+
+// The benchmark bound: the scan's L·N exponentials e^{dt_t a_n} and nothing else (each is
+// added to a per-state sum so that none can be skipped). Returns the sum.
+SSM_CLONES REAL FN(ssm_exponentials_only)(const REAL *dt, const REAL *a, ptrdiff_t length, ptrdiff_t state) {
+    REAL acc[state];
+    for (ptrdiff_t i = 0; i < state; i++) acc[i] = 0;
+#define SSM_EXP_ONLY_N(n)                                                                         \
+    for (ptrdiff_t t = 0; t < length; t++)                                                        \
+        for (ptrdiff_t i = 0; i < n; i++) acc[i] += FN(exp_v)(dt[t] * a[i]);
+    SSM_FIXED_N(state, SSM_EXP_ONLY_N)
+#undef SSM_EXP_ONLY_N
+    REAL sum = 0;
+    for (ptrdiff_t i = 0; i < state; i++) sum += acc[i];
+    return sum;
 }

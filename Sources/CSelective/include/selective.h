@@ -44,7 +44,10 @@
                                     T *ddelta_bias, ptrdiff_t chunk, T *work);                    \
                                                                                                   \
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \
-    void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);
+    void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);                                   \
+                                                                                                  \
+    /* The benchmark bound: Σ_{t,n} exp(dt_t · a_n), the scan's exponentials and nothing else. */ \
+    T ssm_exponentials_only_##SUFFIX(const T *dt, const T *a, ptrdiff_t length, ptrdiff_t state);
 
 SSM_SELECTIVE_ROW(float, f32)
 SSM_SELECTIVE_ROW(double, f64)

@@ -52,6 +52,7 @@ where Self.RawSignificand: FixedWidthInteger {
     static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
                                       _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>)
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
+    static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
 }
 
 @inline(__always)

@@ -62,6 +62,10 @@ extension Float {
     public static func vectorExp(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int) {
         ssm_exp_f32(x, out, count)
     }
+    @inlinable
+    public static func exponentialsOnly(dt: UnsafePointer<Float>, a: UnsafePointer<Float>, length: Int, state: Int) -> Float {
+        ssm_exponentials_only_f32(dt, a, length, state)
+    }
 }
 
 extension Double {
@@ -86,5 +90,9 @@ extension Double {
     @inlinable
     public static func vectorExp(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, _ count: Int) {
         ssm_exp_f64(x, out, count)
+    }
+    @inlinable
+    public static func exponentialsOnly(dt: UnsafePointer<Double>, a: UnsafePointer<Double>, length: Int, state: Int) -> Double {
+        ssm_exponentials_only_f64(dt, a, length, state)
     }
 }

@@ -1,6 +1,8 @@
 extension SelectiveScan {
     /// The plain loop of the official `selective_scan_ref`, with libm's exp and log1p: the
     /// definition the fast path is tested against. Same inputs and outputs as ``forward(_:)``.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func reference(_ x: SelectiveScanInputs<T>) throws(SSMError) -> (out: [T], lastState: [T]) {
         try shape.check(x)
         let s = shape

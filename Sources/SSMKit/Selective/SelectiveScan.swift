@@ -38,8 +38,10 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
 
     /// out: (B, D, L) and the last state x_{L−1}: (B, D, N).
     /// - Throws: ``SSMError`` for an input of the wrong size or with non-finite values.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(_ x: SelectiveScanInputs<T>) throws(SSMError) -> (out: [T], lastState: [T]) {
-        try shape.check(x)
+        try shape.check(x, sequences: false)
         let s = shape
         let (D, L, N) = (s.channels, s.length, s.state)
         let rows = s.batch * D
@@ -49,6 +51,8 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         let bT = transposeProjection(x.b, s.b)
         let cT = transposeProjection(x.c, s.c)
         var work = [T](repeating: 0, count: workers * selectiveForwardWork(length: L))
+        let w = Workspace<T>()
+        let nonFinite = SendablePointer(w.zeros(rows))
         let softplus = deltaSoftplus
         withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState]) { p in
             let inputs = RowInputs(p, shape: s, softplus: softplus)
@@ -56,18 +60,23 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
             let lastP = SendablePointer(last.withUnsafeMutableBufferPointer { $0.baseAddress! })
             let workP = SendablePointer(work.withUnsafeMutableBufferPointer { $0.baseAddress! })
             WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
+                guard inputs.rowIsFinite(row) else { nonFinite.pointer[row] = 1; return }
                 T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: lastP.pointer + row * N,
                                        work: workP.pointer + worker * selectiveForwardWork(length: L))
             }
         }
+        if (0 ..< rows).contains(where: { nonFinite.pointer[$0] != 0 }) { try shape.check(x) }
         return (out, last)
     }
 
     /// Gradients of Σ dOut ⊙ out with respect to every input given.
     /// - Throws: ``SSMError`` for an input or dOut of the wrong size or with non-finite values.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func backward(_ x: SelectiveScanInputs<T>, dOut: [T]) throws(SSMError) -> SelectiveScanGradients<T> {
-        try shape.check(x)
-        try checkValues(dOut, "d_out", shape.sequenceCount, "(B, D, L) = (\(shape.batch), \(shape.channels), \(shape.length))")
+        let sequence = "(B, D, L) = (\(shape.batch), \(shape.channels), \(shape.length))"
+        try shape.check(x, sequences: false)
+        try checkValues(dOut, "d_out", shape.sequenceCount, sequence, finite: false)
         let s = shape
         let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
         let chunk = min(chunkLength, L)
@@ -87,6 +96,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
             dz: x.z == nil ? nil : w.zeros(s.sequenceCount), dx0: x.initialState == nil ? nil : w.zeros(s.stateCount),
             dA: w.zeros(Bn * D * N), dB: w.zeros(parts * Bn * partialB), dC: w.zeros(parts * Bn * partialC),
             dD: w.zeros(Bn * D), dBias: w.zeros(Bn * D), work: w.zeros(workers * workSize))
+        let nonFinite = SendablePointer(w.zeros(Bn * D))
         let softplus = deltaSoftplus
         withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState, dOut]) { p in
             let inputs = RowInputs(p, shape: s, softplus: softplus)
@@ -95,6 +105,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
                 let (b, part) = (task / parts, task % parts)
                 for d in part * D / parts ..< (part + 1) * D / parts {
                     let row = b * D + d
+                    guard inputs.rowIsFinite(row), rowIsFinite(dOut.pointer + row * L, L) else { nonFinite.pointer[row] = 1; continue }
                     let bBase = g.dB + (part * Bn + b) * partialB, cBase = g.dC + (part * Bn + b) * partialC
                     let grads = SelectiveRowGradients(
                         u: g.du + row * L, delta: g.dDelta + row * L, z: g.dz.map { $0 + row * L },
@@ -106,6 +117,10 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
                                             work: g.work + worker * workSize)
                 }
             }
+        }
+        if (0 ..< Bn * D).contains(where: { nonFinite.pointer[$0] != 0 }) {
+            try shape.check(x)
+            try checkValues(dOut, "d_out", shape.sequenceCount, sequence)
         }
         return SelectiveScanGradients(
             u: array(g.du, s.sequenceCount), delta: array(g.dDelta, s.sequenceCount),
@@ -197,6 +212,12 @@ struct RowInputs<T: FFTScalar>: @unchecked Sendable {
         (d, z, deltaBias, initialState) = (p[5], p[6], p[7], p[8])
         self.shape = shape
         self.softplus = softplus
+    }
+
+    /// Whether row `row`'s u, delta and z are finite.
+    func rowIsFinite(_ row: Int) -> Bool {
+        let L = shape.length
+        return SSMKit.rowIsFinite(u + row * L, L) && SSMKit.rowIsFinite(delta + row * L, L) && (z.map { SSMKit.rowIsFinite($0 + row * L, L) } ?? true)
     }
 
     /// Row `row` = b·D + d.

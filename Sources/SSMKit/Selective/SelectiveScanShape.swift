@@ -112,28 +112,41 @@ public struct SelectiveScanGradients<T: Sendable>: Sendable {
 }
 
 extension SelectiveScanShape {
-    /// Throws for an input of the wrong count or with a NaN or infinity.
-    func check<T: FFTScalar>(_ x: SelectiveScanInputs<T>) throws(SSMError) {
-        let seq = "(B, D, L) = (\(batch), \(channels), \(length))"
-        let list: [(String, [T]?, Int, String)] = [
-            ("u", x.u, sequenceCount, seq), ("delta", x.delta, sequenceCount, seq),
-            ("A", x.a, channels * state, "(D, N) = (\(channels), \(state))"),
-            ("B", x.b, count(b), describe(b)), ("C", x.c, count(c), describe(c)),
-            ("D", x.d, channels, "(D) = (\(channels))"), ("z", x.z, sequenceCount, seq),
-            ("delta_bias", x.deltaBias, channels, "(D) = (\(channels))"),
-            ("initial_state", x.initialState, stateCount, "(B, D, N) = (\(batch), \(channels), \(state))"),
-        ]
-        for (name, values, count, expected) in list {
-            guard let values else { continue }
-            try checkValues(values, name, count, expected)
+    /// Throws for an input of the wrong count or with a NaN or infinity. With
+    /// `sequences: false` the values of u, delta and z are left to the row tasks, which check
+    /// their slices in parallel while the data is in cache (see ``rowIsFinite(_:_:)``).
+    func check<T: FFTScalar>(_ x: SelectiveScanInputs<T>, sequences: Bool = true) throws(SSMError) {
+        let sequence = "(B, D, L) = (\(batch), \(channels), \(length))"
+        let perChannel = "(D) = (\(channels))"
+        try checkValues(x.u, "u", sequenceCount, sequence, finite: sequences)
+        try checkValues(x.delta, "delta", sequenceCount, sequence, finite: sequences)
+        try checkValues(x.a, "A", channels * state, "(D, N) = (\(channels), \(state))")
+        try checkValues(x.b, "B", count(b), describe(b))
+        try checkValues(x.c, "C", count(c), describe(c))
+        if let d = x.d { try checkValues(d, "D", channels, perChannel) }
+        if let z = x.z { try checkValues(z, "z", sequenceCount, sequence, finite: sequences) }
+        if let bias = x.deltaBias { try checkValues(bias, "delta_bias", channels, perChannel) }
+        if let x0 = x.initialState {
+            try checkValues(x0, "initial_state", stateCount, "(B, D, N) = (\(batch), \(channels), \(state))")
         }
     }
 }
 
-/// Throws unless `values` holds `count` finite numbers.
-func checkValues<T: FFTScalar>(_ values: [T], _ name: String, _ count: Int, _ expected: String) throws(SSMError) {
-    if values.count != count { throw SSMError.shape(argument: name, expected: expected, actual: [values.count]) }
-    if let i = values.firstIndex(where: { !$0.isFinite }) {
+/// Throws unless `values` holds `count` finite numbers. One branch-free pass in the common
+/// case (it vectorizes); the offending index is looked up only on failure.
+@inlinable
+func checkValues<T: FFTScalar>(_ values: [T], _ name: String, _ count: Int,
+                               _ expected: @autoclosure () -> String, finite: Bool = true) throws(SSMError) {
+    if values.count != count { throw SSMError.shape(argument: name, expected: expected(), actual: [values.count]) }
+    if finite, !values.withUnsafeBufferPointer({ rowIsFinite($0.baseAddress!, $0.count) }), let i = values.firstIndex(where: { !$0.isFinite }) {
         throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(values[i]))")
     }
+}
+
+/// Whether the `count` values at `p` are all finite, in one pass that vectorizes.
+@inlinable
+func rowIsFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
+    var nonFinite: UInt8 = 0
+    for i in 0 ..< count { nonFinite |= p[i].isFinite ? 0 : 1 }
+    return nonFinite == 0
 }
