@@ -53,6 +53,11 @@ where Self.RawSignificand: FixedWidthInteger {
                                       _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>)
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
     static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
+
+    // BLAS GEMM (see Support/BLAS.swift).
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int, beta: Self,
+                     c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 
 @inline(__always)

@@ -11,7 +11,8 @@ struct Eval: ParsableCommand {
         also holds d_<input> for every differentiable input: the gradient of Σ d_<output> ⊙ \
         <output>. On any error nothing is written and the exit status is non-zero.
         """,
-        subcommands: [EvalFFTConv.self, EvalS4DKernel.self, EvalHiPPO.self, EvalS4DRecurrent.self, EvalS4Kernel.self, EvalS4Recurrent.self]
+        subcommands: [EvalFFTConv.self, EvalS4DKernel.self, EvalHiPPO.self, EvalS4DRecurrent.self, EvalS4Kernel.self,
+                      EvalS4Recurrent.self, EvalSelectiveScan.self, EvalMamba.self]
     )
 }
 

@@ -1,0 +1,55 @@
+/// One step of the selective scan for decoding: the official `selective_state_update`
+/// (state-spaces/mamba) without heads. For each batch b and channel d:
+///
+///     dt = softplus(dt + dt_bias_d)        (when `deltaSoftplus`)
+///     x ← exp(dt A_d) ⊙ x + dt · u · B,   out = (C · x + D_d u) · silu(z)
+///
+/// It is the scan of ``SelectiveScan`` at L = 1 from the given state, run by the same C row
+/// loop, so stepping L tokens reproduces the scan to rounding. Layouts: state (B, D, N);
+/// u, dt, z, out (B, D); A (D, N); B and C (B, G, N); D and dt_bias (D). The state is updated
+/// in place; a call allocates only a few pointer lists, nothing that grows with the shapes.
+public struct SelectiveStateUpdate<T: FFTScalar>: Sendable {
+    public let shape: SelectiveScanShape
+    public var deltaSoftplus: Bool
+
+    /// - Throws: ``SSMError`` for a non-positive extent or a group count that does not divide D.
+    public init(batch: Int, channels: Int, state: Int, groups: Int = 1, deltaSoftplus: Bool = true) throws(SSMError) {
+        shape = try SelectiveScanShape(batch: batch, channels: channels, state: state, length: 1,
+                                       b: .inputDependent(groups: groups), c: .inputDependent(groups: groups))
+        self.deltaSoftplus = deltaSoftplus
+    }
+
+    /// Advances `state` by one step and writes out: (B, D).
+    /// - Throws: ``SSMError`` for a wrong count or a non-finite value; `state` and `out` are
+    ///   then unchanged.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func callAsFunction(state: inout [T], u: [T], dt: [T], a: [T], b: [T], c: [T], d: [T]? = nil,
+                               z: [T]? = nil, dtBias: [T]? = nil, out: inout [T]) throws(SSMError) {
+        let x = SelectiveScanInputs(u: u, delta: dt, a: a, b: b, c: c, d: d, z: z, deltaBias: dtBias)
+        try shape.check(x)
+        try checkValues(state, "state", shape.stateCount, "(B, D, N) = (\(shape.batch), \(shape.channels), \(shape.state))")
+        try checkValues(out, "out", shape.sequenceCount, "(B, D) = (\(shape.batch), \(shape.channels))", finite: false)
+        let (rows, N) = (shape.sequenceCount, shape.state)
+        let softplus = deltaSoftplus
+        let s = shape
+        // With L = 1, (B, G, N, 1) is already the (B, G, 1, N) layout the rows read.
+        withBaseAddresses([x.u, x.delta, x.a, x.b, x.c, x.d, x.z, x.deltaBias]) { p in
+            state.withUnsafeMutableBufferPointer { state in
+                // The row loop reads the whole initial state before it writes the last one,
+                // so both may be the same memory.
+                let inputs = RowInputs(p + [UnsafePointer(state.baseAddress!)], shape: s, softplus: softplus)
+                out.withUnsafeMutableBufferPointer { out in
+                    var work: (T, T, T) = (0, 0, 0)
+                    withUnsafeMutableBytes(of: &work) { w in
+                        let work = w.baseAddress!.assumingMemoryBound(to: T.self)
+                        for row in 0 ..< rows {
+                            T.selectiveScanForward(inputs.row(row), out: out.baseAddress! + row,
+                                                   lastState: state.baseAddress! + row * N, work: work)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
