@@ -48,11 +48,20 @@ static inline REAL FN(softplus_v)(REAL v) {
 }
 static inline REAL FN(sigmoid_v)(REAL v) { return 1 / (1 + FN(exp_v)(-v)); }
 
-// dt_t, dt_t·u_t and the gate silu(z_t) for a whole row, vectorized over t.
-static inline __attribute__((always_inline)) void FN(prepare)(const ROW *row, REAL *dt, REAL *dtu, REAL *gate, REAL *dsp, REAL *dgate) {
+// Whether some of the n values at v are NaN or infinite (v − v is then NaN, else 0).
+static inline int FN(any_nonfinite)(const REAL *restrict v, ptrdiff_t n) {
+    int bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++) bad |= !(v[i] - v[i] == 0);
+    return bad;
+}
+
+// dt_t, dt_t·u_t and the gate silu(z_t) for a whole row, vectorized over t. Returns non-zero
+// when u, delta or z holds a NaN or an infinity (the caller then reports the input).
+static inline __attribute__((always_inline)) int FN(prepare)(const ROW *row, REAL *dt, REAL *dtu, REAL *gate, REAL *dsp, REAL *dgate) {
     const ptrdiff_t L = row->length;
     const REAL *restrict delta = row->delta, *restrict u = row->u, *restrict z = row->z;
     const REAL bias = row->delta_bias;
+    if (FN(any_nonfinite)(u, L) | FN(any_nonfinite)(delta, L) | (z ? FN(any_nonfinite)(z, L) : 0)) return 1;
     if (row->softplus) {
         for (ptrdiff_t t = 0; t < L; t++) dt[t] = FN(softplus_v)(delta[t] + bias);
         if (dsp) for (ptrdiff_t t = 0; t < L; t++) {
@@ -74,6 +83,7 @@ static inline __attribute__((always_inline)) void FN(prepare)(const ROW *row, RE
         for (ptrdiff_t t = 0; t < L; t++) gate[t] = 1;
         if (dgate) for (ptrdiff_t t = 0; t < L; t++) dgate[t] = 0;
     }
+    return 0;
 }
 
 // The recurrence over t in [t0, t1), state x: (N). With `out`, writes out_t; with `states`,
@@ -127,16 +137,17 @@ static inline __attribute__((always_inline)) void FN(advance)(const ROW *row, pt
     default: call_n(size); break;                                                                 \
     }
 
-SSM_CLONES void FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REAL *work) {
+SSM_CLONES int FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REAL *work) {
     const ptrdiff_t L = row->length, N = row->state;
     REAL *dt = work, *dtu = work + L, *gate = work + 2 * L;
-    FN(prepare)(row, dt, dtu, gate, NULL, NULL);
+    if (FN(prepare)(row, dt, dtu, gate, NULL, NULL)) return 1;
     REAL x[N];
     for (ptrdiff_t i = 0; i < N; i++) x[i] = row->x0 ? row->x0[i] : 0;
 #define SSM_FORWARD_N(n) FN(advance)(row, n, 0, L, x, dt, dtu, gate, out, NULL, NULL)
     SSM_FIXED_N(N, SSM_FORWARD_N)
 #undef SSM_FORWARD_N
     if (x_last) for (ptrdiff_t i = 0; i < N; i++) x_last[i] = x[i];
+    return 0;
 }
 
 // The reverse sweep over one chunk [t0, t1), whose states x_{t0−1} … x_{t1−1} are in `xs`
@@ -192,7 +203,7 @@ static inline __attribute__((always_inline)) void FN(reverse_chunk)(
 }
 
 
-SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *du, REAL *ddelta, REAL *dz,
+SSM_CLONES int FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *du, REAL *ddelta, REAL *dz,
                                       REAL *dx0, REAL *da, REAL *db, REAL *dc, REAL *dd, REAL *ddelta_bias,
                                       ptrdiff_t chunk, REAL *work) {
     const ptrdiff_t L = row->length, N = row->state;
@@ -203,7 +214,7 @@ SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *d
     REAL *das = xs + (chunk + 1) * N;       // chunk × N
     REAL *carry = das + chunk * N;          // N
     REAL *da_acc = carry + N;               // N
-    FN(prepare)(row, dt, dtu, gate, dsp, row->z ? dgate : NULL);
+    if (FN(prepare)(row, dt, dtu, gate, dsp, row->z ? dgate : NULL) | FN(any_nonfinite)(d_out, L)) return 1;
     for (ptrdiff_t i = 0; i < N; i++) {
         checkpoints[i] = row->x0 ? row->x0[i] : 0;
         carry[i] = 0;
@@ -230,6 +241,7 @@ SSM_CLONES void FN(ssm_scan_backward)(const ROW *row, const REAL *d_out, REAL *d
     }
     for (ptrdiff_t i = 0; i < N; i++) da[i] += da_acc[i];
     if (dx0) for (ptrdiff_t i = 0; i < N; i++) dx0[i] = carry[i];
+    return 0;
 }
 
 SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {

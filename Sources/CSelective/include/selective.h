@@ -32,16 +32,18 @@
         const T *x0;        /* (N) state before t = 0, or NULL for zero */                        \
     } ssm_scan_row_##SUFFIX;                                                                      \
                                                                                                   \
-    /* out: (L); x_last: (N) or NULL. work: 3·L scalars. */                                       \
-    void ssm_scan_forward_##SUFFIX(const ssm_scan_row_##SUFFIX *row, T *out, T *x_last, T *work); \
+    /* out: (L); x_last: (N) or NULL. work: 3·L scalars. Returns non-zero, having written */      \
+    /* nothing, when u, delta or z holds a NaN or an infinity. */                                 \
+    int ssm_scan_forward_##SUFFIX(const ssm_scan_row_##SUFFIX *row, T *out, T *x_last, T *work);  \
                                                                                                   \
     /* Gradients of Σ d_out ⊙ out. Written: du, ddelta (L), dz (L, if z), dx0 (N, if non-NULL). */\
     /* Added to: da (N), db at db + t·b_step, dc at dc + t·c_step, *dd, *ddelta_bias. */          \
     /* States are recomputed from checkpoints every `chunk` steps. work: */                       \
-    /* ssm_scan_backward_work(L, N, chunk) scalars. */                                            \
-    void ssm_scan_backward_##SUFFIX(const ssm_scan_row_##SUFFIX *row, const T *d_out, T *du,      \
-                                    T *ddelta, T *dz, T *dx0, T *da, T *db, T *dc, T *dd,         \
-                                    T *ddelta_bias, ptrdiff_t chunk, T *work);                    \
+    /* ssm_scan_backward_work(L, N, chunk) scalars. Returns non-zero, having written nothing, */  \
+    /* when u, delta, z or d_out holds a NaN or an infinity. */                                   \
+    int ssm_scan_backward_##SUFFIX(const ssm_scan_row_##SUFFIX *row, const T *d_out, T *du,       \
+                                   T *ddelta, T *dz, T *dx0, T *da, T *db, T *dc, T *dd,          \
+                                   T *ddelta_bias, ptrdiff_t chunk, T *work);                     \
                                                                                                   \
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \
     void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);                                   \

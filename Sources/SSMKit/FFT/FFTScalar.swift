@@ -46,11 +46,12 @@ where Self.RawSignificand: FixedWidthInteger {
     static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
                                           _ count: Int, _ accumulate: Bool)
 
-    // The selective scan's row loops of CSelective (see Selective/SelectiveRow.swift).
+    // The selective scan's row loops of CSelective (see Selective/SelectiveRow.swift); false
+    // when the row's u, delta, z (or dOut) hold a non-finite value.
     static func selectiveScanForward(_ row: SelectiveRow<Self>, out: UnsafeMutablePointer<Self>,
-                                     lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>)
+                                     lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>) -> Bool
     static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
-                                      _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>)
+                                      _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>) -> Bool
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
     static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
 

@@ -48,15 +48,15 @@ extension Float {
     }
     @inlinable
     public static func selectiveScanForward(_ row: SelectiveRow<Float>, out: UnsafeMutablePointer<Float>,
-                                            lastState: UnsafeMutablePointer<Float>?, work: UnsafeMutablePointer<Float>) {
+                                            lastState: UnsafeMutablePointer<Float>?, work: UnsafeMutablePointer<Float>) -> Bool {
         var r = cRow(row)
-        ssm_scan_forward_f32(&r, out, lastState, work)
+        return ssm_scan_forward_f32(&r, out, lastState, work) == 0
     }
     @inlinable
     public static func selectiveScanBackward(_ row: SelectiveRow<Float>, dOut: UnsafePointer<Float>,
-                                             _ g: SelectiveRowGradients<Float>, chunk: Int, work: UnsafeMutablePointer<Float>) {
+                                             _ g: SelectiveRowGradients<Float>, chunk: Int, work: UnsafeMutablePointer<Float>) -> Bool {
         var r = cRow(row)
-        ssm_scan_backward_f32(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work)
+        return ssm_scan_backward_f32(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work) == 0
     }
     @inlinable
     public static func vectorExp(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int) {
@@ -77,15 +77,15 @@ extension Double {
     }
     @inlinable
     public static func selectiveScanForward(_ row: SelectiveRow<Double>, out: UnsafeMutablePointer<Double>,
-                                            lastState: UnsafeMutablePointer<Double>?, work: UnsafeMutablePointer<Double>) {
+                                            lastState: UnsafeMutablePointer<Double>?, work: UnsafeMutablePointer<Double>) -> Bool {
         var r = cRow(row)
-        ssm_scan_forward_f64(&r, out, lastState, work)
+        return ssm_scan_forward_f64(&r, out, lastState, work) == 0
     }
     @inlinable
     public static func selectiveScanBackward(_ row: SelectiveRow<Double>, dOut: UnsafePointer<Double>,
-                                             _ g: SelectiveRowGradients<Double>, chunk: Int, work: UnsafeMutablePointer<Double>) {
+                                             _ g: SelectiveRowGradients<Double>, chunk: Int, work: UnsafeMutablePointer<Double>) -> Bool {
         var r = cRow(row)
-        ssm_scan_backward_f64(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work)
+        return ssm_scan_backward_f64(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work) == 0
     }
     @inlinable
     public static func vectorExp(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, _ count: Int) {

@@ -60,9 +60,9 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
             let lastP = SendablePointer(last.withUnsafeMutableBufferPointer { $0.baseAddress! })
             let workP = SendablePointer(work.withUnsafeMutableBufferPointer { $0.baseAddress! })
             WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
-                guard inputs.rowIsFinite(row) else { nonFinite.pointer[row] = 1; return }
-                T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: lastP.pointer + row * N,
-                                       work: workP.pointer + worker * selectiveForwardWork(length: L))
+                let finite = T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: lastP.pointer + row * N,
+                                                    work: workP.pointer + worker * selectiveForwardWork(length: L))
+                if !finite { nonFinite.pointer[row] = 1 }
             }
         }
         if (0 ..< rows).contains(where: { nonFinite.pointer[$0] != 0 }) { try shape.check(x) }
@@ -105,7 +105,6 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
                 let (b, part) = (task / parts, task % parts)
                 for d in part * D / parts ..< (part + 1) * D / parts {
                     let row = b * D + d
-                    guard inputs.rowIsFinite(row), rowIsFinite(dOut.pointer + row * L, L) else { nonFinite.pointer[row] = 1; continue }
                     let bBase = g.dB + (part * Bn + b) * partialB, cBase = g.dC + (part * Bn + b) * partialC
                     let grads = SelectiveRowGradients(
                         u: g.du + row * L, delta: g.dDelta + row * L, z: g.dz.map { $0 + row * L },
@@ -113,8 +112,9 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
                         b: bBase + (s.b == .timeInvariant ? d * N : s.group(d, s.b) * L * N),
                         c: cBase + (s.c == .timeInvariant ? d * N : s.group(d, s.c) * L * N),
                         d: g.dD + row, deltaBias: g.dBias + row)
-                    T.selectiveScanBackward(inputs.row(row), dOut: dOut.pointer + row * L, grads, chunk: chunk,
-                                            work: g.work + worker * workSize)
+                    let finite = T.selectiveScanBackward(inputs.row(row), dOut: dOut.pointer + row * L, grads, chunk: chunk,
+                                                         work: g.work + worker * workSize)
+                    if !finite { nonFinite.pointer[row] = 1 }
                 }
             }
         }
@@ -212,12 +212,6 @@ struct RowInputs<T: FFTScalar>: @unchecked Sendable {
         (d, z, deltaBias, initialState) = (p[5], p[6], p[7], p[8])
         self.shape = shape
         self.softplus = softplus
-    }
-
-    /// Whether row `row`'s u, delta and z are finite.
-    func rowIsFinite(_ row: Int) -> Bool {
-        let L = shape.length
-        return SSMKit.rowIsFinite(u + row * L, L) && SSMKit.rowIsFinite(delta + row * L, L) && (z.map { SSMKit.rowIsFinite($0 + row * L, L) } ?? true)
     }
 
     /// Row `row` = b·D + d.

@@ -113,8 +113,8 @@ public struct SelectiveScanGradients<T: Sendable>: Sendable {
 
 extension SelectiveScanShape {
     /// Throws for an input of the wrong count or with a NaN or infinity. With
-    /// `sequences: false` the values of u, delta and z are left to the row tasks, which check
-    /// their slices in parallel while the data is in cache (see ``rowIsFinite(_:_:)``).
+    /// `sequences: false` the values of u, delta and z are left to the C row loops, which check
+    /// their slices (vectorized, in parallel, while the data is in cache) and report them.
     func check<T: FFTScalar>(_ x: SelectiveScanInputs<T>, sequences: Bool = true) throws(SSMError) {
         let sequence = "(B, D, L) = (\(batch), \(channels), \(length))"
         let perChannel = "(D) = (\(channels))"
