@@ -27,6 +27,15 @@ let package = Package(
             path: "Benchmarks/ConvolutionBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SelectiveScanBenchmarks",
+            dependencies: [
+                .product(name: "SSMKit", package: "SSMKit"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/SelectiveScanBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

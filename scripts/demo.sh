@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo of what SSMKit does today, on built-in defaults: installs what is missing, builds
 # the `ssm` tool, cross-checks it against the official PyTorch code on the fixtures of
-# ../shared/reference, benchmarks the FFT convolution against the FFTW bound, and times S4D
-# kernel generation.
+# ../shared/reference, benchmarks the FFT convolution against the FFTW bound, times kernel
+# generation, and times the selective scan at Mamba-130m's shape against its exponentials.
 #
 #     bash scripts/demo.sh
 set -euo pipefail
@@ -15,7 +15,8 @@ reference=${SSMKIT_REFERENCE_DIR:-../shared/reference}
 echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
-  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent s4-recurrent
+  python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent s4-recurrent \
+    selective-scan mamba
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi
@@ -38,7 +39,13 @@ echo "== 4. Benchmark: kernel generation (S4D Vandermonde, S4 Cauchy + Woodbury;
 "$ssm" bench kernel --model s4 --channels 256 --state 64 --length 2^10 --repeats 5
 
 echo
-echo "== 5. Bad input is refused with one line and a non-zero status"
+echo "== 5. Benchmark: the selective scan (S6) at Mamba-130m's shape (D = 1536, N = 16, float32)"
+echo "   bound = the scan's B·D·L·N exponentials alone, same exponential and threads, same run"
+"$ssm" bench scan --batch 1 --channels 1536 --length 512,2048 --repeats 5
+"$ssm" bench scan --batch 1 --channels 1536 --length 2048 --repeats 3 --backward
+
+echo
+echo "== 6. Bad input is refused with one line and a non-zero status"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a safetensors file' > "$tmp/bad.safetensors"

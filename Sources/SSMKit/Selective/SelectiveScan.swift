@@ -24,7 +24,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
     /// that chose the default).
     public var chunkLength: Int
 
-    public static var defaultChunkLength: Int { 64 }
+    public static var defaultChunkLength: Int { 256 }
 
     public init(shape: SelectiveScanShape, deltaSoftplus: Bool = false, threads: Int? = nil,
                 chunkLength: Int = SelectiveScan.defaultChunkLength) throws(SSMError) {
