@@ -36,6 +36,9 @@ static inline double pow2_f64(double k) {
 #define REAL float
 #define ROW ssm_scan_row_f32
 #define FN(name) name##_f32
+#define VINT int32_t
+#define EXP_BIAS 127.0f
+#define EXP_SHIFT 23
 #define MAGIC 12582912.0f                 // 1.5 · 2^23
 #define EXP_LO (-104.0f)                  // below: e^x rounds to 0
 #define EXP_HI 89.0f                      // above: e^x overflows to inf
@@ -60,11 +63,22 @@ static inline double pow2_f64(double k) {
 #undef TAYLOR_EXP
 #undef ATANH_SERIES
 #undef SSM_FIXED_N
+#undef VINT
+#undef EXP_BIAS
+#undef EXP_SHIFT
+#undef V16
+#undef LOAD16
+#undef POW2_16
+#undef EXP16
+#undef REDUCE16
 
 // ---- double --------------------------------------------------------------------------------
 #define REAL double
 #define ROW ssm_scan_row_f64
 #define FN(name) name##_f64
+#define VINT int64_t
+#define EXP_BIAS 1023.0
+#define EXP_SHIFT 52
 #define MAGIC 6755399441055744.0          // 1.5 · 2^52
 #define EXP_LO (-746.0)
 #define EXP_HI 710.0

@@ -137,13 +137,73 @@ static inline __attribute__((always_inline)) void FN(advance)(const ROW *row, pt
     default: call_n(size); break;                                                                 \
     }
 
+// The forward for N = 16, the state size of Mamba, written with 16-lane vector types: the state
+// is one vector (one AVX-512 register in float), and the sums y_t = Σ_n C_t[n] x_t[n] are not
+// taken step by step: the products p_t = C_t ⊙ x_t of 16 consecutive steps are kept and summed
+// together by a transposing butterfly (30 shuffles and 15 additions per 16 steps instead of a
+// horizontal sum per step). The helpers are macros: 16-lane values must not cross a call in the
+// AVX2 and baseline clones. Measured on one row in L1: 1.4× the exponentials alone, against
+// 1.6× for the autovectorized loop.
+typedef REAL FN(v16) __attribute__((vector_size(16 * sizeof(REAL))));
+typedef VINT FN(v16i) __attribute__((vector_size(16 * sizeof(REAL))));
+#define V16(x) ((FN(v16)){0} + (REAL)(x))
+#define LOAD16(P) ({ FN(v16) v16_; memcpy(&v16_, (P), sizeof v16_); v16_; })
+#define POW2_16(K) ({ FN(v16) t16_ = (K) + V16(EXP_BIAS + MAGIC); (FN(v16))(((FN(v16i))t16_) << EXP_SHIFT); })
+#define EXP16(X) ({                                                                               \
+    FN(v16) xc_ = __builtin_elementwise_min(__builtin_elementwise_max((X), V16(EXP_LO)), V16(EXP_HI)); \
+    FN(v16) k_ = (xc_ * (REAL)1.44269504088896340736 + MAGIC) - MAGIC;                           \
+    FN(v16) r_ = (xc_ - k_ * LN2_HI) - k_ * LN2_LO;                                              \
+    FN(v16) k1_ = (k_ * (REAL)0.5 + MAGIC) - MAGIC;                                             \
+    TAYLOR_EXP(r_) * POW2_16(k1_) * POW2_16(k_ - k1_);                                           \
+})
+#define REDUCE16(P, OUT)                                                                          \
+    do {                                                                                          \
+        FN(v16) c_[8], d_[4], e_[2];                                                              \
+        for (int i_ = 0; i_ < 8; i_++)                                                            \
+            c_[i_] = __builtin_shufflevector(P[2 * i_], P[2 * i_ + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) + \
+                     __builtin_shufflevector(P[2 * i_], P[2 * i_ + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+        for (int i_ = 0; i_ < 4; i_++)                                                            \
+            d_[i_] = __builtin_shufflevector(c_[2 * i_], c_[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) + \
+                     __builtin_shufflevector(c_[2 * i_], c_[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31); \
+        for (int i_ = 0; i_ < 2; i_++)                                                            \
+            e_[i_] = __builtin_shufflevector(d_[2 * i_], d_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) + \
+                     __builtin_shufflevector(d_[2 * i_], d_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
+        OUT = __builtin_shufflevector(e_[0], e_[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) + \
+              __builtin_shufflevector(e_[0], e_[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+    } while (0)
+
+// Steps [0, 16·⌊L/16⌋) of a row with N = 16; the caller finishes the tail with FN(advance).
+static inline __attribute__((always_inline)) ptrdiff_t FN(forward16)(const ROW *row, REAL *restrict x, const REAL *restrict dt,
+                                                                     const REAL *restrict dtu, const REAL *restrict gate,
+                                                                     REAL *restrict out) {
+    const ptrdiff_t blocks = row->length / 16;
+    const REAL *restrict u = row->u;
+    FN(v16) xv = LOAD16(x), av = LOAD16(row->a), p[16];
+    const FN(v16) dv = V16(row->d_skip);
+    for (ptrdiff_t k = 0; k < blocks; k++) {
+        for (int j = 0; j < 16; j++) {
+            const ptrdiff_t t = 16 * k + j;
+            FN(v16) da = EXP16(dt[t] * av);
+            xv = da * xv + dtu[t] * LOAD16(row->b + t * row->b_step);
+            p[j] = LOAD16(row->c + t * row->c_step) * xv;
+        }
+        FN(v16) y;
+        REDUCE16(p, y);
+        y = (y + dv * LOAD16(u + 16 * k)) * LOAD16(gate + 16 * k);
+        memcpy(out + 16 * k, &y, sizeof y);
+    }
+    memcpy(x, &xv, sizeof xv);
+    return 16 * blocks;
+}
+
 SSM_CLONES int FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REAL *work) {
     const ptrdiff_t L = row->length, N = row->state;
     REAL *dt = work, *dtu = work + L, *gate = work + 2 * L;
     if (FN(prepare)(row, dt, dtu, gate, NULL, NULL)) return 1;
     REAL x[N];
     for (ptrdiff_t i = 0; i < N; i++) x[i] = row->x0 ? row->x0[i] : 0;
-#define SSM_FORWARD_N(n) FN(advance)(row, n, 0, L, x, dt, dtu, gate, out, NULL, NULL)
+    ptrdiff_t done = N == 16 ? FN(forward16)(row, x, dt, dtu, gate, out) : 0;
+#define SSM_FORWARD_N(n) FN(advance)(row, n, done, L, x, dt, dtu, gate, out, NULL, NULL)
     SSM_FIXED_N(N, SSM_FORWARD_N)
 #undef SSM_FORWARD_N
     if (x_last) for (ptrdiff_t i = 0; i < N; i++) x_last[i] = x[i];
@@ -251,6 +311,13 @@ SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {
 // The benchmark bound: the scan's L·N exponentials e^{dt_t a_n} and nothing else (each is
 // added to a per-state sum so that none can be skipped). Returns the sum.
 SSM_CLONES REAL FN(ssm_exponentials_only)(const REAL *dt, const REAL *a, ptrdiff_t length, ptrdiff_t state) {
+    if (state == 16) {
+        FN(v16) acc = V16(0), av = LOAD16(a);
+        for (ptrdiff_t t = 0; t < length; t++) acc += EXP16(dt[t] * av);
+        REAL sum = 0;
+        for (int i = 0; i < 16; i++) sum += acc[i];
+        return sum;
+    }
     REAL acc[state];
     for (ptrdiff_t i = 0; i < state; i++) acc[i] = 0;
 #define SSM_EXP_ONLY_N(n)                                                                         \

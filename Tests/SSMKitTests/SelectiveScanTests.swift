@@ -41,7 +41,7 @@ struct SelectiveScanTests {
 
     @Test("Double: fast scan = plain loop to 1e-12 across shapes, layouts and optional inputs",
           arguments: [
-              (1, 3, 1, 1), (2, 4, 16, 7), (1, 6, 64, 33), (2, 4, 5, 100), (1, 2, 16, 1),
+              (1, 3, 1, 1), (2, 4, 16, 7), (1, 6, 64, 33), (2, 4, 5, 100), (1, 2, 16, 1), (2, 2, 16, 57),
           ])
     func forwardMatchesReference(batch: Int, channels: Int, state: Int, length: Int) throws {
         let layouts: [(SelectiveProjection, SelectiveProjection)] = [
