@@ -46,27 +46,32 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         let (D, L, N) = (s.channels, s.length, s.state)
         let rows = s.batch * D
         let workers = max(1, min(threads, rows))
-        var out = [T](repeating: 0, count: s.sequenceCount)
-        var last = [T](repeating: 0, count: s.stateCount)
         let bT = transposeProjection(x.b, s.b)
         let cT = transposeProjection(x.c, s.c)
-        var work = [T](repeating: 0, count: workers * selectiveForwardWork(length: L))
         let w = Workspace<T>()
         let nonFinite = SendablePointer(w.zeros(rows))
+        let last = SendablePointer(w.zeros(s.stateCount))
+        let work = SendablePointer(w.zeros(workers * selectiveForwardWork(length: L)))
         let softplus = deltaSoftplus
-        withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState]) { p in
-            let inputs = RowInputs(p, shape: s, softplus: softplus)
-            let outP = SendablePointer(out.withUnsafeMutableBufferPointer { $0.baseAddress! })
-            let lastP = SendablePointer(last.withUnsafeMutableBufferPointer { $0.baseAddress! })
-            let workP = SendablePointer(work.withUnsafeMutableBufferPointer { $0.baseAddress! })
-            WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
-                let finite = T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: lastP.pointer + row * N,
-                                                    work: workP.pointer + worker * selectiveForwardWork(length: L))
-                if !finite { nonFinite.pointer[row] = 1 }
+        // Every row writes its whole slice of out (a row with a non-finite input zeroes it),
+        // so out is not zero-filled first.
+        let out = [T](unsafeUninitializedCapacity: s.sequenceCount) { buffer, initialized in
+            let outP = SendablePointer(buffer.baseAddress!)
+            withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState]) { p in
+                let inputs = RowInputs(p, shape: s, softplus: softplus)
+                WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
+                    let finite = T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: last.pointer + row * N,
+                                                        work: work.pointer + worker * selectiveForwardWork(length: L))
+                    if !finite {
+                        nonFinite.pointer[row] = 1
+                        (outP.pointer + row * L).initialize(repeating: 0, count: L)
+                    }
+                }
             }
+            initialized = s.sequenceCount
         }
         if (0 ..< rows).contains(where: { nonFinite.pointer[$0] != 0 }) { try shape.check(x) }
-        return (out, last)
+        return (out, array(last.pointer, s.stateCount))
     }
 
     /// Gradients of Σ dOut ⊙ out with respect to every input given.
