@@ -175,6 +175,9 @@ struct SelectiveScanTests {
             try SelectiveScanShape(batch: 1, channels: 6, state: 4, length: 8, b: .inputDependent(groups: 4))
         }
         #expect(throws: SSMError.self) { try SelectiveScanShape(batch: 1, channels: 6, state: 0, length: 8) }
+        #expect(throws: SSMError.value(argument: "state", expected: "N ≤ 4096, got 100000")) {
+            try SelectiveScanShape(batch: 1, channels: 1, state: 100_000, length: 8)
+        }
         let shape = try SelectiveScanShape(batch: 1, channels: 2, state: 4, length: 8)
         let scan = try SelectiveScan<Double>(shape: shape)
         var x: SelectiveScanInputs<Double> = selectiveProblem(shape, seed: 1)

@@ -18,12 +18,20 @@ public struct SelectiveScanShape: Hashable, Sendable {
     public let b: SelectiveProjection
     public let c: SelectiveProjection
 
-    /// - Throws: ``SSMError`` when an extent is not positive or G does not divide D.
+    /// The largest state size N: the C row loops keep a row's state on the stack (two copies
+    /// of N values), which must stay well within a thread's stack.
+    public static let maximumState = 4096
+
+    /// - Throws: ``SSMError`` when an extent is not positive, N exceeds ``maximumState``, or G
+    ///   does not divide D.
     public init(batch: Int, channels: Int, state: Int, length: Int,
                 b: SelectiveProjection = .inputDependent(groups: 1),
                 c: SelectiveProjection = .inputDependent(groups: 1)) throws(SSMError) {
         for (name, value) in [("batch", batch), ("channels", channels), ("state", state), ("length", length)] where value < 1 {
             throw SSMError.value(argument: name, expected: "a positive extent, got \(value)")
+        }
+        if state > Self.maximumState {
+            throw SSMError.value(argument: "state", expected: "N ≤ \(Self.maximumState), got \(state)")
         }
         for (name, p) in [("B", b), ("C", c)] {
             if case let .inputDependent(groups) = p, groups < 1 || channels % groups != 0 {
