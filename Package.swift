@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "CSpectral"),
         // The selective scan's row loops and vectorized exponential, cloned the same way.
         .target(name: "CSelective"),
+        // The step-mode row loops (diagonal, DPLR linear, dense), cloned the same way.
+        .target(name: "CRecurrence"),
         .target(
             name: "SSMKit",
             dependencies: [
@@ -40,6 +42,7 @@ let package = Package(
                 "CLAPACK",
                 "CSpectral",
                 "CSelective",
+                "CRecurrence",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),

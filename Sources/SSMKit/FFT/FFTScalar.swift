@@ -55,6 +55,10 @@ where Self.RawSignificand: FixedWidthInteger {
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
     static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
 
+    // The step-mode row loops of CRecurrence (see Recurrence/StepEngine.swift).
+    static func stepRow(_ io: StepRowIO<Self>, _ p: StepRowParameters<Self>, xRe: UnsafeMutablePointer<Self>,
+                        xIm: UnsafeMutablePointer<Self>, work: UnsafeMutablePointer<Self>)
+
     // BLAS GEMM (see Support/BLAS.swift).
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int, beta: Self,
