@@ -79,8 +79,9 @@ struct Crosscheck: ParsableCommand {
             try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k)
             kernelSeconds = try seconds { try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, k: &k) }
             let recurrence = try S4DRecurrence(kernel: kernel, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, b: p.b, d: d)
-            var s = try recurrence.makeState(batch: B)
-            recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
+            let engine = StepEngine(recurrence)
+            var s = try engine.makeState(batch: B)
+            recurrentSeconds = try seconds { try engine.run(&s, u: u, y: &yRecurrent, length: L) }
         } else {
             var invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], pp: [Complex<T>], c: [Complex<T>], kernel: S4Kernel<T>
             if inputs != nil {
@@ -93,15 +94,8 @@ struct Crosscheck: ParsableCommand {
                 (invDt, aReal, aImag) = (params.invDt.scalars, params.aReal.scalars, params.aImag.scalars)
                 (b, pp, c) = (complexValues(params.b), complexValues(params.p), complexValues(params.c))
             } else {
-                // HiPPO-LegS in NPLR form, shared by all channels; Δ log-uniform; C̃ random, attuned to L.
-                let form = try HiPPO.nplr(.legs, size: N)
-                invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
-                aReal = form.lambda.map { T(Double.log(-$0.real)) }
-                aImag = form.lambda.map { T(-$0.imaginary) }
-                b = form.b.map { Complex(T($0.real), T($0.imaginary)) }
-                pp = form.p.map { Complex(T($0.real), T($0.imaginary)) }
-                c = (0 ..< H * N / 2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
-                kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N / 2, rank: 1)
+                let m = try SeededS4Model<T>(channels: H, state: N, rng: &rng)
+                (invDt, aReal, aImag, b, pp, c, kernel) = (m.invDt, m.aReal, m.aImag, m.b, m.p, m.cTilde, m.kernel)
             }
             let given = try inputs?.optional("D", "(\(H))", ranks: [1])
             if let given { try expectShape(given, "D", [H]) }
@@ -112,8 +106,9 @@ struct Crosscheck: ParsableCommand {
             kernelSeconds = try seconds { try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: pp, cTilde: c, k: &k) }
             let recurrence = try S4Recurrence(kernel: kernel, mode: stepMode, length: L, invDt: invDt, aReal: aReal, aImag: aImag,
                                               b: b, p: pp, cTilde: c, skip: d)
-            var s = try recurrence.makeState(batch: B)
-            recurrentSeconds = try seconds { try recurrence.run(&s, u: u, y: &yRecurrent, length: L) }
+            let engine = StepEngine(recurrence, as: T.self)
+            var s = try engine.makeState(batch: B)
+            recurrentSeconds = try seconds { try engine.run(&s, u: u, y: &yRecurrent, length: L) }
         }
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L))
         var yConv = [T](repeating: 0, count: B * H * L)
@@ -156,3 +151,26 @@ struct Crosscheck: ParsableCommand {
 }
 
 extension S4DInitialization: ExpressibleByArgument {}
+
+/// A seeded S4 model: HiPPO-LegS in NPLR form shared by all channels (one SSM, rank 1),
+/// Δ log-uniform in [1e-3, 1e-1], C̃ uniform in the unit square. Used by crosscheck and bench.
+struct SeededS4Model<T: FFTScalar> {
+    let invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], cTilde: [Complex<T>]
+    let kernel: S4Kernel<T>
+
+    init(channels H: Int, state N: Int, rng: inout SplitMix64) throws {
+        let form = try HiPPO.nplr(.legs, size: N)
+        invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
+        aReal = form.lambda.map { T(Double.log(-$0.real)) }
+        aImag = form.lambda.map { T(-$0.imaginary) }
+        b = form.b.map { Complex(T($0.real), T($0.imaginary)) }
+        p = form.p.map { Complex(T($0.real), T($0.imaginary)) }
+        cTilde = (0 ..< H * N / 2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
+        kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N / 2, rank: 1)
+    }
+
+    func recurrence(mode: S4Recurrence.StepMode, length L: Int, skip: [T]?) throws -> S4Recurrence {
+        try S4Recurrence(kernel: kernel, mode: mode, length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p,
+                         cTilde: cTilde, skip: skip)
+    }
+}

@@ -9,9 +9,9 @@
 /// - ``run(_:u:y:length:)`` steps whole sequences, rows in parallel, each row's state in
 ///   registers for all its steps: the throughput form.
 ///
-/// Per step and row it costs: diagonal 8n + 4nC flops; linear (16 + 8R)n + 4nC; dense 8n² +
-/// 4nC; and reads the row's operator (diagonal 4n scalars, linear (8 + 2R)n, dense 2n² + 2n)
-/// and C (2nC) unless they stay in cache.
+/// Per step and row it costs ``flopsPerRow`` flops and reads ``operatorScalarsPerChannel``
+/// operator scalars (once per channel and step in ``step(_:u:y:)``, which walks the batch of
+/// a channel together).
 public struct StepEngine<T: FFTScalar>: Sendable {
     public let form: StepForm
     public let channels: Int
@@ -79,6 +79,31 @@ public struct StepEngine<T: FFTScalar>: Sendable {
                                   inverse: inverse, cRe: c.0, cIm: c.1, d: r.skip.isEmpty ? nil : r.skip.map { T($0) })
     }
 
+    /// Flops of one row's step, counting a multiply and an add as two: diagonal 10n (Ā x + B̄ u),
+    /// linear (24 + 12R)n (two complex products and an input term, 2R real dot products, 2R
+    /// complex AXPYs), dense 8n² + 4n; plus 4n per output copy.
+    public var flopsPerRow: Int {
+        let n = size
+        let update = switch form {
+        case .diagonal: 10 * n
+        case .linear: (24 + 12 * rank) * n
+        case .dense: 8 * n * n + 4 * n
+        }
+        return update + 4 * n * copies
+    }
+
+    /// Scalars of one channel's operator: diagonal 4n (Ā, B̄); linear (6 + 2R)n + R² (2/Δ + Λ,
+    /// D, 2B, P, the R × R inverse); dense 2n² + 2n; plus 2nC for C.
+    public var operatorScalarsPerChannel: Int {
+        let n = size
+        let op = switch form {
+        case .diagonal: 4 * n
+        case .linear: (6 + 2 * rank) * n + rank * rank
+        case .dense: 2 * n * n + 2 * n
+        }
+        return op + 2 * n * copies
+    }
+
     /// A zero state for `batch` sequences.
     public func makeState(batch: Int) throws(SSMError) -> State {
         guard batch >= 1 else { throw SSMError.value(argument: "batch", expected: "a positive count, got \(batch)") }
@@ -88,6 +113,8 @@ public struct StepEngine<T: FFTScalar>: Sendable {
 
     /// One step of every row: u: (B, H) → y: (B, C, H). Allocates nothing.
     /// - Throws: ``SSMError`` for a wrong count.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func step(_ state: inout State, u: [T], y: inout [T]) throws(SSMError) {
         let (B, H, C) = (state.batch, channels, copies)
         if u.count != B * H { throw SSMError.shape(argument: "u", expected: "(B, H) = (\(B), \(H))", actual: [u.count]) }
@@ -98,11 +125,14 @@ public struct StepEngine<T: FFTScalar>: Sendable {
                 y.withUnsafeMutableBufferPointer { y in
                     state.xRe.withUnsafeMutableBufferPointer { xRe in
                         state.xIm.withUnsafeMutableBufferPointer { xIm in
-                            for row in 0 ..< B * H {
-                                let (b, h) = (row / H, row % H)
-                                stepRow(h, u: u.baseAddress! + row, uStride: 1, y: y.baseAddress! + b * C * H + h, yCopy: H,
-                                        yStride: 1, steps: 1, xRe: xRe.baseAddress! + row * size, xIm: xIm.baseAddress! + row * size,
-                                        work: work.baseAddress!)
+                            // Channel-major, so each channel's operator is read once per step.
+                            for h in 0 ..< H {
+                                for b in 0 ..< B {
+                                    let row = b * H + h
+                                    stepRow(h, u: u.baseAddress! + row, uStride: 1, y: y.baseAddress! + b * C * H + h, yCopy: H,
+                                            yStride: 1, steps: 1, xRe: xRe.baseAddress! + row * size,
+                                            xIm: xIm.baseAddress! + row * size, work: work.baseAddress!)
+                                }
                             }
                         }
                     }
