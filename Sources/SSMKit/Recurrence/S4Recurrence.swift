@@ -40,10 +40,12 @@ public struct S4Recurrence: Sendable {
                     twoB: [Complex<Double>], inverse: [[Double]])
     }
 
-    /// The step-mode state: per (batch, channel) the stepper's state vector.
-    public struct State: Sendable {
+    /// The step-mode state: per (batch, channel) row b·H + h, the stepper's state vector (the
+    /// half state for `linear`, the full state for `dense`, eigenbasis coordinates for
+    /// `diagonal`).
+    public struct State: Sendable, Equatable {
         public var batch: Int
-        var x: [[Complex<Double>]]
+        public var x: [[Complex<Double>]]
     }
 
     /// Sets up stepping from the kernel's parameters; `cTilde` is attuned to `length`.
@@ -140,15 +142,20 @@ public struct S4Recurrence: Sendable {
                     let ut = Double(u[(b * H + h) * L + t])
                     advance(&state.x[b * H + h], h, ut)
                     for c in 0 ..< C {
-                        let out = outputs[c * H + h], x = state.x[b * H + h]
-                        var sum = 0.0
-                        for i in 0 ..< x.count { sum += (out[i] * x[i]).real }
-                        if mode == .linear { sum *= 2 }
+                        let sum = output(c, h, state.x[b * H + h])
                         y[((b * C + c) * H + h) * L + t] = T(sum + (skip.isEmpty ? 0 : skip[c * H + h] * ut))
                     }
                 }
             }
         }
+    }
+
+    /// Output copy c of channel h for a state x (without D): Re Σ C x, or 2·Re over a half state.
+    func output(_ c: Int, _ h: Int, _ x: [Complex<Double>]) -> Double {
+        let out = outputs[c * channels + h]
+        var sum = 0.0
+        for i in 0 ..< x.count { sum += (out[i] * x[i]).real }
+        return mode == .linear ? 2 * sum : sum
     }
 
     /// One step of channel h's state.
