@@ -36,6 +36,15 @@ let package = Package(
             path: "Benchmarks/SelectiveScanBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "StepEngineBenchmarks",
+            dependencies: [
+                .product(name: "SSMKit", package: "SSMKit"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/StepEngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
