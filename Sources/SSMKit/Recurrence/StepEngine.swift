@@ -162,11 +162,14 @@ public struct StepEngine<T: FFTScalar>: Sendable {
                     state.xIm.withUnsafeMutableBufferPointer { xIm in
                         let (uP, yP) = (SendablePointer(UnsafeMutablePointer(mutating: u.baseAddress!)), SendablePointer(y.baseAddress!))
                         let (reP, imP) = (SendablePointer(xRe.baseAddress!), SendablePointer(xIm.baseAddress!))
-                        WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
-                            let (b, h) = (row / H, row % H)
-                            engine.stepRow(h, u: uP.pointer + row * L, uStride: 1, y: yP.pointer + (b * C * H + h) * L,
-                                           yCopy: H * L, yStride: 1, steps: L, xRe: reP.pointer + row * n,
-                                           xIm: imP.pointer + row * n, work: work.pointer + worker * 2 * n)
+                        // One contiguous block of rows per worker.
+                        WorkerPool.shared.runTasks(workers, workers: workers) { task, worker in
+                            for row in task * rows / workers ..< (task + 1) * rows / workers {
+                                let (b, h) = (row / H, row % H)
+                                engine.stepRow(h, u: uP.pointer + row * L, uStride: 1, y: yP.pointer + (b * C * H + h) * L,
+                                               yCopy: H * L, yStride: 1, steps: L, xRe: reP.pointer + row * n,
+                                               xIm: imP.pointer + row * n, work: work.pointer + worker * 2 * n)
+                            }
                         }
                     }
                 }
