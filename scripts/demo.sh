@@ -38,6 +38,10 @@ echo "== 4. Benchmark: kernel generation (S4D Vandermonde, S4 Cauchy + Woodbury;
 "$ssm" bench kernel --model s4d --channels 256 --state 64 --length 2^10,2^14 --repeats 5
 "$ssm" bench kernel --model s4 --channels 256 --state 64 --length 2^10 --repeats 5
 
+echo "   recurrent mode: the step engine, one token at a time (S4D; S4 in linear mode), N = 64"
+"$ssm" bench step --model s4d --channels 256 --batch 1,16 --repeats 3
+"$ssm" bench step --model s4 --step-mode linear --channels 256 --batch 1 --repeats 3
+
 echo
 echo "== 5. Benchmark: the selective scan (S6) at Mamba-130m's shape (D = 1536, N = 16, float32)"
 echo "   bound = the scan's B·D·L·N exponentials alone, same exponential and threads, same run"
