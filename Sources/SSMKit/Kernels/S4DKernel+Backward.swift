@@ -12,8 +12,8 @@ extension S4DKernel {
     ///
     /// give ∂/∂w = G and ∂/∂Ā = w·G' (holomorphic derivatives of the loss); the chain rule
     /// through ``DiscreteMode`` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
-    /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work (scalar
-    /// loops so far), channels in parallel.
+    /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work, in the
+    /// forward's eight-lane form (``vandermondeAdjoint(dK:length:mode:)``), channels in parallel.
     @inlinable
     public func backward(length L: Int, dK: [T], logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
                          b: [Complex<T>]? = nil, dLogDt: inout [T], dC: inout [Complex<T>],
@@ -26,9 +26,9 @@ extension S4DKernel {
         if dLogAReal.count != H * N2 { throw SSMError.shape(argument: "d_log_A_real", expected: "(H, N2)", actual: [dLogAReal.count]) }
         if dAImag.count != H * N2 { throw SSMError.shape(argument: "d_A_imag", expected: "(H, N2)", actual: [dAImag.count]) }
         if b != nil, dB?.count != H * N2 { throw SSMError.shape(argument: "d_B", expected: "(H, N2) complex", actual: [dB?.count ?? 0]) }
-        let interval = Self.anchorInterval
         let hasB = b != nil
         // Channels in parallel: each task writes only its own channel's gradients.
+        dK.withUnsafeBufferPointer { dKBuffer in
         dLogDt.withUnsafeMutableBufferPointer { dLogDtBuffer in
         dC.withUnsafeMutableBufferPointer { dCBuffer in
         dLogAReal.withUnsafeMutableBufferPointer { dLogARealBuffer in
@@ -37,29 +37,13 @@ extension S4DKernel {
             let (dLogDtOut, dCOut) = (SendablePointer(dLogDtBuffer.baseAddress!), SendablePointer(dCBuffer.baseAddress!))
             let (dLogARealOut, dAImagOut) = (SendablePointer(dLogARealBuffer.baseAddress!), SendablePointer(dAImagBuffer.baseAddress!))
             let dBOut = dBPointer.map { SendablePointer($0) }
+            let dKBase = SendablePointer(UnsafeMutablePointer(mutating: dKBuffer.baseAddress!))
             let task: @Sendable (Int, Int) -> Void = { h, _ in
                 var dDelta = 0.0
                 for n in 0 ..< N2 {
                     let i = h * N2 + n
                     let (_, lambda, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
-                    let aBar = Complex<T>(T(m.aBar.real), T(m.aBar.imaginary))
-                    // G and G' in T over anchored blocks, summed per block into Double.
-                    var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
-                    var l0 = 0
-                    while l0 < L {
-                        var p = complexT(anchoredPower(m.logABar, l0), T.self)
-                        var blockG = Complex<T>.zero, blockGPrime = Complex<T>.zero
-                        let end = min(L, l0 + interval)
-                        for l in l0 ..< end {
-                            // p = Ā^l: contributes dK[l]·Ā^l to G and dK[l+1]·(l+1)·Ā^l to G'.
-                            blockG = blockG + p.multiplied(by: dK[h * L + l])
-                            if l + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: dK[h * L + l + 1] * T(l + 1)) }
-                            p = p * aBar
-                        }
-                        g = g + complexDouble(blockG)
-                        gPrime = gPrime + complexDouble(blockGPrime)
-                        l0 = end
-                    }
+                    let (g, gPrime) = vandermondeAdjoint(dK: dKBase.pointer + h * L, length: L, mode: m)
                     let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
                     let w = cb * bb * m.bBarScale
                     let dW = g                      // ∂/∂w
@@ -83,5 +67,56 @@ extension S4DKernel {
         }
         }
         }
+        }
+    }
+
+    /// G = Σ_l dK[l]·Ā^l and G' = Σ_{l ≥ 0} dK[l+1]·(l+1)·Ā^l for one mode.
+    ///
+    /// The forward's scheme (``accumulateVandermonde(_:length:weight:mode:)``): blocks of
+    /// ``anchorInterval`` steps start from an exact power in Double; inside a block eight lanes
+    /// hold Ā^{l0+j} and advance by Ā^8, and the two sums accumulate per lane in T. Each block's
+    /// lane sums are added in Double.
+    @inlinable
+    func vandermondeAdjoint(dK: UnsafePointer<T>, length L: Int, mode m: DiscreteMode<Double>) -> (Complex<Double>, Complex<Double>) {
+        let interval = Self.anchorInterval
+        var laneRe = SIMD8<T>(), laneIm = SIMD8<T>(), offsets = SIMD8<T>()
+        var power = Complex<Double>(1)
+        for j in 0 ..< 8 {
+            laneRe[j] = T(power.real); laneIm[j] = T(power.imaginary); offsets[j] = T(j + 1)
+            power = power * m.aBar
+        }
+        let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
+        let raw = UnsafeRawPointer(dK)
+        var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
+        var l0 = 0
+        while l0 < L {
+            let anchor = anchoredPower(m.logABar, l0)
+            let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
+            var pRe = laneRe * ar - laneIm * ai, pIm = laneRe * ai + laneIm * ar
+            var gRe = SIMD8<T>(), gIm = SIMD8<T>(), hRe = SIMD8<T>(), hIm = SIMD8<T>()
+            let end = min(L, l0 + interval)
+            var l = l0
+            // Full vectors while dK[l + 1 ..< l + 9] exists too.
+            while l + 9 <= end || (l + 8 <= end && l + 9 <= L) {
+                let d = raw.loadUnaligned(fromByteOffset: l * MemoryLayout<T>.stride, as: SIMD8<T>.self)
+                let next = raw.loadUnaligned(fromByteOffset: (l + 1) * MemoryLayout<T>.stride, as: SIMD8<T>.self)
+                    * (offsets + T(l))
+                gRe += d * pRe; gIm += d * pIm
+                hRe += next * pRe; hIm += next * pIm
+                (pRe, pIm) = (pRe * stepRe - pIm * stepIm, pRe * stepIm + pIm * stepRe)
+                l += 8
+            }
+            var blockG = Complex<Double>(Double(gRe.sum()), Double(gIm.sum()))
+            var blockGPrime = Complex<Double>(Double(hRe.sum()), Double(hIm.sum()))
+            for j in 0 ..< end - l {
+                let p = Complex<Double>(Double(pRe[j]), Double(pIm[j]))
+                blockG = blockG + p.multiplied(by: Double(dK[l + j]))
+                if l + j + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: Double(dK[l + j + 1]) * Double(l + j + 1)) }
+            }
+            g = g + blockG
+            gPrime = gPrime + blockGPrime
+            l0 = end
+        }
+        return (g, gPrime)
     }
 }
