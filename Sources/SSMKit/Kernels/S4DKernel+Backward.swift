@@ -78,7 +78,7 @@ extension S4DKernel {
     /// lane sums are added in Double.
     @inlinable
     func vandermondeAdjoint(dK: UnsafePointer<T>, length L: Int, mode m: DiscreteMode<Double>) -> (Complex<Double>, Complex<Double>) {
-        let interval = Self.anchorInterval
+        let interval = anchorInterval
         var laneRe = SIMD8<T>(), laneIm = SIMD8<T>(), offsets = SIMD8<T>()
         var power = Complex<Double>(1)
         for j in 0 ..< 8 {

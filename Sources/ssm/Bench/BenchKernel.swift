@@ -26,9 +26,16 @@ struct BenchKernel: ParsableCommand {
     @Flag(name: .long, help: "Time forward + backward instead of forward alone.")
     var backward = false
 
+    @Option(name: .long, help: "s4d: steps between exact re-anchorings of the powers (1: an exact exponential per power).")
+    var anchor: Int = S4DKernel<Float>.defaultAnchorInterval
+
+    @Flag(name: .long, help: "s4d: also report the error against the Double reference (exact exponential per power).")
+    var check = false
+
     func validate() throws {
         guard model == "s4d" || model == "s4" else { throw ValidationError("--model: expected s4d or s4, got \(model)") }
         guard state >= 2, state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") }
+        guard anchor >= 1 else { throw ValidationError("--anchor: expected a positive step count, got \(anchor)") }
     }
 
     func run() throws {
@@ -48,7 +55,7 @@ struct BenchKernel: ParsableCommand {
     func row<T: FFTScalar>(_: T.Type, H: Int, L: Int) throws {
         if model == "s4" { return try rowS4(T.self, H: H, L: L) }
         let N2 = state / 2
-        let kernel = try S4DKernel<T>(channels: H, modes: N2, threads: options.threads)
+        let kernel = try S4DKernel<T>(channels: H, modes: N2, threads: options.threads, anchorInterval: anchor)
         var rng = SplitMix64(seed: 7)
         let logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ..< Double.log(1e-1), using: &rng)) }
         let c = (0 ..< H * N2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
@@ -70,7 +77,15 @@ struct BenchKernel: ParsableCommand {
         var times: [Double] = []
         for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
         // The backward pass runs two Vandermonde sums: 3× the forward's loop work in all.
-        report(Timing(times), H: H, L: L, flops: 8.0 * Double(H * N2 * L) * (backward ? 3 : 1), threads: kernel.threads, T.self)
+        var error: Double? = nil
+        if check {
+            try kernel.forward(length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, k: &k)
+            let exact = kernel.reference(length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag)
+            let scale = exact.reduce(0) { max($0, abs($1)) }
+            error = zip(k, exact).reduce(0) { max($0, abs(Double($1.0) - $1.1)) } / max(scale, .leastNormalMagnitude)
+        }
+        report(Timing(times), H: H, L: L, flops: 8.0 * Double(H * N2 * L) * (backward ? 3 : 1), threads: kernel.threads, T.self,
+               error: error)
     }
 
     /// S4 (DPLR) kernel generation: S = H SSMs, rank 1, one output copy, HiPPO-LegS-like modes.
@@ -92,17 +107,19 @@ struct BenchKernel: ParsableCommand {
         report(Timing(times), H: H, L: L, flops: Double(16 + 8 * 4) * Double(H * N2 * (L / 2 + 1)), threads: kernel.threads, T.self)
     }
 
-    func report<T: FFTScalar>(_ t: Timing, H: Int, L: Int, flops: Double, threads: Int, _: T.Type) {
+    func report<T: FFTScalar>(_ t: Timing, H: Int, L: Int, flops: Double, threads: Int, _: T.Type, error: Double? = nil) {
         let samples = Double(H * L)
         if options.json {
             print(jsonLine([("op", "kernel"), ("model", model), ("pass", backward ? "forward+backward" : "forward"),
                             ("batch", 1), ("channels", H), ("state", state), ("length", L),
                             ("precision", T.precisionName), ("threads", threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
-                            ("gflops", flops / t.median / 1e9)]))
+                            ("gflops", flops / t.median / 1e9)] + (model == "s4d" ? [("anchor", anchor)] : [])
+                            + (error.map { [("relative_error", $0)] } ?? [])))
         } else {
             print("kernel  \(model.padding(to: 4)) \(backward ? "fwd+bwd" : "fwd    ") \(column(H, 5)) \(column(L, 8)) \(column(state, 4))  \(T.precisionName) "
-                + "\(column(t.median * 1e3, 10, 3)) \(column(t.min * 1e3, 10, 3)) \(column(t.max * 1e3, 10, 3)) \(column(samples / t.median / 1e6, 11, 2)) \(column(flops / t.median / 1e9, 8, 2))")
+                + "\(column(t.median * 1e3, 10, 3)) \(column(t.min * 1e3, 10, 3)) \(column(t.max * 1e3, 10, 3)) \(column(samples / t.median / 1e6, 11, 2)) \(column(flops / t.median / 1e9, 8, 2))"
+                + (error.map { "  rel_err \(formatFixed($0 * 1e6, 3))e-6" } ?? ""))
         }
     }
 }
