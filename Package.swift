@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "SSMKit", targets: ["SSMKit"]),
+        .library(name: "SSMTraining", targets: ["SSMTraining"]),
         .executable(name: "ssm", targets: ["ssm"]),
     ],
     dependencies: [
@@ -46,16 +47,23 @@ let package = Package(
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),
+        // Layers with explicit forward and backward passes, built on the engine.
+        .target(name: "SSMTraining", dependencies: ["SSMKit"]),
         .executableTarget(
             name: "ssm",
             dependencies: [
                 "SSMKit",
+                "SSMTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SSMKitTests",
             dependencies: ["SSMKit"]
+        ),
+        .testTarget(
+            name: "SSMTrainingTests",
+            dependencies: ["SSMTraining", "SSMKit"]
         ),
         // Runs the built `ssm` on the fixtures of ../shared/reference and on bad input.
         .testTarget(

@@ -16,7 +16,7 @@ echo
 echo "== 1. Cross-check: ssm eval against tensors computed by the official PyTorch code"
 if [ -f "$reference/check.py" ] && python3 -c "import numpy" 2>/dev/null; then
   python3 "$reference/check.py" --bin "$ssm" fftconv s4d-kernel s4-kernel hippo s4d-recurrent s4-recurrent \
-    selective-scan mamba
+    selective-scan mamba s4d-layer
 else
   echo "(skipped: needs $reference/check.py and python3 with numpy)"
 fi

@@ -4,7 +4,7 @@ import Testing
 
 /// The operations `ssm eval` implements so far; their fixtures must all pass.
 let implementedOperations = [
-    "fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel", "s4-recurrent", "selective-scan", "mamba",
+    "fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel", "s4-recurrent", "selective-scan", "mamba", "s4d-layer",
 ]
 
 @Suite("fixtures from the official PyTorch code, through ssm eval")
@@ -132,7 +132,7 @@ struct EvalBadInputTests {
 
     /// A tensor each operation requires.
     static let required = ["fftconv": "u", "s4d-kernel": "log_dt", "s4-kernel": "inv_dt", "s4d-recurrent": "u", "s4-recurrent": "u",
-                           "selective-scan": "u", "mamba": "hidden_states"]
+                           "selective-scan": "u", "mamba": "hidden_states", "s4d-layer": "u"]
 
     @Test("a missing tensor, a NaN, an unexpected tensor and a wrong shape are each refused", arguments: cases)
     func refused(_ c: FixtureCase) throws {

@@ -1,0 +1,66 @@
+import ArgumentParser
+import SSMKit
+import SSMTraining
+
+/// `ssm eval s4d-layer`: the official S4D layer, forward and backward.
+struct EvalS4DLayer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "s4d-layer",
+        abstract: "The S4D layer (official s4d.py S4D): kernel, FFT conv + D, GELU, 1×1 conv, GLU.",
+        discussion: """
+        in: u (B, H, L); kernel.log_dt (H), kernel.C (H, N2, 2), kernel.log_A_real (H, N2), \
+        kernel.A_imag (H, N2), D (H), output_linear.0.weight (2H, H, 1), output_linear.0.bias (2H); \
+        optional d_y (B, H, L). out: y (B, H, L); with d_y also d_u and d_<parameter> for each.
+        """
+    )
+
+    @OptionGroup var options: EvalOptions
+
+    func run() throws {
+        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
+    }
+
+    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+        let u = try inputs.required("u", "(B, H, L)", ranks: [3])
+        let (B, H, L) = (u.shape[0], u.shape[1], u.shape[2])
+        guard B >= 1, H >= 1, L >= 1 else { throw SSMError.shape(argument: "u", expected: "(B, H, L) with positive extents", actual: u.shape) }
+        let c = try inputs.required("kernel.C", "(\(H), N2, 2)", ranks: [3])
+        guard c.shape[0] == H, c.shape[1] >= 1, c.shape[2] == 2 else {
+            throw SSMError.shape(argument: "kernel.C", expected: "(\(H), N2, 2)", actual: c.shape)
+        }
+        let N2 = c.shape[1]
+        let logDt = try inputs.required("kernel.log_dt", "(\(H))", ranks: [1])
+        try expectShape(logDt, "kernel.log_dt", [H])
+        let logAReal = try inputs.required("kernel.log_A_real", "(\(H), \(N2))", ranks: [2])
+        try expectShape(logAReal, "kernel.log_A_real", [H, N2])
+        let aImag = try inputs.required("kernel.A_imag", "(\(H), \(N2))", ranks: [2])
+        try expectShape(aImag, "kernel.A_imag", [H, N2])
+        let d = try inputs.required("D", "(\(H))", ranks: [1])
+        try expectShape(d, "D", [H])
+        let w = try inputs.required("output_linear.0.weight", "(\(2 * H), \(H), 1)", ranks: [3])
+        try expectShape(w, "output_linear.0.weight", [2 * H, H, 1])
+        let bias = try inputs.required("output_linear.0.bias", "(\(2 * H))", ranks: [1])
+        try expectShape(bias, "output_linear.0.bias", [2 * H])
+        let dY = try inputs.optional("d_y", "(\(B), \(H), \(L))", ranks: [3])
+        if let dY { try expectShape(dY, "d_y", u.shape) }
+        try inputs.finish("u, the S4D layer's parameters and optional d_y")
+
+        let layer = try S4DLayer<T>(channels: H, modes: N2, threads: options.threads)
+        let p = S4DLayer<T>.Parameters(logDt: logDt.scalars, c: complexValues(c), logAReal: logAReal.scalars, aImag: aImag.scalars,
+                                       d: d.scalars, weight: w.scalars, bias: bias.scalars)
+        let (y, activations) = try layer.forward(u.scalars, batch: B, length: L, parameters: p)
+        var outputs: [(name: String, value: SafeTensorsValue)] = [("y", .init(Tensor(shape: u.shape, scalars: y)))]
+        if let dY {
+            let (dU, g) = try layer.backward(dY: dY.scalars, activations: activations, parameters: p)
+            outputs += [("d_u", .init(Tensor(shape: u.shape, scalars: dU))),
+                        ("d_kernel.log_dt", .init(Tensor(shape: [H], scalars: g.logDt))),
+                        ("d_kernel.C", .init(realView(g.c, shape: c.shape))),
+                        ("d_kernel.log_A_real", .init(Tensor(shape: [H, N2], scalars: g.logAReal))),
+                        ("d_kernel.A_imag", .init(Tensor(shape: [H, N2], scalars: g.aImag))),
+                        ("d_D", .init(Tensor(shape: [H], scalars: g.d))),
+                        ("d_output_linear.0.weight", .init(Tensor(shape: w.shape, scalars: g.weight))),
+                        ("d_output_linear.0.bias", .init(Tensor(shape: [2 * H], scalars: g.bias)))]
+        }
+        return outputs
+    }
+}
