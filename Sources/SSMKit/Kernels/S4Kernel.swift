@@ -1,3 +1,4 @@
+import CSpectral
 import ComplexModule
 import RealModule
 
@@ -58,7 +59,8 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     /// The two Cauchy terms of a mode share one denominator: with v = a·b,
     ///     v/(g − λ) + conj(v)/(g − conj λ) = (2·Re(v)·g − 2·Re(v·conj λ)) / ((g − λ)(g − conj λ)),
     /// so each node costs one complex reciprocal per mode and two real-weighted sums per pair
-    /// (a, b), with the real weights 2·Re(v) and 2·Re(v·conj λ) computed once per channel.
+    /// (a, b), with the real weights 2·Re(v) and 2·Re(v·conj λ) computed once per channel. The
+    /// sums run in C (`ssm_cauchy_sums_f64`): vectorized over the modes, four nodes per block.
     func spectrum(_ c: Int, _ h: Int, length L: Int, rate: Double, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>],
                   p: [Complex<T>], cTilde: [Complex<T>]) -> [Complex<Double>] {
         let (N2, R, s) = (modes, rank, h % ssms)
@@ -85,37 +87,35 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
                 }
             }
         }
-        var out = [Complex<Double>](repeating: .zero, count: L / 2 + 1)
-        var w = [Complex<Double>](repeating: .zero, count: N2)
-        var r = [Complex<Double>](repeating: .zero, count: pairs)
-        var m = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R), count: R)
-        var rhs = [Complex<Double>](repeating: .zero, count: R)
-        for j in 0 ... L / 2 {
-            if 2 * j == L {
-                // ω = −1: K̂ = Δ·Re Σ_n C̃_n B_n.
-                out[j] = Complex(delta * sumCB)
-                continue
-            }
+        // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSpectral/cauchy.c).
+        let nodes = L / 2 + 1 - (L % 2 == 0 ? 1 : 0)
+        var gRe = [Double](repeating: 0, count: nodes), gIm = gRe
+        for j in 0 ..< nodes {
             let angle = -2 * Double.pi * Double(j) / Double(L)
             let omega = Complex(Double.cos(angle), Double.sin(angle))
             let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
-            for n in 0 ..< N2 { w[n] = Complex(1) / ((g - lambda[n]) * (g - lambda[n].conjugate)) }
-            for xy in 0 ..< pairs {
-                var sumG = Complex<Double>.zero, sumOne = Complex<Double>.zero
-                for n in 0 ..< N2 {
-                    sumG = sumG + w[n].multiplied(by: weightG[xy * N2 + n])
-                    sumOne = sumOne + w[n].multiplied(by: weightOne[xy * N2 + n])
-                }
-                r[xy] = g * sumG - sumOne
-            }
+            (gRe[j], gIm[j]) = (g.real, g.imaginary)
+        }
+        let lambdaRe = lambda.map(\.real), lambdaAbs2 = lambda.map(\.lengthSquared)
+        var rRe = [Double](repeating: 0, count: nodes * pairs), rIm = rRe
+        var work = [Double](repeating: 0, count: 8 * N2)
+        ssm_cauchy_sums_f64(nodes, gRe, gIm, N2, lambdaRe, lambdaAbs2, pairs, weightG, weightOne, &rRe, &rIm, &work)
+        var out = [Complex<Double>](repeating: .zero, count: L / 2 + 1)
+        var m = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R), count: R)
+        var rhs = [Complex<Double>](repeating: .zero, count: R)
+        if L % 2 == 0 { out[L / 2] = Complex(delta * sumCB) }  // ω = −1: K̂ = Δ·Re Σ_n C̃_n B_n
+        for j in 0 ..< nodes {
+            func r(_ xy: Int) -> Complex<Double> { Complex(rRe[j * pairs + xy], rIm[j * pairs + xy]) }
             // r_C̃B − r_C̃P (I + r_QP)⁻¹ r_QB, with the R × R solve by Gaussian elimination.
             for i in 0 ..< R {
-                for k in 0 ..< R { m[i][k] = r[(1 + i) * (R + 1) + 1 + k] + Complex(i == k ? 1 : 0) }
-                rhs[i] = r[(1 + i) * (R + 1)]
+                for k in 0 ..< R { m[i][k] = r((1 + i) * (R + 1) + 1 + k) + Complex(i == k ? 1 : 0) }
+                rhs[i] = r((1 + i) * (R + 1))
             }
             solveSmall(&m, &rhs)
-            let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r[1 + $1] * rhs[$1] }
-            out[j] = (r[0] - correction) * (Complex(2) / (Complex(1) + omega))
+            let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r(1 + $1) * rhs[$1] }
+            let angle = -2 * Double.pi * Double(j) / Double(L)
+            let omega = Complex(Double.cos(angle), Double.sin(angle))
+            out[j] = (r(0) - correction) * (Complex(2) / (Complex(1) + omega))
         }
         return out
     }
