@@ -90,10 +90,12 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSpectral/cauchy.c).
         let nodes = L / 2 + 1 - (L % 2 == 0 ? 1 : 0)
         var gRe = [Double](repeating: 0, count: nodes), gIm = gRe
-        for j in 0 ..< nodes {
+        let omegas = (0 ..< nodes).map { j in
             let angle = -2 * Double.pi * Double(j) / Double(L)
-            let omega = Complex(Double.cos(angle), Double.sin(angle))
-            let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
+            return Complex(Double.cos(angle), Double.sin(angle))
+        }
+        for j in 0 ..< nodes {
+            let g = (Complex(1) - omegas[j]) / (Complex(1) + omegas[j]) * Complex(2 / delta)
             (gRe[j], gIm[j]) = (g.real, g.imaginary)
         }
         let lambdaRe = lambda.map(\.real), lambdaAbs2 = lambda.map(\.lengthSquared)
@@ -113,9 +115,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
             }
             solveSmall(&m, &rhs)
             let correction = (0 ..< R).reduce(Complex<Double>.zero) { $0 + r(1 + $1) * rhs[$1] }
-            let angle = -2 * Double.pi * Double(j) / Double(L)
-            let omega = Complex(Double.cos(angle), Double.sin(angle))
-            out[j] = (r(0) - correction) * (Complex(2) / (Complex(1) + omega))
+            out[j] = (r(0) - correction) * (Complex(2) / (Complex(1) + omegas[j]))
         }
         return out
     }
