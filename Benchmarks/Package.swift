@@ -10,6 +10,19 @@
 
 import PackageDescription
 
+/// One suite: an executable target under Benchmarks/<name> run by the benchmark plugin.
+func suite(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            .product(name: "SSMKit", package: "SSMKit"),
+            .product(name: "Benchmark", package: "benchmark"),
+        ],
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "SSMKitBenchmarks",
     platforms: [.macOS(.v13)],
@@ -17,43 +30,6 @@ let package = Package(
         .package(name: "SSMKit", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
-    targets: [
-        .executableTarget(
-            name: "ConvolutionBenchmarks",
-            dependencies: [
-                .product(name: "SSMKit", package: "SSMKit"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/ConvolutionBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "SelectiveScanBenchmarks",
-            dependencies: [
-                .product(name: "SSMKit", package: "SSMKit"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/SelectiveScanBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "StepEngineBenchmarks",
-            dependencies: [
-                .product(name: "SSMKit", package: "SSMKit"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/StepEngineBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "KernelBenchmarks",
-            dependencies: [
-                .product(name: "SSMKit", package: "SSMKit"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/KernelBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-    ],
+    targets: ["ConvolutionBenchmarks", "KernelBenchmarks", "SelectiveScanBenchmarks", "StepEngineBenchmarks"].map(suite),
     swiftLanguageModes: [.v6]
 )
