@@ -131,7 +131,7 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
         var dtRows = [T](repeating: 0, count: rows * E)
         matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: rows, n: E, k: R, into: &dtRows)
         let scanInputs = SelectiveScanInputs(
-            u: u, delta: transposed(dtRows, batch: B, rows: L, cols: E), a: p["A_log"].map { -T.exp($0) }, b: bm, c: cm,
+            u: u, delta: transposed(dtRows, batch: B, rows: L, cols: E), a: stateMatrix(p), b: bm, c: cm,
             d: p["D"], z: z, deltaBias: p["dt_proj.bias"], initialState: initial?.ssm)
         let shape = try SelectiveScanShape(batch: B, channels: E, state: N, length: L)
         let scan = try SelectiveScan<T>(shape: shape, deltaSoftplus: true, threads: threads)
@@ -195,12 +195,22 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
         matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: B, n: E, k: R, into: &dt)
         let update = try SelectiveStateUpdate<T>(batch: B, channels: E, state: N)
         var y = [T](repeating: 0, count: B * E)
-        try update(state: &state.ssm, u: u, dt: dt, a: p["A_log"].map { -T.exp($0) }, b: bm, c: cm, d: p["D"], z: z,
+        try update(state: &state.ssm, u: u, dt: dt, a: stateMatrix(p), b: bm, c: cm, d: p["D"], z: z,
                    dtBias: p["dt_proj.bias"], out: &y)
         var out = [T](repeating: 0, count: B * M)
         matmul(y, p["out_proj.weight"], transposeB: true, m: B, n: M, k: E, into: &out)
         if let bias = p.values["out_proj.bias"] { addRowVector(bias, to: &out, rows: B) }
         return out
+    }
+
+    /// A = −exp(A_log): (E, N), by the scan's vectorized exponential (a step would otherwise
+    /// spend as many scalar exponentials on A as on its state update).
+    func stateMatrix(_ p: MambaParameters<T>) -> [T] {
+        let aLog = p["A_log"]
+        var a = [T](repeating: 0, count: aLog.count)
+        aLog.withUnsafeBufferPointer { x in a.withUnsafeMutableBufferPointer { T.vectorExp(x.baseAddress!, $0.baseAddress!, x.count) } }
+        for i in a.indices { a[i] = -a[i] }
+        return a
     }
 
     /// The causal depthwise convolution: for each row (b, e) of x (rows, L),
