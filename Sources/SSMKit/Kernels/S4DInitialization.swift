@@ -73,7 +73,7 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
 }
 
 /// Two independent standard normal numbers (Box–Muller).
-func standardNormalPair(_ rng: inout SplitMix64) -> (Double, Double) {
+public func standardNormalPair(_ rng: inout SplitMix64) -> (Double, Double) {
     let u = Double.random(in: Double.ulpOfOne ..< 1, using: &rng)
     let v = Double.random(in: 0 ..< 1, using: &rng)
     let r = (-2 * Double.log(u)).squareRoot()

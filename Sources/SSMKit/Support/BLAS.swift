@@ -21,8 +21,11 @@ extension Double {
 
 /// c (m × n) = op(a) · op(b), or c += … when `accumulate`; row-major. op(a) is m × k: `a` is
 /// stored m × k, or k × m when `transposeA`; op(b) is k × n: `b` is k × n, or n × k when
-/// `transposeB`. The caller guarantees the counts (internal helper of the layers).
-func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
+/// `transposeB`. A precondition checks the counts (a programmer error, not user input).
+@inlinable
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
                           m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false) {
     precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
     guard m > 0, n > 0 else { return }
@@ -42,7 +45,10 @@ func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transpos
 }
 
 /// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows).
-func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int) -> [T] {
+@inlinable
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int) -> [T] {
     var t = [T](repeating: 0, count: a.count)
     for b in 0 ..< batch {
         let base = b * rows * cols

@@ -59,6 +59,8 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
 
     /// Scan mode from a zero state: hidden (B, L, M) → out (B, L, M), with the activations
     /// for ``backward(dOut:activations:parameters:)``.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(_ hidden: [T], batch: Int, length: Int,
                         parameters: MambaParameters<T>) throws(SSMError) -> (out: [T], activations: Activations) {
         let r = try run(hidden, batch: batch, length: length, parameters: parameters, from: nil)
@@ -67,6 +69,8 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
 
     /// Scan mode that starts from `state` (zero when nil) and returns the state after the
     /// last token: prefill for step mode, or one chunk of a longer sequence.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func prefill(_ hidden: [T], batch: Int, length: Int, parameters: MambaParameters<T>,
                         from state: State? = nil) throws(SSMError) -> (out: [T], state: State) {
         let r = try run(hidden, batch: batch, length: length, parameters: parameters, from: state)

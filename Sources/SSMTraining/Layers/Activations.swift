@@ -1,0 +1,165 @@
+import SSMKit
+
+/// GELU, the exact form: v·Φ(v) = v/2·(1 + erf(v/√2)).
+@inlinable
+public func gelu<T: FFTScalar>(_ v: T) -> T { v / 2 * (1 + T.erf(v / T(2).squareRoot())) }
+
+/// GELU′(v) = Φ(v) + v·φ(v).
+@inlinable
+public func geluDerivative<T: FFTScalar>(_ v: T) -> T {
+    let phi = T.exp(-v * v / 2) / (2 * T.pi).squareRoot()
+    return (1 + T.erf(v / T(2).squareRoot())) / 2 + v * phi
+}
+
+/// The logistic function σ(v) = 1/(1 + e^{−v}).
+@inlinable
+public func sigmoid<T: FFTScalar>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
+
+/// SiLU(v) = v·σ(v).
+@inlinable
+public func silu<T: FFTScalar>(_ v: T) -> T { v * sigmoid(v) }
+
+/// SiLU′(v) = σ(v)·(1 + v·(1 − σ(v))).
+@inlinable
+public func siluDerivative<T: FFTScalar>(_ v: T) -> T {
+    let s = sigmoid(v)
+    return s * (1 + v * (1 - s))
+}
+
+/// Pointwise activations as forward/backward pairs on flat buffers.
+public enum Activation: String, Sendable, CaseIterable {
+    case gelu, silu
+
+    @inlinable
+    public func forward<T: FFTScalar>(_ x: [T]) -> [T] {
+        switch self {
+        case .gelu: x.map(SSMTraining.gelu)
+        case .silu: x.map(SSMTraining.silu)
+        }
+    }
+
+    /// dX += dY ⊙ f′(x).
+    @inlinable
+    public func backward<T: FFTScalar>(dY: [T], x: [T], dX: inout [T]) {
+        precondition(dY.count == x.count && dX.count == x.count, "Activation.backward: counts")
+        switch self {
+        case .gelu: for i in x.indices { dX[i] += dY[i] * geluDerivative(x[i]) }
+        case .silu: for i in x.indices { dX[i] += dY[i] * siluDerivative(x[i]) }
+        }
+    }
+}
+
+/// The gated linear unit over an axis of size 2n (PyTorch `nn.GLU(dim)`): x: (blocks, 2, n) →
+/// y: (blocks, n), y = a ⊙ σ(g) with a the first half and g the second.
+public enum GLU {
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], blocks: Int, half n: Int) -> [T] {
+        precondition(x.count == blocks * 2 * n, "GLU: counts")
+        var y = [T](repeating: 0, count: blocks * n)
+        for b in 0 ..< blocks {
+            for i in 0 ..< n { y[b * n + i] = x[b * 2 * n + i] * sigmoid(x[b * 2 * n + n + i]) }
+        }
+        return y
+    }
+
+    /// dA += dY ⊙ σ(g);  dG += dY ⊙ a ⊙ σ(g)(1 − σ(g)).
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], blocks: Int, half n: Int, dX: inout [T]) {
+        precondition(dY.count == blocks * n && x.count == blocks * 2 * n && dX.count == x.count, "GLU.backward: counts")
+        for b in 0 ..< blocks {
+            for i in 0 ..< n {
+                let (a, g) = (x[b * 2 * n + i], x[b * 2 * n + n + i])
+                let s = sigmoid(g), d = dY[b * n + i]
+                dX[b * 2 * n + i] += d * s
+                dX[b * 2 * n + n + i] += d * a * s * (1 - s)
+            }
+        }
+    }
+}
+
+/// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with
+/// probability 1 − p and scaled by 1/(1 − p). The mask comes from a seed, so a step repeats
+/// exactly (and a resumed run draws the same masks); in evaluation dropout is the identity.
+public enum Dropout {
+    /// The mask: 0 or 1/(1 − p) per value. p = 0 gives all ones.
+    public static func mask<T: FFTScalar>(count: Int, probability p: Double, seed: UInt64) -> [T] {
+        precondition(p >= 0 && p < 1, "Dropout: probability \(p) outside [0, 1)")
+        if p == 0 { return [T](repeating: 1, count: count) }
+        var rng = SplitMix64(seed: seed)
+        let keep = T(1 / (1 - p))
+        return (0 ..< count).map { _ in Double.random(in: 0 ..< 1, using: &rng) < p ? 0 : keep }
+    }
+
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], mask: [T]) -> [T] {
+        precondition(x.count == mask.count, "Dropout: counts")
+        return zip(x, mask).map { $0 * $1 }
+    }
+
+    /// dX += dY ⊙ mask.
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], mask: [T], dX: inout [T]) {
+        precondition(dY.count == mask.count && dX.count == mask.count, "Dropout.backward: counts")
+        for i in dY.indices { dX[i] += dY[i] * mask[i] }
+    }
+}
+
+/// Token embedding (PyTorch `nn.Embedding(V, C)`): tokens (R) → rows (R, C) of W: (V, C).
+public enum Embedding {
+    /// - Throws: ``SSMError`` naming `tokens` when a token is outside 0 ..< V.
+    public static func forward<T: FFTScalar>(_ tokens: [Int], weight w: [T], vocabulary V: Int, channels C: Int) throws(SSMError) -> [T] {
+        precondition(w.count == V * C, "Embedding: counts")
+        var y = [T](repeating: 0, count: tokens.count * C)
+        for (r, token) in tokens.enumerated() {
+            guard token >= 0, token < V else { throw SSMError.value(argument: "tokens", expected: "values in 0 ..< \(V), got \(token)") }
+            for c in 0 ..< C { y[r * C + c] = w[token * C + c] }
+        }
+        return y
+    }
+
+    /// dW[token] += dY row (tokens already checked by forward).
+    public static func backward<T: FFTScalar>(dY: [T], tokens: [Int], channels C: Int, dWeight: inout [T]) {
+        precondition(dY.count == tokens.count * C, "Embedding.backward: counts")
+        for (r, token) in tokens.enumerated() {
+            for c in 0 ..< C { dWeight[token * C + c] += dY[r * C + c] }
+        }
+    }
+}
+
+/// Pooling over the length axis of x: (B, L, C) → (B, C).
+public enum Pooling: String, Sendable, CaseIterable {
+    /// The mean over the L positions (the official S4 example's classifier).
+    case mean
+    /// The last position (for causal models that must read the whole sequence first).
+    case last
+
+    @inlinable
+    public func forward<T: FFTScalar>(_ x: [T], batch B: Int, length L: Int, channels C: Int) -> [T] {
+        precondition(x.count == B * L * C, "Pooling: counts")
+        var y = [T](repeating: 0, count: B * C)
+        for b in 0 ..< B {
+            switch self {
+            case .mean:
+                for t in 0 ..< L { for c in 0 ..< C { y[b * C + c] += x[(b * L + t) * C + c] } }
+                for c in 0 ..< C { y[b * C + c] /= T(L) }
+            case .last:
+                for c in 0 ..< C { y[b * C + c] = x[(b * L + L - 1) * C + c] }
+            }
+        }
+        return y
+    }
+
+    /// dX += ∂pool/∂x · dY.
+    @inlinable
+    public func backward<T: FFTScalar>(dY: [T], batch B: Int, length L: Int, channels C: Int, dX: inout [T]) {
+        precondition(dY.count == B * C && dX.count == B * L * C, "Pooling.backward: counts")
+        for b in 0 ..< B {
+            switch self {
+            case .mean:
+                for t in 0 ..< L { for c in 0 ..< C { dX[(b * L + t) * C + c] += dY[b * C + c] / T(L) } }
+            case .last:
+                for c in 0 ..< C { dX[(b * L + L - 1) * C + c] += dY[b * C + c] }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import SSMKit
+
+/// What the official S4 and S4D layers do with a kernel k once it is made. Legend: B batch ·
+/// H channels · L length; every buffer channel-major, u: (B, H, L).
+///
+///     z = k ∗ u + D·u          causal FFT convolution with the skip (FFTConvolution)
+///     g = GELU(z)              exact (erf) form
+///     a = W·g + b              1×1 convolution, W: (2H, H), a: (B, 2H, L)
+///     y = a[:, :H] ⊙ σ(a[:, H:])   GLU over channels
+///
+/// The kernel's own parameters and their gradients belong to the caller (``S4DLayer``,
+/// ``S4Layer``): backward returns dK for it to pass on.
+public struct GatedConvolution<T: FFTScalar>: Sendable {
+    public let channels: Int
+    public var threads: Int
+
+    /// What forward keeps for backward.
+    public struct Activations: Sendable {
+        public let batch: Int, length: Int
+        let u: [T], k: [T], z: [T], g: [T], a: [T]
+    }
+
+    public init(channels: Int, threads: Int) {
+        self.channels = channels
+        self.threads = threads
+    }
+
+    /// y: (B, H, L) from u: (B, H, L), k: (H, L), D: (H), W: (2H, H), b: (2H).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func forward(_ u: [T], kernel k: [T], d: [T], weight: [T], bias: [T], batch B: Int,
+                        length L: Int) throws(SSMError) -> (y: [T], activations: Activations) {
+        let H = channels
+        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
+        var z = [T](repeating: 0, count: B * H * L)
+        try conv.forward(u: u, kernel: k, skip: d, y: &z)
+        let (y, g, a) = output(z, weight: weight, bias: bias, batch: B, length: L)
+        return (y, Activations(batch: B, length: L, u: u, k: k, z: z, g: g, a: a))
+    }
+
+    /// Everything after the convolution: g = GELU(z), a = W·g + b, y = GLU(a). The recurrent
+    /// mode runs the same function on the z that the recurrence produces.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], g: [T], a: [T]) {
+        let H = channels
+        let g = Activation.gelu.forward(z)
+        let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L)
+        return (GLU.forward(a, blocks: B, half: H * L), g, a)
+    }
+
+    /// The gradients of Σ dY ⊙ y, in the reverse order of forward: dU (B, H, L), dK (H, L),
+    /// dD (H), dW (2H, H), dBias (2H).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func backward(dY: [T], activations act: Activations, d: [T], weight: [T]) throws(SSMError)
+        -> (dU: [T], dK: [T], dD: [T], dWeight: [T], dBias: [T]) {
+        let (B, H, L) = (act.batch, channels, act.length)
+        if dY.count != B * H * L { throw SSMError.shape(argument: "d_y", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [dY.count]) }
+        var dA = [T](repeating: 0, count: B * 2 * H * L)
+        GLU.backward(dY: dY, x: act.a, blocks: B, half: H * L, dX: &dA)
+        var dW = [T](repeating: 0, count: 2 * H * H), dBias = [T](repeating: 0, count: 2 * H)
+        var dG = [T](repeating: 0, count: B * H * L)
+        PointwiseConvolution.backward(dY: dA, x: act.g, weight: weight, batch: B, inputs: H, outputs: 2 * H, length: L,
+                                      dX: &dG, dWeight: &dW, dBias: &dBias)
+        var dZ = [T](repeating: 0, count: B * H * L)
+        Activation.gelu.backward(dY: dG, x: act.z, dX: &dZ)
+        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
+        var dU: [T]? = [T](repeating: 0, count: B * H * L), dK: [T]? = [T](repeating: 0, count: H * L)
+        var dD: [T]? = [T](repeating: 0, count: H)
+        try conv.backward(dY: dZ, u: act.u, kernel: act.k, skip: d, dU: &dU, dK: &dK, dD: &dD)
+        return (dU!, dK!, dD!, dW, dBias)
+    }
+}

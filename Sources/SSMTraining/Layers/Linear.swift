@@ -1,0 +1,88 @@
+import SSMKit
+
+/// The affine layers, each a forward/backward pair through OpenBLAS GEMM. Backward passes
+/// accumulate (`+=`) into the gradients they are given. Legend: R rows (B·L tokens) · I inputs ·
+/// O outputs · B batch · L length.
+public enum Linear {
+    /// y: (R, O) = x: (R, I) · Wᵀ + b, with W: (O, I) and b: (O) (PyTorch `nn.Linear`).
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T]?, rows R: Int, inputs I: Int,
+                                             outputs O: Int) -> [T] {
+        precondition(x.count == R * I && w.count == O * I && (b?.count ?? O) == O, "Linear: counts")
+        var y = [T](repeating: 0, count: R * O)
+        matmul(x, w, transposeB: true, m: R, n: O, k: I, into: &y)
+        if let b {
+            for r in 0 ..< R { for o in 0 ..< O { y[r * O + o] += b[o] } }
+        }
+        return y
+    }
+
+    /// dX += dY · W; dW += dYᵀ · x; db += Σ_rows dY.
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], rows R: Int, inputs I: Int, outputs O: Int,
+                                              dX: inout [T]?, dWeight: inout [T], dBias: inout [T]?) {
+        precondition(dY.count == R * O && x.count == R * I && dWeight.count == O * I, "Linear.backward: counts")
+        if dX != nil { matmul(dY, w, m: R, n: I, k: O, into: &dX!, accumulate: true) }
+        matmul(dY, transposeA: true, x, m: O, n: I, k: R, into: &dWeight, accumulate: true)
+        if dBias != nil {
+            for r in 0 ..< R { for o in 0 ..< O { dBias![o] += dY[r * O + o] } }
+        }
+    }
+}
+
+/// The 1×1 convolution over channel-major sequences (PyTorch `nn.Conv1d(I, O, 1)`):
+/// y_b: (O, L) = W: (O, I) · x_b: (I, L) + b, for each of B sequences x: (B, I, L).
+public enum PointwiseConvolution {
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], batch B: Int, inputs I: Int,
+                                             outputs O: Int, length L: Int) -> [T] {
+        precondition(x.count == B * I * L && w.count == O * I && b.count == O, "PointwiseConvolution: counts")
+        var y = [T](repeating: 0, count: B * O * L)
+        for batch in 0 ..< B {
+            for o in 0 ..< O { for t in 0 ..< L { y[(batch * O + o) * L + t] = b[o] } }
+        }
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    for batch in 0 ..< B {
+                        T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: w.baseAddress!, lda: I,
+                               b: x.baseAddress! + batch * I * L, ldb: L, beta: 1, c: y.baseAddress! + batch * O * L, ldc: L)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// dX_b += Wᵀ · dY_b; dW += Σ_b dY_b · x_bᵀ; db += Σ_{b,t} dY.
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], batch B: Int, inputs I: Int, outputs O: Int,
+                                              length L: Int, dX: inout [T], dWeight: inout [T], dBias: inout [T]) {
+        precondition(dY.count == B * O * L && x.count == B * I * L && dX.count == x.count && dWeight.count == O * I
+            && dBias.count == O, "PointwiseConvolution.backward: counts")
+        for batch in 0 ..< B {
+            for o in 0 ..< O {
+                var sum: T = 0
+                for t in 0 ..< L { sum += dY[(batch * O + o) * L + t] }
+                dBias[o] += sum
+            }
+        }
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                w.withUnsafeBufferPointer { w in
+                    dX.withUnsafeMutableBufferPointer { dX in
+                        dWeight.withUnsafeMutableBufferPointer { dW in
+                            for batch in 0 ..< B {
+                                T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: w.baseAddress!, lda: I,
+                                       b: dY.baseAddress! + batch * O * L, ldb: L, beta: 1, c: dX.baseAddress! + batch * I * L, ldc: L)
+                                T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
+                                       a: dY.baseAddress! + batch * O * L, lda: L, b: x.baseAddress! + batch * I * L, ldb: L,
+                                       beta: 1, c: dW.baseAddress!, ldc: I)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import SSMKit
+
+/// LayerNorm over the last axis (PyTorch `nn.LayerNorm(C)`, ε = 1e-5), rows x: (R, C):
+///
+///     μ = mean(x),  σ⁻¹ = 1/√(mean((x − μ)²) + ε),  n = (x − μ)·σ⁻¹,  y = n ⊙ w + b
+public enum LayerNorm {
+    public static let epsilon = 1e-5
+
+    /// What backward needs: μ and σ⁻¹ per row (R).
+    public struct Statistics: Sendable {
+        public let mean: [Double], inverseDeviation: [Double]
+        @inlinable
+        public init(mean: [Double], inverseDeviation: [Double]) { (self.mean, self.inverseDeviation) = (mean, inverseDeviation) }
+    }
+
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], rows R: Int, channels C: Int) -> (y: [T], statistics: Statistics) {
+        precondition(x.count == R * C && w.count == C && b.count == C, "LayerNorm: counts")
+        var y = [T](repeating: 0, count: R * C)
+        var means = [Double](repeating: 0, count: R), inverses = means
+        for r in 0 ..< R {
+            var mean = 0.0
+            for c in 0 ..< C { mean += Double(x[r * C + c]) }
+            mean /= Double(C)
+            var variance = 0.0
+            for c in 0 ..< C { let d = Double(x[r * C + c]) - mean; variance += d * d }
+            let inverse = 1 / (variance / Double(C) + epsilon).squareRoot()
+            for c in 0 ..< C { y[r * C + c] = T((Double(x[r * C + c]) - mean) * inverse) * w[c] + b[c] }
+            (means[r], inverses[r]) = (mean, inverse)
+        }
+        return (y, Statistics(mean: means, inverseDeviation: inverses))
+    }
+
+    /// dn = dY ⊙ w;  dx += σ⁻¹·(dn − mean(dn) − n·mean(dn ⊙ n));  dw += Σ dY ⊙ n;  db += Σ dY.
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, rows R: Int, channels C: Int,
+                                              dX: inout [T], dWeight: inout [T], dBias: inout [T]) {
+        precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "LayerNorm.backward: counts")
+        for r in 0 ..< R {
+            var meanDn = 0.0, meanDnN = 0.0
+            for c in 0 ..< C {
+                let n = (Double(x[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                let dn = Double(dY[r * C + c]) * Double(w[c])
+                meanDn += dn
+                meanDnN += dn * n
+                dWeight[c] += dY[r * C + c] * T(n)
+                dBias[c] += dY[r * C + c]
+            }
+            meanDn /= Double(C)
+            meanDnN /= Double(C)
+            for c in 0 ..< C {
+                let n = (Double(x[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                let dn = Double(dY[r * C + c]) * Double(w[c])
+                dX[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
+            }
+        }
+    }
+}
+
+/// RMSNorm over the last axis (Mamba's `RMSNorm`, ε = 1e-5), rows x: (R, C):
+///
+///     ρ⁻¹ = 1/√(mean(x²) + ε),  y = x·ρ⁻¹ ⊙ w
+public enum RMSNorm {
+    public static let epsilon = 1e-5
+
+    @inlinable
+    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], rows R: Int, channels C: Int) -> (y: [T], inverseRMS: [Double]) {
+        precondition(x.count == R * C && w.count == C, "RMSNorm: counts")
+        var y = [T](repeating: 0, count: R * C)
+        var inverses = [Double](repeating: 0, count: R)
+        for r in 0 ..< R {
+            var squares = 0.0
+            for c in 0 ..< C { squares += Double(x[r * C + c]) * Double(x[r * C + c]) }
+            let inverse = 1 / (squares / Double(C) + epsilon).squareRoot()
+            for c in 0 ..< C { y[r * C + c] = T(Double(x[r * C + c]) * inverse) * w[c] }
+            inverses[r] = inverse
+        }
+        return (y, inverses)
+    }
+
+    /// n = x·ρ⁻¹, dn = dY ⊙ w;  dx += ρ⁻¹·(dn − n·mean(dn ⊙ n));  dw += Σ dY ⊙ n.
+    @inlinable
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], inverseRMS: [Double], rows R: Int, channels C: Int,
+                                              dX: inout [T], dWeight: inout [T]) {
+        precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "RMSNorm.backward: counts")
+        for r in 0 ..< R {
+            var meanDnN = 0.0
+            for c in 0 ..< C {
+                let n = Double(x[r * C + c]) * inverseRMS[r]
+                meanDnN += Double(dY[r * C + c]) * Double(w[c]) * n
+                dWeight[c] += dY[r * C + c] * T(n)
+            }
+            meanDnN /= Double(C)
+            for c in 0 ..< C {
+                let n = Double(x[r * C + c]) * inverseRMS[r]
+                let dn = Double(dY[r * C + c]) * Double(w[c])
+                dX[r * C + c] += T(inverseRMS[r] * (dn - n * meanDnN))
+            }
+        }
+    }
+}

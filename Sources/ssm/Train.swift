@@ -1,0 +1,190 @@
+import ArgumentParser
+import SSMKit
+import SSMTraining
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `ssm train`: trains a model on a task in convolution mode and reports validation accuracy
+/// (and, for S4/S4D, the same validation set through the recurrent mode).
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an S4D, S4 or Mamba model on a task; each task's defaults solve it.",
+        discussion: """
+        Tasks: copying, selective-copying, induction-heads, adding, digits (scripts/make_digits.py; \
+        --data or $SSMKIT_DATA, default data/digits.safetensors). Progress goes to stderr (a bar on \
+        a terminal); with --json the output ends with one JSON line.
+        """
+    )
+
+    @Option(name: .long, help: "copying, selective-copying, induction-heads, adding or digits.")
+    var task: TaskKind = .selectiveCopying
+    @Option(name: .long, help: "s4d, s4 or mamba (default: the task's).")
+    var model: ModelFamily?
+    @Option(name: .long, help: "Residual blocks.") var layers: Int?
+    @Option(name: .long, help: "Model width H (d_model).") var width: Int?
+    @Option(name: .long, help: "SSM state size N.") var state: Int?
+    @Option(name: .long, help: "Sequence length (default: the task's).") var length: Int?
+    @Option(name: .long, help: "Vocabulary of the token tasks.") var vocabulary: Int = 16
+    @Option(name: .long, help: "Tokens to copy (copying tasks).") var tokens: Int = 8
+    @Option(name: .long, help: "Sequences per step.") var batch: Int?
+    @Option(name: .long, help: "Training steps.") var steps: Int?
+    @Option(name: .long, help: "Learning rate.") var lr: Double?
+    @Option(name: .long, help: "The SSM parameters' learning rate (default: min(lr, 1e-3) for S4/S4D, lr for Mamba).") var ssmLr: Double?
+    @Option(name: .long, help: "AdamW weight decay.") var weightDecay: Double = 0.01
+    @Option(name: .long, help: "Warmup steps (default: min(steps/10, 100)).") var warmup: Int?
+    @Option(name: .long, help: "Gradient-norm clip (0: none).") var clip: Double = 1
+    @Option(name: .long, help: "Dropout after each mixer.") var dropout: Double = 0
+    @Option(name: .long, help: "Seed of the parameters, batches and dropout.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Validation sequences (synthetic tasks).") var validationSize: Int = 512
+    @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float32
+    @Option(name: .long, help: "Worker threads (default: all online processors).") var threads: Int?
+    @Option(name: .long, help: "The digits file.") var data: String?
+    @Option(name: .long, help: "Write a checkpoint directory here at the end (and every --checkpoint-every steps).") var checkpoint: String?
+    @Option(name: .long, help: "Steps between checkpoints (0: only at the end).") var checkpointEvery: Int = 0
+    @Option(name: .long, help: "Resume from this checkpoint directory (its model and run settings are used).") var resume: String?
+    @Option(name: .long, help: "Stop after this many steps of this invocation (then checkpoint), to resume later.") var stopAfter: Int?
+    @Flag(name: .long, help: "End the output with one JSON line.") var json = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
+        if checkpointEvery < 0 { throw ValidationError("--checkpoint-every: expected ≥ 0, got \(checkpointEvery)") }
+        if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after: expected a positive count, got \(stopAfter)") }
+        if resume != nil, model != nil || layers != nil || width != nil || state != nil {
+            throw ValidationError("--resume: the model comes from the checkpoint; drop --model, --layers, --width and --state")
+        }
+    }
+
+    func run() throws {
+        switch precision {
+        case .float32: try train(Float.self)
+        case .float64: try train(Double.self)
+        }
+    }
+
+    func train<T: SafeTensorsScalar>(_: T.Type) throws {
+        var trainer: Trainer<T>
+        let taskKind: TaskKind
+        if let resume {
+            let contents = try Checkpoint.read(directory: resume, as: T.self)
+            guard let optimizer = contents.optimizer else {
+                throw SSMError.missing(argument: "--resume \(resume)", expected: "a checkpoint with \(Checkpoint.optimizerFile)")
+            }
+            let r = contents.run
+            guard let kindText = r["task"], let kind = TaskKind(rawValue: kindText) else {
+                throw SSMError.missing(argument: "--resume \(resume)", expected: "the task in the optimizer's metadata")
+            }
+            taskKind = kind
+            func integer(_ key: String) throws -> Int {
+                guard let text = r[key], let v = Int(text) else { throw SSMError.missing(argument: "--resume \(resume): \(key)", expected: "an integer") }
+                return v
+            }
+            let task = try Task(kind, length: kind == .digits ? nil : try integer("length"), vocabulary: try integer("vocabulary"),
+                                tokensToCopy: try integer("tokens"), digitsPath: data)
+            guard let seedText = r["seed"], let seed = UInt64(seedText), let clipText = r["clip"], let clip = Double(clipText) else {
+                throw SSMError.missing(argument: "--resume \(resume)", expected: "seed and clip in the optimizer's metadata")
+            }
+            let settings = try TrainingConfiguration(steps: try integer("steps"), batch: try integer("batch"),
+                                                     learningRate: optimizer.hyperparameters.learningRate,
+                                                     ssmLearningRate: optimizer.hyperparameters.ssmLearningRate,
+                                                     weightDecay: optimizer.hyperparameters.weightDecay, warmup: try integer("warmup"),
+                                                     clip: clip, seed: seed, validationSize: try integer("validation_size"))
+            trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: threads), task: task,
+                                  configuration: settings, parameters: contents.parameters, optimizer: optimizer)
+        } else {
+            taskKind = task
+            let d = TaskDefaults.for(task)
+            let t = try Task(task, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data)
+            let configuration = try ModelConfiguration(family: model ?? d.model, layers: layers ?? d.layers, width: width ?? d.width,
+                                                       state: state ?? d.state, input: t.input, output: t.output, dropout: dropout)
+            let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,
+                                                     ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
+                                                     seed: seed, validationSize: validationSize)
+            trainer = try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads), task: t, configuration: settings)
+        }
+        let c = trainer.model.configuration, s = trainer.configuration
+        var run = s.metadata
+        run["task"] = taskKind.rawValue
+        run["length"] = "\(trainer.task.length)"
+        run["vocabulary"] = "\(trainer.task.vocabulary)"
+        run["tokens"] = "\(trainer.task.tokensToCopy)"
+
+        let progress = Progress(total: s.steps, interactive: isatty(2) != 0)
+        let tokensPerStep = Double(s.batch * trainer.task.length)
+        var recentLoss: [Double] = [], recentAccuracy: [Double] = []
+        var taken = 0
+        let clock = ContinuousClock()
+        let start = clock.now
+        func elapsed() -> Double {
+            let d = clock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
+        while trainer.step < s.steps, taken < (stopAfter ?? .max) {
+            let report = try trainer.trainStep()
+            taken += 1
+            recentLoss = Array((recentLoss + [report.loss]).suffix(20))
+            recentAccuracy = Array((recentAccuracy + [report.accuracy]).suffix(20))
+            progress.update(step: report.step, loss: recentLoss.reduce(0, +) / Double(recentLoss.count),
+                            accuracy: recentAccuracy.reduce(0, +) / Double(recentAccuracy.count),
+                            tokensPerSecond: tokensPerStep * Double(taken) / elapsed())
+            if let checkpoint, checkpointEvery > 0, report.step % checkpointEvery == 0 {
+                try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
+            }
+        }
+        let trainSeconds = elapsed()
+        progress.finish()
+        if let checkpoint {
+            try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
+        }
+        let validation = try trainer.evaluate()
+        let recurrent = c.family == .mamba ? nil : try trainer.evaluate(recurrent: true)
+        let fields: [(String, Any)] = [
+            ("task", taskKind.rawValue), ("model", c.family.rawValue), ("steps", trainer.step), ("seconds", trainSeconds),
+            ("loss", validation.loss), ("accuracy", validation.accuracy), ("recurrent_accuracy", recurrent.map { $0.accuracy } ?? Double.nan),
+            ("train_loss", recentLoss.reduce(0, +) / Double(max(recentLoss.count, 1))), ("layers", c.layers), ("width", c.width),
+            ("state", c.state), ("length", trainer.task.length), ("batch", s.batch), ("lr", trainer.optimizer.hyperparameters.learningRate),
+            ("seed", Int(truncatingIfNeeded: s.seed)), ("tokens_per_second", tokensPerStep * Double(taken) / trainSeconds),
+            ("precision", precision.rawValue), ("validation_sequences", validation.counted),
+        ]
+        if json {
+            print(jsonLine(fields))
+        } else {
+            print("\(taskKind.rawValue) · \(c.family.rawValue) · \(c.layers) layers · width \(c.width) · state \(c.state) · L \(trainer.task.length)")
+            print("steps \(trainer.step) in \(formatFixed(trainSeconds, 1)) s · validation loss \(formatFixed(validation.loss, 4)) · accuracy \(formatFixed(100 * validation.accuracy, 2))%"
+                + (recurrent.map { " · recurrent accuracy \(formatFixed(100 * $0.accuracy, 2))%" } ?? ""))
+        }
+    }
+}
+
+extension TaskKind: ExpressibleByArgument {}
+extension ModelFamily: ExpressibleByArgument {}
+
+/// The training progress on stderr: a bar redrawn in place on a terminal, else a line every
+/// tenth of the run.
+final class Progress {
+    let total: Int, interactive: Bool
+    var lastLine = -1
+
+    init(total: Int, interactive: Bool) { (self.total, self.interactive) = (total, interactive) }
+
+    func update(step: Int, loss: Double, accuracy: Double, tokensPerSecond: Double) {
+        let figures = "loss \(formatFixed(loss, 4)) · acc \(formatFixed(100 * accuracy, 1))% · \(formatFixed(tokensPerSecond / 1000, 1))k tok/s"
+        if interactive {
+            let width = 30, filled = width * step / max(total, 1)
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            writeError("\r\(bar) \(step)/\(total) · \(figures)\u{1B}[K")
+        } else if step * 10 / max(total, 1) != lastLine || step == total {
+            lastLine = step * 10 / max(total, 1)
+            writeError("step \(step)/\(total) · \(figures)\n")
+        }
+    }
+
+    func finish() { if interactive { writeError("\n") } }
+
+    private func writeError(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}

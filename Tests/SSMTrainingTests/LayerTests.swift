@@ -1,0 +1,166 @@
+import Testing
+import SSMKit
+@testable import SSMTraining
+
+/// Each layer against a plain loop (forward) and central differences (backward), in Double.
+@Suite("Layers")
+struct LayerTests {
+    @Test("Linear: forward = plain loop; backward = finite differences", arguments: [(1, 1, 1), (5, 3, 4), (7, 6, 2)])
+    func linear(_ shape: (Int, Int, Int)) {
+        let (R, I, O) = shape
+        let x = randomValues(R * I, seed: 1), w = randomValues(O * I, seed: 2), b = randomValues(O, seed: 3), dY = randomValues(R * O, seed: 4)
+        let y = Linear.forward(x, weight: w, bias: b, rows: R, inputs: I, outputs: O)
+        for r in 0 ..< R {
+            for o in 0 ..< O {
+                let expected = b[o] + (0 ..< I).reduce(0.0) { $0 + x[r * I + $1] * w[o * I + $1] }
+                #expect(abs(y[r * O + o] - expected) <= 1e-14 * max(1, abs(expected)), "y[\(r), \(o)]")
+            }
+        }
+        var dX: [Double]? = [Double](repeating: 0, count: R * I), dW = [Double](repeating: 0, count: O * I), dB: [Double]? = [Double](repeating: 0, count: O)
+        Linear.backward(dY: dY, x: x, weight: w, rows: R, inputs: I, outputs: O, dX: &dX, dWeight: &dW, dBias: &dB)
+        let loss = { (x: [Double], w: [Double], b: [Double]) in weightedSum(dY, Linear.forward(x, weight: w, bias: b, rows: R, inputs: I, outputs: O)) }
+        expectGradient("x", dX!) { i, e in var v = x; v[i] += e; return loss(v, w, b) }
+        expectGradient("weight", dW) { i, e in var v = w; v[i] += e; return loss(x, v, b) }
+        expectGradient("bias", dB!) { i, e in var v = b; v[i] += e; return loss(x, w, v) }
+    }
+
+    @Test("1×1 convolution: forward = plain loop; backward = finite differences")
+    func pointwiseConvolution() {
+        let (B, I, O, L) = (2, 3, 5, 7)
+        let x = randomValues(B * I * L, seed: 5), w = randomValues(O * I, seed: 6), b = randomValues(O, seed: 7), dY = randomValues(B * O * L, seed: 8)
+        let y = PointwiseConvolution.forward(x, weight: w, bias: b, batch: B, inputs: I, outputs: O, length: L)
+        for bb in 0 ..< B { for o in 0 ..< O { for t in 0 ..< L {
+            let expected = b[o] + (0 ..< I).reduce(0.0) { $0 + w[o * I + $1] * x[(bb * I + $1) * L + t] }
+            #expect(abs(y[(bb * O + o) * L + t] - expected) <= 1e-14 * max(1, abs(expected)))
+        } } }
+        var dX = [Double](repeating: 0, count: x.count), dW = [Double](repeating: 0, count: w.count), dB = [Double](repeating: 0, count: O)
+        PointwiseConvolution.backward(dY: dY, x: x, weight: w, batch: B, inputs: I, outputs: O, length: L, dX: &dX, dWeight: &dW, dBias: &dB)
+        let loss = { (x: [Double], w: [Double], b: [Double]) in
+            weightedSum(dY, PointwiseConvolution.forward(x, weight: w, bias: b, batch: B, inputs: I, outputs: O, length: L))
+        }
+        expectGradient("x", dX) { i, e in var v = x; v[i] += e; return loss(v, w, b) }
+        expectGradient("weight", dW) { i, e in var v = w; v[i] += e; return loss(x, v, b) }
+        expectGradient("bias", dB) { i, e in var v = b; v[i] += e; return loss(x, w, v) }
+    }
+
+    @Test("LayerNorm and RMSNorm: forward = the formulas; backward = finite differences")
+    func norms() {
+        let (R, C) = (4, 7)
+        let x = randomValues(R * C, seed: 9, scale: 3), w = randomValues(C, seed: 10), b = randomValues(C, seed: 11), dY = randomValues(R * C, seed: 12)
+        let (y, s) = LayerNorm.forward(x, weight: w, bias: b, rows: R, channels: C)
+        let (z, inverse) = RMSNorm.forward(x, weight: w, rows: R, channels: C)
+        for r in 0 ..< R {
+            let row = Array(x[r * C ..< (r + 1) * C])
+            let mean = row.reduce(0, +) / Double(C)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(C)
+            let rms = (row.reduce(0) { $0 + $1 * $1 } / Double(C) + 1e-5).squareRoot()
+            for c in 0 ..< C {
+                #expect(abs(y[r * C + c] - ((row[c] - mean) / (variance + 1e-5).squareRoot() * w[c] + b[c])) <= 1e-13)
+                #expect(abs(z[r * C + c] - row[c] / rms * w[c]) <= 1e-13)
+            }
+        }
+        var dX = [Double](repeating: 0, count: x.count), dW = [Double](repeating: 0, count: C), dB = dW
+        LayerNorm.backward(dY: dY, x: x, weight: w, statistics: s, rows: R, channels: C, dX: &dX, dWeight: &dW, dBias: &dB)
+        let layerLoss = { (x: [Double], w: [Double], b: [Double]) in weightedSum(dY, LayerNorm.forward(x, weight: w, bias: b, rows: R, channels: C).y) }
+        expectGradient("x", dX) { i, e in var v = x; v[i] += e; return layerLoss(v, w, b) }
+        expectGradient("weight", dW) { i, e in var v = w; v[i] += e; return layerLoss(x, v, b) }
+        expectGradient("bias", dB) { i, e in var v = b; v[i] += e; return layerLoss(x, w, v) }
+        var dX2 = [Double](repeating: 0, count: x.count), dW2 = [Double](repeating: 0, count: C)
+        RMSNorm.backward(dY: dY, x: x, weight: w, inverseRMS: inverse, rows: R, channels: C, dX: &dX2, dWeight: &dW2)
+        let rmsLoss = { (x: [Double], w: [Double]) in weightedSum(dY, RMSNorm.forward(x, weight: w, rows: R, channels: C).y) }
+        expectGradient("x (RMS)", dX2) { i, e in var v = x; v[i] += e; return rmsLoss(v, w) }
+        expectGradient("weight (RMS)", dW2) { i, e in var v = w; v[i] += e; return rmsLoss(x, v) }
+    }
+
+    @Test("GELU, SiLU, GLU, dropout, embedding and pooling: backward = finite differences")
+    func pointwise() throws {
+        let x = randomValues(24, seed: 13, scale: 3), dY = randomValues(24, seed: 14)
+        for f in Activation.allCases {
+            var dX = [Double](repeating: 0, count: 24)
+            f.backward(dY: dY, x: x, dX: &dX)
+            expectGradient(f.rawValue, dX) { i, e in var v = x; v[i] += e; return weightedSum(dY, f.forward(v)) }
+        }
+        #expect(abs(gelu(1.0) - 0.8413447460685429) <= 1e-15, "GELU(1) = Φ(1)")
+        // GLU over (blocks 2, 2, 6).
+        var dG = [Double](repeating: 0, count: 24)
+        GLU.backward(dY: Array(dY.prefix(12)), x: x, blocks: 2, half: 6, dX: &dG)
+        expectGradient("glu", dG) { i, e in var v = x; v[i] += e; return weightedSum(Array(dY.prefix(12)), GLU.forward(v, blocks: 2, half: 6)) }
+        // Dropout: the mask is a function of the seed; about p of it is zero; backward is the mask.
+        let mask: [Double] = Dropout.mask(count: 10_000, probability: 0.25, seed: 3)
+        #expect(mask == Dropout.mask(count: 10_000, probability: 0.25, seed: 3))
+        let dropped = Double(mask.filter { $0 == 0 }.count) / 10_000
+        #expect(abs(dropped - 0.25) < 0.02, "dropped fraction \(dropped)")
+        #expect(mask.allSatisfy { $0 == 0 || $0 == 1 / 0.75 })
+        var dD = [Double](repeating: 0, count: 24)
+        let smallMask: [Double] = Dropout.mask(count: 24, probability: 0.5, seed: 4)
+        Dropout.backward(dY: dY, mask: smallMask, dX: &dD)
+        expectGradient("dropout", dD) { i, e in var v = x; v[i] += e; return weightedSum(dY, Dropout.forward(v, mask: smallMask)) }
+        // Embedding: rows of W; a token seen twice accumulates; out-of-range tokens are refused.
+        let w = randomValues(5 * 3, seed: 15), tokens = [4, 0, 4, 2]
+        let e = try Embedding.forward(tokens, weight: w, vocabulary: 5, channels: 3)
+        #expect(Array(e[0 ..< 3]) == Array(w[12 ..< 15]))
+        var dW = [Double](repeating: 0, count: 15)
+        Embedding.backward(dY: Array(dY.prefix(12)), tokens: tokens, channels: 3, dWeight: &dW)
+        try expectGradient("embedding", dW) { i, eps in
+            var v = w; v[i] += eps
+            return weightedSum(Array(dY.prefix(12)), try Embedding.forward(tokens, weight: v, vocabulary: 5, channels: 3))
+        }
+        #expect(throws: SSMError.self) { try Embedding.forward([5], weight: w, vocabulary: 5, channels: 3) }
+        #expect(throws: SSMError.self) { try Embedding.forward([-1], weight: w, vocabulary: 5, channels: 3) }
+        // Pooling over (B 2, L 3, C 4).
+        for pooling in Pooling.allCases {
+            var dP = [Double](repeating: 0, count: 24)
+            pooling.backward(dY: Array(dY.prefix(8)), batch: 2, length: 3, channels: 4, dX: &dP)
+            expectGradient("pool \(pooling)", dP) { i, e in
+                var v = x; v[i] += e; return weightedSum(Array(dY.prefix(8)), pooling.forward(v, batch: 2, length: 3, channels: 4))
+            }
+        }
+    }
+
+    @Test("losses: cross-entropy (with ignored rows) and mean squared, gradients = finite differences")
+    func losses() {
+        let (R, K) = (5, 4)
+        let logits = randomValues(R * K, seed: 16, scale: 3)
+        let targets: [Double] = [2, -1, 0, 3, -1]
+        let r: Loss.Result<Double> = Loss.crossEntropy.evaluate(logits, targets: targets, rows: R, classes: K)
+        #expect(r.counted == 3)
+        var expected = 0.0
+        for row in [0, 2, 3] {
+            let z = Array(logits[row * K ..< (row + 1) * K])
+            expected += Double.log(z.reduce(0) { $0 + Double.exp($1) }) - z[Int(targets[row])]
+        }
+        #expect(abs(r.loss - expected / 3) <= 1e-14)
+        expectGradient("cross-entropy", r.dOutputs) { i, e in
+            var v = logits; v[i] += e; return (Loss.crossEntropy.evaluate(v, targets: targets, rows: R, classes: K) as Loss.Result<Double>).loss
+        }
+        let outputs = randomValues(R, seed: 17), values = randomValues(R, seed: 18)
+        let m: Loss.Result<Double> = Loss.meanSquared.evaluate(outputs, targets: values, rows: R, classes: 1)
+        expectGradient("mean squared", m.dOutputs) { i, e in
+            var v = outputs; v[i] += e; return (Loss.meanSquared.evaluate(v, targets: values, rows: R, classes: 1) as Loss.Result<Double>).loss
+        }
+    }
+
+    @Test("S4 (DPLR) layer: backward = finite differences for u and every parameter")
+    func s4Layer() throws {
+        let (B, H, N, L) = (2, 2, 8, 13)
+        let model = SequenceModel<Double>(configuration: try ModelConfiguration(family: .s4, layers: 1, width: H, state: N,
+                                                                                 input: .features(1), output: .perToken(classes: 1)))
+        var p = try model.initialParameters(seed: 3)
+        p["s4_layers.0.kernel.inv_dt"] = [Double.log(0.05), Double.log(0.2)]
+        let layer = try model.s4Layer
+        let q = model.s4Parameters(p, "s4_layers.0.")
+        let u = randomValues(B * H * L, seed: 19), dY = randomValues(B * H * L, seed: 20)
+        let (_, act) = try layer.forward(u, batch: B, length: L, parameters: q)
+        let (dU, g) = try layer.backward(dY: dY, activations: act, parameters: q)
+        func loss(_ u: [Double], _ q: S4Layer<Double>.Parameters) throws -> Double { weightedSum(dY, try layer.forward(u, batch: B, length: L, parameters: q).y) }
+        try expectGradient("u", dU) { i, e in var v = u; v[i] += e; return try loss(v, q) }
+        try expectGradient("inv_dt", g.invDt) { i, e in var r = q; r.invDt[i] += e; return try loss(u, r) }
+        try expectGradient("A_real", g.aReal) { i, e in var r = q; r.aReal[i] += e; return try loss(u, r) }
+        try expectGradient("A_imag", g.aImag) { i, e in var r = q; r.aImag[i] += e; return try loss(u, r) }
+        try expectGradient("B.re", g.b.map(\.real)) { i, e in var r = q; r.b[i] = r.b[i] + Complex(e, 0); return try loss(u, r) }
+        try expectGradient("P.im", g.p.map(\.imaginary)) { i, e in var r = q; r.p[i] = r.p[i] + Complex(0, e); return try loss(u, r) }
+        try expectGradient("C.re", g.cTilde.map(\.real)) { i, e in var r = q; r.cTilde[i] = r.cTilde[i] + Complex(e, 0); return try loss(u, r) }
+        try expectGradient("weight", g.weight) { i, e in var r = q; r.weight[i] += e; return try loss(u, r) }
+        try expectGradient("D", g.d) { i, e in var r = q; r.d[i] += e; return try loss(u, r) }
+    }
+}

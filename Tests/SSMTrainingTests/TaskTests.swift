@@ -1,0 +1,57 @@
+import Testing
+import SSMKit
+@testable import SSMTraining
+
+@Suite("Tasks")
+struct TaskTests {
+    @Test("selective copying and copying: the targets are the data tokens in order, at the k markers")
+    func copying() throws {
+        for kind in [TaskKind.copying, .selectiveCopying] {
+            let task = try Task(kind, length: 40, vocabulary: 10, tokensToCopy: 5)
+            let b = task.trainingBatch(size: 7, seed: 3, index: 1)
+            #expect(b.tokens! == task.trainingBatch(size: 7, seed: 3, index: 1).tokens!, "a pure function of (seed, index)")
+            #expect(b.tokens! != task.trainingBatch(size: 7, seed: 3, index: 2).tokens!)
+            for s in 0 ..< 7 {
+                let row = Array(b.tokens![s * 40 ..< (s + 1) * 40]), targets = Array(b.targets[s * 40 ..< (s + 1) * 40])
+                let data = row.prefix(35).filter { $0 >= 2 }
+                #expect(data.count == 5 && row.suffix(5).allSatisfy { $0 == 1 })
+                #expect(targets.suffix(5).map { Int($0) } == data)
+                #expect(targets.prefix(35).allSatisfy { $0 == -1 })
+                if kind == .copying { #expect(Array(row.prefix(5)) == data) }
+            }
+        }
+        #expect(throws: SSMError.self) { try Task(.selectiveCopying, length: 9, tokensToCopy: 5) }
+    }
+
+    @Test("induction heads: the target is the token after the first trigger; adding: the target is the sum of the marked values")
+    func inductionAndAdding() throws {
+        let task = try Task(.inductionHeads, length: 30, vocabulary: 8)
+        let b = task.trainingBatch(size: 5, seed: 1, index: 0)
+        for s in 0 ..< 5 {
+            let row = Array(b.tokens![s * 30 ..< (s + 1) * 30])
+            let trigger = try #require(row.firstIndex(of: 1))
+            #expect(trigger < 28 && row[29] == 1 && row.filter { $0 == 1 }.count == 2)
+            #expect(Int(b.targets[s * 30 + 29]) == row[trigger + 1])
+        }
+        let adding = try Task(.adding, length: 20)
+        let a = adding.trainingBatch(size: 4, seed: 2, index: 0)
+        for s in 0 ..< 4 {
+            var sum = 0.0, marks = 0
+            for t in 0 ..< 20 where a.features![(s * 20 + t) * 2 + 1] == 1 { sum += a.features![(s * 20 + t) * 2]; marks += 1 }
+            #expect(marks == 2 && abs(sum - a.targets[s]) <= 1e-15)
+        }
+    }
+
+    @Test("digits: 1797 images of 64 pixels in [0, 1], a fixed 1438 / 359 split")
+    func digits() throws {
+        let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let task = try Task(.digits, digitsPath: "/\(path)/data/digits.safetensors")
+        let v = task.validationBatch(size: 1, seed: 0)
+        #expect(v.batch == 359 && v.length == 64)
+        #expect(v.features!.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(Set(v.targets) == Set((0 ..< 10).map(Double.init)))
+        #expect(task.trainingBatch(size: 16, seed: 0, index: 0).features!.count == 16 * 64)
+        #expect(throws: SSMError.self) { try Task(.digits, digitsPath: "/nonexistent/digits.safetensors") }
+        #expect(throws: SSMError.self) { try Task(.digits, length: 32, digitsPath: "/\(path)/data/digits.safetensors") }
+    }
+}

@@ -1,0 +1,28 @@
+import Testing
+import SSMKit
+@testable import SSMTraining
+
+/// Seeded uniform values in [−scale, scale).
+func randomValues(_ count: Int, seed: UInt64, scale: Double = 1) -> [Double] {
+    var rng = SplitMix64(seed: seed)
+    return (0 ..< count).map { _ in scale * Double.random(in: -1 ..< 1, using: &rng) }
+}
+
+/// Checks `analytic` against central differences of `loss` bumped at each index; the
+/// tolerance is relative to the gradient's largest entry (step 1e-6 in Double: truncation
+/// ~1e-12, rounding ~1e-10 of the loss).
+/// `scale` overrides the gradient's own largest entry (a whole model's gradients are compared
+/// at the scale of the largest of all of them: the central difference's rounding noise,
+/// ~1e-16·|loss|/1e-6, is the same for every parameter).
+func expectGradient(_ name: String, _ analytic: [Double], tolerance: Double = 1e-6, indices: [Int]? = nil, scale given: Double? = nil,
+                    _ loss: (Int, Double) throws -> Double) rethrows {
+    let eps = 1e-6
+    let scale = given ?? max(1e-3, analytic.reduce(0) { max($0, abs($1)) })
+    for i in indices ?? Array(analytic.indices) {
+        let fd = (try loss(i, eps) - loss(i, -eps)) / (2 * eps)
+        #expect(abs(fd - analytic[i]) <= tolerance * scale, "d_\(name)[\(i)]: analytic \(analytic[i]) vs finite difference \(fd)")
+    }
+}
+
+/// Σ w ⊙ y.
+func weightedSum(_ w: [Double], _ y: [Double]) -> Double { zip(w, y).reduce(0) { $0 + $1.0 * $1.1 } }
