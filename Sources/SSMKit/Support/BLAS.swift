@@ -1,10 +1,18 @@
 import CLAPACK
 
 // GEMM through OpenBLAS's CBLAS, row-major, for the linear layers (Mamba's projections).
+
+/// OpenBLAS runs single-threaded inside SSMKit: its own threads spin in `sched_yield` while they
+/// wait, which on a small machine steals the cores from SSMKit's workers (measured: a third of
+/// a Mamba training step in the scheduler). ``matmul`` splits large products over SSMKit's
+/// worker pool instead. Set once, on the first GEMM.
+let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
+
 extension Float {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+        openBLASSingleThreaded
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -14,6 +22,7 @@ extension Double {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double,
                             c: UnsafeMutablePointer<Double>, ldc: Int) {
+        openBLASSingleThreaded
         cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -22,23 +31,44 @@ extension Double {
 /// c (m × n) = op(a) · op(b), or c += … when `accumulate`; row-major. op(a) is m × k: `a` is
 /// stored m × k, or k × m when `transposeA`; op(b) is k × n: `b` is k × n, or n × k when
 /// `transposeB`. A precondition checks the counts (a programmer error, not user input).
-@inlinable
+///
+/// Products of at least 2²² flops are split on `threads` workers (default: all online
+/// processors) into blocks of rows of c, or of columns when c has more columns than rows; each
+/// block is one single-threaded GEMM over the whole of k.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
 public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
-                          m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false) {
+                                 m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false, threads: Int? = nil) {
     precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
     guard m > 0, n > 0 else { return }
     if k == 0 {
         if !accumulate { for i in 0 ..< m * n { c[i] = 0 } }
         return
     }
+    let byRows = m >= n
+    let extent = byRows ? m : n
+    let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? onlineProcessorCount(), extent / 16)) : 1
+    let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+    let beta: T = accumulate ? 1 : 0
     a.withUnsafeBufferPointer { a in
         b.withUnsafeBufferPointer { b in
             c.withUnsafeMutableBufferPointer { c in
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
-                       a: a.baseAddress!, lda: transposeA ? m : k, b: b.baseAddress!, ldb: transposeB ? k : n,
-                       beta: accumulate ? 1 : 0, c: c.baseAddress!, ldc: n)
+                let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)),
+                                    SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!)), SendablePointer(c.baseAddress!))
+                let block: @Sendable (Int, Int) -> Void = { part, _ in
+                    let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
+                    guard hi > lo else { return }
+                    if byRows {
+                        T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
+                               a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
+                               c: pc.pointer + lo * n, ldc: n)
+                    } else {
+                        T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
+                               a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
+                               c: pc.pointer + lo, ldc: n)
+                    }
+                }
+                if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
             }
         }
     }

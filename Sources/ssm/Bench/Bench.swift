@@ -5,7 +5,7 @@ import SSMKit
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; each row reports the median and spread over repeats.",
-        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchStep.self]
+        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchStep.self, BenchTrain.self]
     )
 }
 
