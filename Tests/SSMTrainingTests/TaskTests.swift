@@ -55,3 +55,19 @@ struct TaskTests {
         #expect(throws: SSMError.self) { try Task(.digits, length: 32, digitsPath: "/\(path)/data/digits.safetensors") }
     }
 }
+
+@Suite("Task streams")
+struct TaskStreamTests {
+    @Test("consecutive training batches are unrelated (no shifted copies of one stream)")
+    func batchesAreIndependent() throws {
+        let task = try Task(.copying, length: 32, vocabulary: 16, tokensToCopy: 8)
+        let a = task.trainingBatch(size: 4, seed: 0, index: 1).tokens!, b = task.trainingBatch(size: 4, seed: 0, index: 2).tokens!
+        // Compare the data tokens of batch 1 with those of batch 2 at every shift: a shifted
+        // stream would match at one shift almost everywhere; independent ones match ~1/14.
+        let da = a.filter { $0 >= 2 }, db = b.filter { $0 >= 2 }
+        for shift in 0 ..< 8 {
+            let matches = zip(da.dropFirst(shift), db).filter { $0 == $1 }.count
+            #expect(Double(matches) / Double(db.count) < 0.4, "shift \(shift): \(matches) of \(db.count) equal")
+        }
+    }
+}

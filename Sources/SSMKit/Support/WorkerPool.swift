@@ -150,3 +150,10 @@ struct SendablePointer<T>: @unchecked Sendable {
     @usableFromInline let pointer: UnsafeMutablePointer<T>
     @inlinable init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }
+
+/// Calls `body(index, worker)` once for each index in `0 ..< count` on up to `threads` threads
+/// of SSMKit's worker pool (worker < threads selects per-thread scratch), returning when all
+/// calls have returned. For the training layers' parallel loops.
+public func forEachInParallel(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
+    WorkerPool.shared.runTasks(count, workers: threads, body)
+}

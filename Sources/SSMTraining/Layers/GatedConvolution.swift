@@ -45,7 +45,8 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], g: [T], a: [T]) {
         let H = channels
         let g = Activation.gelu.forward(z)
-        let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L)
+        let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L,
+                                                threads: threads)
         return (GLU.forward(a, blocks: B, half: H * L), g, a)
     }
 
@@ -62,7 +63,7 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         var dW = [T](repeating: 0, count: 2 * H * H), dBias = [T](repeating: 0, count: 2 * H)
         var dG = [T](repeating: 0, count: B * H * L)
         PointwiseConvolution.backward(dY: dA, x: act.g, weight: weight, batch: B, inputs: H, outputs: 2 * H, length: L,
-                                      dX: &dG, dWeight: &dW, dBias: &dBias)
+                                      dX: &dG, dWeight: &dW, dBias: &dBias, threads: threads)
         var dZ = [T](repeating: 0, count: B * H * L)
         Activation.gelu.backward(dY: dG, x: act.z, dX: &dZ)
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)

@@ -32,10 +32,10 @@ public enum Linear {
 
 /// The 1×1 convolution over channel-major sequences (PyTorch `nn.Conv1d(I, O, 1)`):
 /// y_b: (O, L) = W: (O, I) · x_b: (I, L) + b, for each of B sequences x: (B, I, L).
+/// The sequences run in parallel on `threads` workers, one GEMM each.
 public enum PointwiseConvolution {
-    @inlinable
     public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], batch B: Int, inputs I: Int,
-                                             outputs O: Int, length L: Int) -> [T] {
+                                             outputs O: Int, length L: Int, threads: Int = 1) -> [T] {
         precondition(x.count == B * I * L && w.count == O * I && b.count == O, "PointwiseConvolution: counts")
         var y = [T](repeating: 0, count: B * O * L)
         for batch in 0 ..< B {
@@ -44,9 +44,10 @@ public enum PointwiseConvolution {
         x.withUnsafeBufferPointer { x in
             w.withUnsafeBufferPointer { w in
                 y.withUnsafeMutableBufferPointer { y in
-                    for batch in 0 ..< B {
-                        T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: w.baseAddress!, lda: I,
-                               b: x.baseAddress! + batch * I * L, ldb: L, beta: 1, c: y.baseAddress! + batch * O * L, ldc: L)
+                    let (px, pw, py) = (SendableBox(x.baseAddress!), SendableBox(w.baseAddress!), SendableBox(y.baseAddress!))
+                    forEachInParallel(B, threads: threads) { batch, _ in
+                        T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
+                               b: px.value + batch * I * L, ldb: L, beta: 1, c: py.value + batch * O * L, ldc: L)
                     }
                 }
             }
@@ -54,10 +55,10 @@ public enum PointwiseConvolution {
         return y
     }
 
-    /// dX_b += Wᵀ · dY_b; dW += Σ_b dY_b · x_bᵀ; db += Σ_{b,t} dY.
-    @inlinable
+    /// dX_b += Wᵀ · dY_b; dW += Σ_b dY_b · x_bᵀ; db += Σ_{b,t} dY. Each worker sums its
+    /// sequences' dW into its own partial; the partials are added in worker order.
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], batch B: Int, inputs I: Int, outputs O: Int,
-                                              length L: Int, dX: inout [T], dWeight: inout [T], dBias: inout [T]) {
+                                              length L: Int, dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == B * O * L && x.count == B * I * L && dX.count == x.count && dWeight.count == O * I
             && dBias.count == O, "PointwiseConvolution.backward: counts")
         for batch in 0 ..< B {
@@ -67,22 +68,37 @@ public enum PointwiseConvolution {
                 dBias[o] += sum
             }
         }
+        let workers = max(1, min(threads, B))
+        var partials = [T](repeating: 0, count: workers * O * I)
         dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
                 w.withUnsafeBufferPointer { w in
                     dX.withUnsafeMutableBufferPointer { dX in
-                        dWeight.withUnsafeMutableBufferPointer { dW in
-                            for batch in 0 ..< B {
-                                T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: w.baseAddress!, lda: I,
-                                       b: dY.baseAddress! + batch * O * L, ldb: L, beta: 1, c: dX.baseAddress! + batch * I * L, ldc: L)
-                                T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
-                                       a: dY.baseAddress! + batch * O * L, lda: L, b: x.baseAddress! + batch * I * L, ldb: L,
-                                       beta: 1, c: dW.baseAddress!, ldc: I)
+                        partials.withUnsafeMutableBufferPointer { dW in
+                            let (pdY, px, pw) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(w.baseAddress!))
+                            let (pdX, pdW) = (SendableBox(dX.baseAddress!), SendableBox(dW.baseAddress!))
+                            // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
+                            forEachInParallel(workers, threads: workers) { j, _ in
+                                for batch in stride(from: j, to: B, by: workers) {
+                                    T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
+                                           b: pdY.value + batch * O * L, ldb: L, beta: 1, c: pdX.value + batch * I * L, ldc: L)
+                                    T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
+                                           a: pdY.value + batch * O * L, lda: L, b: px.value + batch * I * L, ldb: L,
+                                           beta: 1, c: pdW.value + j * O * I, ldc: I)
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        for j in 0 ..< workers { for i in 0 ..< O * I { dWeight[i] += partials[j * O * I + i] } }
     }
+}
+
+/// A pointer carried into worker closures (the callers keep the memory alive and the workers
+/// write disjoint parts).
+struct SendableBox<P>: @unchecked Sendable {
+    let value: P
+    init(_ value: P) { self.value = value }
 }

@@ -85,7 +85,12 @@ public struct Task: Sendable {
     /// Training batch number `index` of a run with `seed`: a pure function of both, so a
     /// resumed run sees the same batches. Digits draws training images with replacement.
     public func trainingBatch(size B: Int, seed: UInt64, index: Int) -> SequenceBatch {
-        var rng = SplitMix64(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        // Hash (seed, index) into the generator's seed. Seeds that differ by a multiple of
+        // SplitMix64's increment would give the same stream shifted (consecutive batches
+        // nearly equal), so each is passed through the generator's mixing function.
+        var first = SplitMix64(seed: seed)
+        var mixer = SplitMix64(seed: first.next() ^ UInt64(truncatingIfNeeded: index))
+        var rng = SplitMix64(seed: mixer.next())
         if let digits {
             return digits.batch((0 ..< B).map { _ in digits.training[Int.random(in: 0 ..< digits.training.count, using: &rng)] })
         }

@@ -1,0 +1,87 @@
+import ArgumentParser
+import SSMKit
+import SSMTraining
+
+/// `ssm bench train`: one training step of a sequence model.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time one training step (forward + loss + backward + AdamW) of a model.",
+        discussion: """
+        The model is the official example's shape: a linear encoder from 1 feature, --layers \
+        pre-norm residual blocks of width --channels, mean pooling and a 10-class decoder; \
+        cross-entropy loss, gradients zeroed, clipped to norm 1, AdamW. Each row reports the \
+        step's median and spread over repeats, and the medians of its three phases; samples per \
+        second counts B·L tokens. The first step (plans, allocations) is timed apart as warm-up.
+        """
+    )
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(name: .long, help: "s4d, s4 or mamba.") var model: ModelFamily = .s4d
+    @Option(name: .long, help: "Residual blocks.") var layers: Int = 4
+    @Option(name: .long, help: "State size N.") var state: Int = 64
+
+    func validate() throws {
+        guard layers >= 1 else { throw ValidationError("--layers: expected a positive count, got \(layers)") }
+        guard state >= 1 else { throw ValidationError("--state: expected a positive N, got \(state)") }
+    }
+
+    func run() throws {
+        if !options.json {
+            print("op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms")
+        }
+        for L in options.length.values {
+            for B in options.batch.values {
+                for H in options.channels.values {
+                    switch options.precision {
+                    case .float32: try row(Float.self, B: B, H: H, L: L)
+                    case .float64: try row(Double.self, B: B, H: H, L: L)
+                    }
+                }
+            }
+        }
+    }
+
+    func row<T: SafeTensorsScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
+        let c = try ModelConfiguration(family: model, layers: layers, width: H, state: state, input: .features(1), output: .pooled(.mean, classes: 10))
+        let net = SequenceModel<T>(configuration: c, threads: options.threads)
+        var parameters = try net.initialParameters(seed: 1)
+        var optimizer = AdamW(try AdamW<T>.Hyperparameters(learningRate: 1e-3), layout: parameters)
+        var gradients = parameters.zeros()
+        var rng = SplitMix64(seed: 2)
+        let batch = SequenceBatch(batch: B, length: L, features: (0 ..< B * L).map { _ in Double.random(in: -1 ..< 1, using: &rng) },
+                                  targets: (0 ..< B).map { _ in Double(Int.random(in: 0 ..< 10, using: &rng)) })
+        var phases: [[Double]] = [[], [], []]
+        func step() throws {
+            var act: SequenceModel<T>.Activations? = nil
+            var outputs: [T] = []
+            phases[0].append(try seconds { (outputs, act) = try net.forward(batch, parameters: parameters) })
+            phases[1].append(try seconds {
+                let loss: Loss.Result<T> = Loss.crossEntropy.evaluate(outputs, targets: batch.targets, rows: B, classes: 10)
+                gradients.zero()
+                try net.backward(dOutputs: loss.dOutputs, activations: act!, parameters: parameters, gradients: &gradients)
+            })
+            phases[2].append(seconds {
+                clipGradientNorm(&gradients, maximum: 1)
+                optimizer.update(&parameters, gradients: gradients)
+            })
+        }
+        let warmup = try seconds { try step() }
+        phases = [[], [], []]
+        var times: [Double] = []
+        for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
+        let t = Timing(times), p = phases.map { Timing($0).median }
+        let samples = Double(B * L)
+        if options.json {
+            print(jsonLine([("op", "train"), ("model", model.rawValue), ("layers", layers), ("batch", B), ("channels", H), ("state", state),
+                            ("length", L), ("precision", T.precisionName), ("threads", net.threads), ("seconds", t.median),
+                            ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
+                            ("forward_seconds", p[0]), ("backward_seconds", p[1]), ("optimizer_seconds", p[2]), ("warmup_seconds", warmup)]))
+        } else {
+            print("train  \(model.rawValue.padding(to: 5)) \(column(layers, 6)) \(column(B, 3)) \(column(H, 6)) \(column(L, 7)) \(column(state, 4))  \(T.precisionName) "
+                + "\(column(t.median * 1e3, 10, 1)) \(column(t.min * 1e3, 10, 1)) \(column(t.max * 1e3, 10, 1)) \(column(p[0] * 1e3, 7, 1)) "
+                + "\(column(p[1] * 1e3, 7, 1)) \(column(p[2] * 1e3, 9, 1)) \(column(samples / t.median / 1e3, 10, 1)) \(column(warmup * 1e3, 10, 1))")
+        }
+    }
+}
