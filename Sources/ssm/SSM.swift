@@ -12,7 +12,7 @@ struct SSM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm",
         abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU.",
-        subcommands: [Train.self, Eval.self, Bench.self, Crosscheck.self]
+        subcommands: [Train.self, Conv.self, Eval.self, Bench.self, Crosscheck.self]
     )
 
     /// Parses and runs the command. Errors print as one line on stderr (`ssm: <message>`) with a

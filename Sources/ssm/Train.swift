@@ -183,8 +183,5 @@ final class Progress {
 
     func finish() { if interactive { writeError("\n") } }
 
-    private func writeError(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
-    }
+    private func writeError(_ text: String) { writeStandardError(text) }
 }

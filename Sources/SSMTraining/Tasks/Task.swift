@@ -40,7 +40,7 @@ public struct Task: Sendable {
         self.kind = kind
         self.vocabulary = vocabulary
         self.tokensToCopy = tokensToCopy
-        let L = length ?? (kind == .digits ? 64 : kind == .adding ? 100 : 256)
+        let L = length ?? (kind == .digits ? 64 : kind == .adding ? 100 : 64)
         self.length = L
         switch kind {
         case .copying, .selectiveCopying:
@@ -211,7 +211,7 @@ public struct TaskDefaults: Sendable, Equatable {
     public static func `for`(_ kind: TaskKind) -> TaskDefaults {
         switch kind {
         case .copying: TaskDefaults(model: .s4d, layers: 2, width: 64, state: 64, batch: 32, steps: 600, learningRate: 3e-3)
-        case .selectiveCopying: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 1500, learningRate: 3e-3)
+        case .selectiveCopying: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 2000, learningRate: 3e-3)
         case .inductionHeads: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 1500, learningRate: 3e-3)
         case .adding: TaskDefaults(model: .s4d, layers: 2, width: 64, state: 64, batch: 32, steps: 600, learningRate: 3e-3)
         case .digits: TaskDefaults(model: .s4d, layers: 4, width: 64, state: 64, batch: 32, steps: 600, learningRate: 1e-2)
