@@ -74,16 +74,36 @@ public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], t
     }
 }
 
-/// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows).
-@inlinable
+/// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
+/// tiles (so that reads and writes both stay within a few cache lines), the (matrix, tile row)
+/// pairs split over the worker pool when there are more than 2^16 values.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
-public func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int) -> [T] {
+public func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
+    precondition(a.count == batch * rows * cols, "transposed: counts")
     var t = [T](repeating: 0, count: a.count)
-    for b in 0 ..< batch {
-        let base = b * rows * cols
-        for r in 0 ..< rows {
-            for c in 0 ..< cols { t[base + c * rows + r] = a[base + r * cols + c] }
+    let tile = 32
+    let tileRows = (rows + tile - 1) / tile
+    let tasks = batch * tileRows
+    guard tasks > 0, cols > 0 else { return t }
+    a.withUnsafeBufferPointer { a in
+        t.withUnsafeMutableBufferPointer { t in
+            let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)), SendablePointer(t.baseAddress!))
+            let body: @Sendable (Int, Int) -> Void = { task, _ in
+                let (b, r0) = (task / tileRows, task % tileRows * tile)
+                let base = b * rows * cols
+                let r1 = min(r0 + tile, rows)
+                var c0 = 0
+                while c0 < cols {
+                    let c1 = min(c0 + tile, cols)
+                    for r in r0 ..< r1 {
+                        for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
+                    }
+                    c0 = c1
+                }
+            }
+            let workers = a.count > 1 << 16 ? (threads ?? onlineProcessorCount()) : 1
+            WorkerPool.shared.runTasks(tasks, workers: workers, body)
         }
     }
     return t

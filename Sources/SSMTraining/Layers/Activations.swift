@@ -26,25 +26,79 @@ public func siluDerivative<T: FFTScalar>(_ v: T) -> T {
     return s * (1 + v * (1 - s))
 }
 
-/// Pointwise activations as forward/backward pairs on flat buffers.
+/// Pointwise activations as forward/backward pairs on flat buffers. The loops split into
+/// chunks over `threads` workers (elementwise, so the result does not depend on the split).
 public enum Activation: String, Sendable, CaseIterable {
     case gelu, silu
 
     @inlinable
-    public func forward<T: FFTScalar>(_ x: [T]) -> [T] {
+    public func value<T: FFTScalar>(_ v: T) -> T {
         switch self {
-        case .gelu: x.map(SSMTraining.gelu)
-        case .silu: x.map(SSMTraining.silu)
+        case .gelu: SSMTraining.gelu(v)
+        case .silu: SSMTraining.silu(v)
         }
     }
 
-    /// dX += dY ⊙ f′(x).
     @inlinable
-    public func backward<T: FFTScalar>(dY: [T], x: [T], dX: inout [T]) {
-        precondition(dY.count == x.count && dX.count == x.count, "Activation.backward: counts")
+    public func derivative<T: FFTScalar>(_ v: T) -> T {
         switch self {
-        case .gelu: for i in x.indices { dX[i] += dY[i] * geluDerivative(x[i]) }
-        case .silu: for i in x.indices { dX[i] += dY[i] * siluDerivative(x[i]) }
+        case .gelu: geluDerivative(v)
+        case .silu: siluDerivative(v)
+        }
+    }
+
+    public func forward<T: FFTScalar>(_ x: [T], threads: Int = 1) -> [T] {
+        var y = [T](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                let (px, py) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!))
+                forEachChunk(x.count, threads: threads) { range in for i in range { py.value[i] = value(px.value[i]) } }
+            }
+        }
+        return y
+    }
+
+    /// f(x) and f′(x) in one pass, so that backward is one product (GELU shares erf and e^{−v²/2}
+    /// between them: f = v·Φ(v), f′ = Φ(v) + v·φ(v)).
+    public func forwardWithDerivative<T: FFTScalar>(_ x: [T], threads: Int = 1) -> (y: [T], derivative: [T]) {
+        var y = [T](repeating: 0, count: x.count), d = y
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                d.withUnsafeMutableBufferPointer { d in
+                    let (px, py, pd) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(d.baseAddress!))
+                    forEachChunk(x.count, threads: threads) { range in
+                        for i in range {
+                            let v = px.value[i]
+                            switch self {
+                            case .gelu:
+                                let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
+                                py.value[i] = v * phi
+                                pd.value[i] = phi + v * T.exp(-v * v / 2) / (2 * T.pi).squareRoot()
+                            case .silu:
+                                let s = sigmoid(v)
+                                py.value[i] = v * s
+                                pd.value[i] = s * (1 + v * (1 - s))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, d)
+    }
+
+    /// dX += dY ⊙ f′(x).
+    public func backward<T: FFTScalar>(dY: [T], x: [T], dX: inout [T], threads: Int = 1) {
+        precondition(dY.count == x.count && dX.count == x.count, "Activation.backward: counts")
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                dX.withUnsafeMutableBufferPointer { dX in
+                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
+                    forEachChunk(x.count, threads: threads) { range in
+                        for i in range { pdX.value[i] += pdY.value[i] * derivative(px.value[i]) }
+                    }
+                }
+            }
         }
     }
 }
@@ -52,29 +106,53 @@ public enum Activation: String, Sendable, CaseIterable {
 /// The gated linear unit over an axis of size 2n (PyTorch `nn.GLU(dim)`): x: (blocks, 2, n) →
 /// y: (blocks, n), y = a ⊙ σ(g) with a the first half and g the second.
 public enum GLU {
-    @inlinable
-    public static func forward<T: FFTScalar>(_ x: [T], blocks: Int, half n: Int) -> [T] {
+    public static func forward<T: FFTScalar>(_ x: [T], blocks: Int, half n: Int, threads: Int = 1) -> [T] {
         precondition(x.count == blocks * 2 * n, "GLU: counts")
         var y = [T](repeating: 0, count: blocks * n)
-        for b in 0 ..< blocks {
-            for i in 0 ..< n { y[b * n + i] = x[b * 2 * n + i] * sigmoid(x[b * 2 * n + n + i]) }
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                let (px, py) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!))
+                forEachChunk(blocks * n, threads: threads) { range in
+                    for j in range {
+                        let (b, i) = (j / n, j % n)
+                        py.value[j] = px.value[b * 2 * n + i] * sigmoid(px.value[b * 2 * n + n + i])
+                    }
+                }
+            }
         }
         return y
     }
 
     /// dA += dY ⊙ σ(g);  dG += dY ⊙ a ⊙ σ(g)(1 − σ(g)).
-    @inlinable
-    public static func backward<T: FFTScalar>(dY: [T], x: [T], blocks: Int, half n: Int, dX: inout [T]) {
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], blocks: Int, half n: Int, dX: inout [T], threads: Int = 1) {
         precondition(dY.count == blocks * n && x.count == blocks * 2 * n && dX.count == x.count, "GLU.backward: counts")
-        for b in 0 ..< blocks {
-            for i in 0 ..< n {
-                let (a, g) = (x[b * 2 * n + i], x[b * 2 * n + n + i])
-                let s = sigmoid(g), d = dY[b * n + i]
-                dX[b * 2 * n + i] += d * s
-                dX[b * 2 * n + n + i] += d * a * s * (1 - s)
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                dX.withUnsafeMutableBufferPointer { dX in
+                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
+                    forEachChunk(blocks * n, threads: threads) { range in
+                        for j in range {
+                            let (b, i) = (j / n, j % n)
+                            let (a, g) = (px.value[b * 2 * n + i], px.value[b * 2 * n + n + i])
+                            let s = sigmoid(g), d = pdY.value[j]
+                            pdX.value[b * 2 * n + i] += d * s
+                            pdX.value[b * 2 * n + n + i] += d * a * s * (1 - s)
+                        }
+                    }
+                }
             }
         }
     }
+}
+
+/// Calls `body` on consecutive ranges covering 0 ..< count (chunks of 2^14) on up to `threads`
+/// workers.
+func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range<Int>) -> Void) {
+    let chunk = 1 << 14
+    let chunks = (count + chunk - 1) / chunk
+    guard chunks > 0 else { return }
+    if chunks == 1 || threads <= 1 { body(0 ..< count); return }
+    forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
 }
 
 /// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with

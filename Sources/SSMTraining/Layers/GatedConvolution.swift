@@ -17,7 +17,8 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     /// What forward keeps for backward.
     public struct Activations: Sendable {
         public let batch: Int, length: Int
-        let u: [T], k: [T], z: [T], g: [T], a: [T]
+        /// GELU′(z), kept from forward so that backward is one product.
+        let u: [T], k: [T], geluDerivative: [T], g: [T], a: [T]
     }
 
     public init(channels: Int, threads: Int) {
@@ -34,8 +35,9 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
         var z = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &z)
-        let (y, g, a) = output(z, weight: weight, bias: bias, batch: B, length: L)
-        return (y, Activations(batch: B, length: L, u: u, k: k, z: z, g: g, a: a))
+        let (g, derivative) = Activation.gelu.forwardWithDerivative(z, threads: threads)
+        let (y, a) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
+        return (y, Activations(batch: B, length: L, u: u, k: k, geluDerivative: derivative, g: g, a: a))
     }
 
     /// Everything after the convolution: g = GELU(z), a = W·g + b, y = GLU(a). The recurrent
@@ -43,11 +45,17 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], g: [T], a: [T]) {
+        let g = Activation.gelu.forward(z, threads: threads)
+        let (y, a) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
+        return (y, g, a)
+    }
+
+    /// a = W·g + b, y = GLU(a).
+    func gatedOutput(_ g: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], a: [T]) {
         let H = channels
-        let g = Activation.gelu.forward(z)
         let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L,
-                                                threads: threads)
-        return (GLU.forward(a, blocks: B, half: H * L), g, a)
+                                             threads: threads)
+        return (GLU.forward(a, blocks: B, half: H * L, threads: threads), a)
     }
 
     /// The gradients of Σ dY ⊙ y, in the reverse order of forward: dU (B, H, L), dK (H, L),
@@ -59,13 +67,13 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         let (B, H, L) = (act.batch, channels, act.length)
         if dY.count != B * H * L { throw SSMError.shape(argument: "d_y", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [dY.count]) }
         var dA = [T](repeating: 0, count: B * 2 * H * L)
-        GLU.backward(dY: dY, x: act.a, blocks: B, half: H * L, dX: &dA)
+        GLU.backward(dY: dY, x: act.a, blocks: B, half: H * L, dX: &dA, threads: threads)
         var dW = [T](repeating: 0, count: 2 * H * H), dBias = [T](repeating: 0, count: 2 * H)
         var dG = [T](repeating: 0, count: B * H * L)
         PointwiseConvolution.backward(dY: dA, x: act.g, weight: weight, batch: B, inputs: H, outputs: 2 * H, length: L,
                                       dX: &dG, dWeight: &dW, dBias: &dBias, threads: threads)
-        var dZ = [T](repeating: 0, count: B * H * L)
-        Activation.gelu.backward(dY: dG, x: act.z, dX: &dZ)
+        var dZ = dG
+        for i in dZ.indices { dZ[i] *= act.geluDerivative[i] }
         let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
         var dU: [T]? = [T](repeating: 0, count: B * H * L), dK: [T]? = [T](repeating: 0, count: H * L)
         var dD: [T]? = [T](repeating: 0, count: H)

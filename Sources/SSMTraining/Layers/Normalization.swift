@@ -13,48 +13,89 @@ public enum LayerNorm {
         public init(mean: [Double], inverseDeviation: [Double]) { (self.mean, self.inverseDeviation) = (mean, inverseDeviation) }
     }
 
-    @inlinable
-    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], rows R: Int, channels C: Int) -> (y: [T], statistics: Statistics) {
+    public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], rows R: Int, channels C: Int,
+                                             threads: Int = 1) -> (y: [T], statistics: Statistics) {
         precondition(x.count == R * C && w.count == C && b.count == C, "LayerNorm: counts")
         var y = [T](repeating: 0, count: R * C)
         var means = [Double](repeating: 0, count: R), inverses = means
-        for r in 0 ..< R {
-            var mean = 0.0
-            for c in 0 ..< C { mean += Double(x[r * C + c]) }
-            mean /= Double(C)
-            var variance = 0.0
-            for c in 0 ..< C { let d = Double(x[r * C + c]) - mean; variance += d * d }
-            let inverse = 1 / (variance / Double(C) + epsilon).squareRoot()
-            for c in 0 ..< C { y[r * C + c] = T((Double(x[r * C + c]) - mean) * inverse) * w[c] + b[c] }
-            (means[r], inverses[r]) = (mean, inverse)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                means.withUnsafeMutableBufferPointer { means in
+                    inverses.withUnsafeMutableBufferPointer { inverses in
+                        let (px, py, pm, pi) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(means.baseAddress!),
+                                                SendableBox(inverses.baseAddress!))
+                        forEachRowBlock(R, threads: threads) { rows, _ in
+                            for r in rows {
+                                var mean = 0.0
+                                for c in 0 ..< C { mean += Double(px.value[r * C + c]) }
+                                mean /= Double(C)
+                                var variance = 0.0
+                                for c in 0 ..< C { let d = Double(px.value[r * C + c]) - mean; variance += d * d }
+                                let inverse = 1 / (variance / Double(C) + epsilon).squareRoot()
+                                for c in 0 ..< C { py.value[r * C + c] = T((Double(px.value[r * C + c]) - mean) * inverse) * w[c] + b[c] }
+                                (pm.value[r], pi.value[r]) = (mean, inverse)
+                            }
+                        }
+                    }
+                }
+            }
         }
         return (y, Statistics(mean: means, inverseDeviation: inverses))
     }
 
     /// dn = dY ⊙ w;  dx += σ⁻¹·(dn − mean(dn) − n·mean(dn ⊙ n));  dw += Σ dY ⊙ n;  db += Σ dY.
-    @inlinable
+    /// Rows split over `threads` workers; each sums dw and db into its own partial, added in
+    /// worker order.
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, rows R: Int, channels C: Int,
-                                              dX: inout [T], dWeight: inout [T], dBias: inout [T]) {
+                                              dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "LayerNorm.backward: counts")
-        for r in 0 ..< R {
-            var meanDn = 0.0, meanDnN = 0.0
-            for c in 0 ..< C {
-                let n = (Double(x[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                let dn = Double(dY[r * C + c]) * Double(w[c])
-                meanDn += dn
-                meanDnN += dn * n
-                dWeight[c] += dY[r * C + c] * T(n)
-                dBias[c] += dY[r * C + c]
+        let workers = max(1, min(threads, R))
+        var partials = [Double](repeating: 0, count: workers * 2 * C)
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                dX.withUnsafeMutableBufferPointer { dX in
+                    partials.withUnsafeMutableBufferPointer { partials in
+                        let (pdY, px, pdX, pp) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!),
+                                                  SendableBox(partials.baseAddress!))
+                        forEachRowBlock(R, threads: workers) { rows, worker in
+                            let dw = pp.value + worker * 2 * C, db = dw + C
+                            for r in rows {
+                                var meanDn = 0.0, meanDnN = 0.0
+                                for c in 0 ..< C {
+                                    let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                                    let g = Double(pdY.value[r * C + c])
+                                    meanDn += g * Double(w[c])
+                                    meanDnN += g * Double(w[c]) * n
+                                    dw[c] += g * n
+                                    db[c] += g
+                                }
+                                meanDn /= Double(C)
+                                meanDnN /= Double(C)
+                                for c in 0 ..< C {
+                                    let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                                    let dn = Double(pdY.value[r * C + c]) * Double(w[c])
+                                    pdX.value[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            meanDn /= Double(C)
-            meanDnN /= Double(C)
+        }
+        for j in 0 ..< workers {
             for c in 0 ..< C {
-                let n = (Double(x[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                let dn = Double(dY[r * C + c]) * Double(w[c])
-                dX[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
+                dWeight[c] += T(partials[j * 2 * C + c])
+                dBias[c] += T(partials[j * 2 * C + C + c])
             }
         }
     }
+}
+
+/// Splits rows 0 ..< R into `threads` contiguous blocks, one per worker: body(rows, worker).
+func forEachRowBlock(_ R: Int, threads: Int, _ body: @escaping @Sendable (Range<Int>, Int) -> Void) {
+    let workers = max(1, min(threads, R))
+    if workers == 1 || R * 64 < 1 << 14 { body(0 ..< R, 0); return }
+    forEachInParallel(workers, threads: workers) { j, _ in body(R * j / workers ..< R * (j + 1) / workers, j) }
 }
 
 /// RMSNorm over the last axis (Mamba's `RMSNorm`, ε = 1e-5), rows x: (R, C):

@@ -43,7 +43,7 @@ extension SequenceModel {
             let (y, inverse) = RMSNorm.forward(x, weight: p[prefix + "weight"], rows: R, channels: H)
             return (y, LayerNorm.Statistics(mean: [], inverseDeviation: inverse))
         }
-        return LayerNorm.forward(x, weight: p[prefix + "weight"], bias: p[prefix + "bias"], rows: R, channels: H)
+        return LayerNorm.forward(x, weight: p[prefix + "weight"], bias: p[prefix + "bias"], rows: R, channels: H, threads: threads)
     }
 
     /// The model's outputs (R, K) — R = B·L per token or B pooled — and its activations.
@@ -159,7 +159,7 @@ extension SequenceModel {
             } else {
                 var dNormBias = g[prefix + "bias"]
                 LayerNorm.backward(dY: dN, x: act.blockInputs[i], weight: p[prefix + "weight"], statistics: act.normStatistics[i],
-                                   rows: B * L, channels: H, dX: &dX, dWeight: &dWeight, dBias: &dNormBias)
+                                   rows: B * L, channels: H, dX: &dX, dWeight: &dWeight, dBias: &dNormBias, threads: threads)
                 g[prefix + "bias"] = dNormBias
             }
             g[prefix + "weight"] = dWeight
