@@ -164,3 +164,26 @@ struct LayerTests {
         try expectGradient("D", g.d) { i, e in var r = q; r.d[i] += e; return try loss(u, r) }
     }
 }
+
+@Suite("Channel-major LayerNorm")
+struct ChannelMajorNormTests {
+    @Test("forward = the row form on the transposed input; backward = finite differences", arguments: [1, 2])
+    func matchesRowForm(_ threads: Int) {
+        let (B, C, L) = (3, 5, 7)
+        let x = randomValues(B * C * L, seed: 30, scale: 2), w = randomValues(C, seed: 31), b = randomValues(C, seed: 32)
+        let dY = randomValues(B * C * L, seed: 33)
+        let (y, s) = LayerNorm.forwardChannelMajor(x, weight: w, bias: b, batch: B, channels: C, length: L, threads: threads)
+        let rows = LayerNorm.forward(transposed(x, batch: B, rows: C, cols: L), weight: w, bias: b, rows: B * L, channels: C).y
+        let back = transposed(rows, batch: B, rows: L, cols: C)
+        #expect(zip(y, back).allSatisfy { abs($0 - $1) <= 1e-14 })
+        var dX = [Double](repeating: 0, count: x.count), dW = [Double](repeating: 0, count: C), dB = dW
+        LayerNorm.backwardChannelMajor(dY: dY, x: x, weight: w, statistics: s, batch: B, channels: C, length: L, dX: &dX, dWeight: &dW,
+                                       dBias: &dB, threads: threads)
+        let loss = { (x: [Double], w: [Double], b: [Double]) in
+            weightedSum(dY, LayerNorm.forwardChannelMajor(x, weight: w, bias: b, batch: B, channels: C, length: L).y)
+        }
+        expectGradient("x", dX) { i, e in var v = x; v[i] += e; return loss(v, w, b) }
+        expectGradient("weight", dW) { i, e in var v = w; v[i] += e; return loss(x, v, b) }
+        expectGradient("bias", dB) { i, e in var v = b; v[i] += e; return loss(x, w, v) }
+    }
+}

@@ -113,9 +113,11 @@ public enum GLU {
             y.withUnsafeMutableBufferPointer { y in
                 let (px, py) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!))
                 forEachChunk(blocks * n, threads: threads) { range in
+                    var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
                     for j in range {
-                        let (b, i) = (j / n, j % n)
                         py.value[j] = px.value[b * 2 * n + i] * sigmoid(px.value[b * 2 * n + n + i])
+                        i += 1
+                        if i == n { (b, i) = (b + 1, 0) }
                     }
                 }
             }
@@ -131,12 +133,14 @@ public enum GLU {
                 dX.withUnsafeMutableBufferPointer { dX in
                     let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
                     forEachChunk(blocks * n, threads: threads) { range in
+                        var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
                         for j in range {
-                            let (b, i) = (j / n, j % n)
                             let (a, g) = (px.value[b * 2 * n + i], px.value[b * 2 * n + n + i])
                             let s = sigmoid(g), d = pdY.value[j]
                             pdX.value[b * 2 * n + i] += d * s
                             pdX.value[b * 2 * n + n + i] += d * a * s * (1 - s)
+                            i += 1
+                            if i == n { (b, i) = (b + 1, 0) }
                         }
                     }
                 }

@@ -91,6 +91,99 @@ public enum LayerNorm {
     }
 }
 
+extension LayerNorm {
+    /// LayerNorm over the channels of channel-major sequences x: (B, C, L) (the S4 models'
+    /// layout): the same function as ``forward(_:weight:bias:rows:channels:threads:)`` on the
+    /// transposed (B·L, C) rows, with statistics (B·L) per position. Sequences run in parallel.
+    public static func forwardChannelMajor<T: FFTScalar>(_ x: [T], weight w: [T], bias b: [T], batch B: Int, channels C: Int,
+                                                         length L: Int, threads: Int = 1) -> (y: [T], statistics: Statistics) {
+        precondition(x.count == B * C * L && w.count == C && b.count == C, "LayerNorm: counts")
+        var y = [T](repeating: 0, count: B * C * L)
+        var means = [Double](repeating: 0, count: B * L), inverses = means
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                means.withUnsafeMutableBufferPointer { means in
+                    inverses.withUnsafeMutableBufferPointer { inverses in
+                        let (px, py, pm, pi) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(means.baseAddress!),
+                                                SendableBox(inverses.baseAddress!))
+                        forEachInParallel(B, threads: threads) { batch, _ in
+                            let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
+                            let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
+                            // Σ_c x and Σ_c x² per position, rows of L contiguous values.
+                            for c in 0 ..< C { for t in 0 ..< L { mean[t] += Double(x[c * L + t]) } }
+                            for t in 0 ..< L { mean[t] /= Double(C) }
+                            for c in 0 ..< C { for t in 0 ..< L { let d = Double(x[c * L + t]) - mean[t]; inverse[t] += d * d } }
+                            for t in 0 ..< L { inverse[t] = 1 / (inverse[t] / Double(C) + epsilon).squareRoot() }
+                            for c in 0 ..< C {
+                                let (wc, bc) = (Double(w[c]), Double(b[c]))
+                                for t in 0 ..< L { y[c * L + t] = T((Double(x[c * L + t]) - mean[t]) * inverse[t] * wc + bc) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, Statistics(mean: means, inverseDeviation: inverses))
+    }
+
+    /// The backward pass of ``forwardChannelMajor(_:weight:bias:batch:channels:length:threads:)``;
+    /// dw and db summed per worker, then in worker order.
+    public static func backwardChannelMajor<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, batch B: Int,
+                                                          channels C: Int, length L: Int, dX: inout [T], dWeight: inout [T],
+                                                          dBias: inout [T], threads: Int = 1) {
+        precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count, "LayerNorm.backward: counts")
+        let workers = max(1, min(threads, B))
+        var partials = [Double](repeating: 0, count: workers * 2 * C)
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                dX.withUnsafeMutableBufferPointer { dX in
+                    partials.withUnsafeMutableBufferPointer { partials in
+                        let (pdY, px, pdX, pp) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!),
+                                                  SendableBox(partials.baseAddress!))
+                        forEachInParallel(workers, threads: workers) { worker, _ in
+                            let (dw, db) = (pp.value + worker * 2 * C, pp.value + worker * 2 * C + C)
+                            var meanDn = [Double](repeating: 0, count: L), meanDnN = meanDn, n = meanDn
+                            for batch in stride(from: worker, to: B, by: workers) {
+                                let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
+                                let (mean, inverse) = (batch * L, batch * L)
+                                for t in 0 ..< L { (meanDn[t], meanDnN[t]) = (0, 0) }
+                                for c in 0 ..< C {
+                                    let wc = Double(w[c])
+                                    var sumW = 0.0, sumB = 0.0
+                                    for t in 0 ..< L {
+                                        n[t] = (Double(x[c * L + t]) - s.mean[mean + t]) * s.inverseDeviation[inverse + t]
+                                        let g = Double(dY[c * L + t])
+                                        meanDn[t] += g * wc
+                                        meanDnN[t] += g * wc * n[t]
+                                        sumW += g * n[t]
+                                        sumB += g
+                                    }
+                                    dw[c] += sumW
+                                    db[c] += sumB
+                                }
+                                for c in 0 ..< C {
+                                    let wc = Double(w[c])
+                                    for t in 0 ..< L {
+                                        let nt = (Double(x[c * L + t]) - s.mean[mean + t]) * s.inverseDeviation[inverse + t]
+                                        let dn = Double(dY[c * L + t]) * wc
+                                        dX[c * L + t] += T(s.inverseDeviation[inverse + t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for j in 0 ..< workers {
+            for c in 0 ..< C {
+                dWeight[c] += T(partials[j * 2 * C + c])
+                dBias[c] += T(partials[j * 2 * C + C + c])
+            }
+        }
+    }
+}
+
 /// Splits rows 0 ..< R into `threads` contiguous blocks, one per worker: body(rows, worker).
 func forEachRowBlock(_ R: Int, threads: Int, _ body: @escaping @Sendable (Range<Int>, Int) -> Void) {
     let workers = max(1, min(threads, R))

@@ -37,13 +37,14 @@ extension SequenceModel {
         }
     }
 
-    func norm(_ i: Int, _ x: [T], rows R: Int, _ p: ParameterSet<T>) -> ([T], LayerNorm.Statistics) {
-        let (H, prefix) = (configuration.width, normPrefix(i))
+    func norm(_ i: Int, _ x: [T], batch B: Int, length L: Int, _ p: ParameterSet<T>) -> ([T], LayerNorm.Statistics) {
+        let (H, prefix, R) = (configuration.width, normPrefix(i), B * L)
         if isMamba {
             let (y, inverse) = RMSNorm.forward(x, weight: p[prefix + "weight"], rows: R, channels: H)
             return (y, LayerNorm.Statistics(mean: [], inverseDeviation: inverse))
         }
-        return LayerNorm.forward(x, weight: p[prefix + "weight"], bias: p[prefix + "bias"], rows: R, channels: H, threads: threads)
+        return LayerNorm.forwardChannelMajor(x, weight: p[prefix + "weight"], bias: p[prefix + "bias"], batch: B, channels: H, length: L,
+                                             threads: threads)
     }
 
     /// The model's outputs (R, K) — R = B·L per token or B pooled — and its activations.
@@ -70,10 +71,11 @@ extension SequenceModel {
         let c = configuration
         let (B, L, H, K) = (batch.batch, batch.length, c.width, c.output.classes)
         var (x, features) = try encode(batch, p)
+        if channelMajor { x = transposed(x, batch: B, rows: L, cols: H, threads: threads) }
         var inputs: [[T]] = [], statistics: [LayerNorm.Statistics] = [], normalized: [[T]] = []
         var mixers: [MixerActivations] = [], masks: [[T]?] = []
         for i in 0 ..< c.layers {
-            let (n, s) = norm(i, x, rows: B * L, p)
+            let (n, s) = norm(i, x, batch: B, length: L, p)
             var m: [T]
             if recurrent {
                 m = try mixerRecurrent(i, n, batch: B, length: L, parameters: p)
@@ -92,7 +94,7 @@ extension SequenceModel {
             masks.append(mask)
             for j in x.indices { x[j] += m[j] }
         }
-        var h = x, finalInverse: [Double] = []
+        var h = channelMajor ? transposed(x, batch: B, rows: H, cols: L, threads: threads) : x, finalInverse: [Double] = []
         if isMamba { (h, finalInverse) = RMSNorm.forward(x, weight: p[Self.finalNormPrefix + "weight"], rows: B * L, channels: H) }
         let decoderInput: [T]
         switch c.output {
@@ -134,14 +136,14 @@ extension SequenceModel {
             pooling.backward(dY: dDecoderInput!, batch: B, length: L, channels: H, dX: &dH)
         }
         var dX: [T]
-        if isMamba {
+        if channelMajor {
+            dX = transposed(dH, batch: B, rows: L, cols: H, threads: threads)
+        } else {
             dX = [T](repeating: 0, count: B * L * H)
             var dNormWeight = g[Self.finalNormPrefix + "weight"]
             RMSNorm.backward(dY: dH, x: act.last, weight: p[Self.finalNormPrefix + "weight"], inverseRMS: act.finalInverseRMS,
                              rows: B * L, channels: H, dX: &dX, dWeight: &dNormWeight)
             g[Self.finalNormPrefix + "weight"] = dNormWeight
-        } else {
-            dX = dH
         }
         // Blocks in reverse: xᵢ₊₁ = xᵢ + dropout(mixer(norm(xᵢ))).
         for i in (0 ..< c.layers).reversed() {
@@ -158,13 +160,15 @@ extension SequenceModel {
                                  rows: B * L, channels: H, dX: &dX, dWeight: &dWeight)
             } else {
                 var dNormBias = g[prefix + "bias"]
-                LayerNorm.backward(dY: dN, x: act.blockInputs[i], weight: p[prefix + "weight"], statistics: act.normStatistics[i],
-                                   rows: B * L, channels: H, dX: &dX, dWeight: &dWeight, dBias: &dNormBias, threads: threads)
+                LayerNorm.backwardChannelMajor(dY: dN, x: act.blockInputs[i], weight: p[prefix + "weight"], statistics: act.normStatistics[i],
+                                               batch: B, channels: H, length: L, dX: &dX, dWeight: &dWeight, dBias: &dNormBias,
+                                               threads: threads)
                 g[prefix + "bias"] = dNormBias
             }
             g[prefix + "weight"] = dWeight
         }
         // Encoder.
+        if channelMajor { dX = transposed(dX, batch: B, rows: H, cols: L, threads: threads) }
         let prefix = encoderPrefix()
         var dEncoder = g[prefix + "weight"]
         switch c.input {

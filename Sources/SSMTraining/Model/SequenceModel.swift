@@ -43,6 +43,10 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
     }
 
     var isMamba: Bool { configuration.family == .mamba }
+    /// S4/S4D models keep hidden states channel-major (B, H, L), the layout their FFT
+    /// convolutions take, and transpose once at the encoder and once at the decoder; Mamba
+    /// models keep them token-major (B, L, H), the layout of its projections.
+    var channelMajor: Bool { !isMamba }
     var modes: Int { configuration.state / 2 }
 
     // MARK: Names
@@ -182,42 +186,42 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
         case mamba(MambaBlock<T>.Activations)
     }
 
-    /// One mixer on token-major n: (B, L, H) → (B, L, H).
+    /// One mixer: n → its output, both (B, H, L) for S4/S4D and (B, L, H) for Mamba.
     func mixerForward(_ i: Int, _ n: [T], batch B: Int, length L: Int, parameters p: ParameterSet<T>) throws(SSMError) -> ([T], MixerActivations) {
-        let (H, prefix) = (configuration.width, mixerPrefix(i))
+        let prefix = mixerPrefix(i)
         switch configuration.family {
         case .s4d:
-            let (y, act) = try s4dLayer.forward(transposed(n, batch: B, rows: L, cols: H), batch: B, length: L, parameters: s4dParameters(p, prefix))
-            return (transposed(y, batch: B, rows: H, cols: L), .s4d(act))
+            let (y, act) = try s4dLayer.forward(n, batch: B, length: L, parameters: s4dParameters(p, prefix))
+            return (y, .s4d(act))
         case .s4:
-            let (y, act) = try s4Layer.forward(transposed(n, batch: B, rows: L, cols: H), batch: B, length: L, parameters: s4Parameters(p, prefix))
-            return (transposed(y, batch: B, rows: H, cols: L), .s4(act))
+            let (y, act) = try s4Layer.forward(n, batch: B, length: L, parameters: s4Parameters(p, prefix))
+            return (y, .s4(act))
         case .mamba:
             let (y, act) = try mambaBlock.forward(n, batch: B, length: L, parameters: MambaParameters(values: p.subset(prefix)))
             return (y, .mamba(act))
         }
     }
 
-    /// The mixer's backward: dN (B, L, H), accumulating its parameters' gradients into `g`.
+    /// The mixer's backward: dN in the mixer's layout, accumulating its parameters' gradients into `g`.
     func mixerBackward(_ i: Int, dY: [T], _ act: MixerActivations, batch B: Int, length L: Int, parameters p: ParameterSet<T>,
                        gradients g: inout ParameterSet<T>) throws(SSMError) -> [T] {
-        let (H, prefix) = (configuration.width, mixerPrefix(i))
+        let prefix = mixerPrefix(i)
         switch act {
         case let .s4d(a):
-            let (dU, d) = try s4dLayer.backward(dY: transposed(dY, batch: B, rows: L, cols: H), activations: a, parameters: s4dParameters(p, prefix))
+            let (dU, d) = try s4dLayer.backward(dY: dY, activations: a, parameters: s4dParameters(p, prefix))
             for (name, value) in [("kernel.log_dt", d.logDt), ("kernel.C", interleaved(d.c)), ("kernel.log_A_real", d.logAReal),
                                   ("kernel.A_imag", d.aImag), ("D", d.d), ("output_linear.0.weight", d.weight), ("output_linear.0.bias", d.bias)] {
                 g.accumulate(prefix + name, value)
             }
-            return transposed(dU, batch: B, rows: H, cols: L)
+            return dU
         case let .s4(a):
-            let (dU, d) = try s4Layer.backward(dY: transposed(dY, batch: B, rows: L, cols: H), activations: a, parameters: s4Parameters(p, prefix))
+            let (dU, d) = try s4Layer.backward(dY: dY, activations: a, parameters: s4Parameters(p, prefix))
             for (name, value) in [("kernel.inv_dt", d.invDt), ("kernel.A_real", d.aReal), ("kernel.A_imag", d.aImag), ("kernel.B", interleaved(d.b)),
                                   ("kernel.P", interleaved(d.p)), ("kernel.C", interleaved(d.cTilde)), ("D", d.d),
                                   ("output_linear.0.weight", d.weight), ("output_linear.0.bias", d.bias)] {
                 g.accumulate(prefix + name, value)
             }
-            return transposed(dU, batch: B, rows: H, cols: L)
+            return dU
         case let .mamba(a):
             let (dN, d) = try mambaBlock.backward(dOut: dY, activations: a, parameters: MambaParameters(values: p.subset(prefix)))
             for (name, value) in d.values { g.accumulate(prefix + name, value) }
@@ -229,7 +233,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
     /// its recurrence, stepped over the whole sequence by ``StepEngine``.
     func mixerRecurrent(_ i: Int, _ n: [T], batch B: Int, length L: Int, parameters p: ParameterSet<T>) throws(SSMError) -> [T] {
         let (H, prefix) = (configuration.width, mixerPrefix(i))
-        let u = transposed(n, batch: B, rows: L, cols: H)
+        let u = n
         let engine: StepEngine<T>
         let weight = p[prefix + "output_linear.0.weight"], bias = p[prefix + "output_linear.0.bias"]
         switch configuration.family {
@@ -244,8 +248,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
         var state = try engine.makeState(batch: B)
         var z = [T](repeating: 0, count: B * H * L)
         try engine.run(&state, u: u, y: &z, length: L)
-        let y = GatedConvolution<T>(channels: H, threads: threads).output(z, weight: weight, bias: bias, batch: B, length: L).y
-        return transposed(y, batch: B, rows: H, cols: L)
+        return GatedConvolution<T>(channels: H, threads: threads).output(z, weight: weight, bias: bias, batch: B, length: L).y
     }
 }
 
