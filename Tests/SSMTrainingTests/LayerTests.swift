@@ -187,3 +187,24 @@ struct ChannelMajorNormTests {
         expectGradient("bias", dB) { i, e in var v = b; v[i] += e; return loss(x, w, v) }
     }
 }
+
+@Suite("Gate and derivative caching")
+struct CachingTests {
+    @Test("GLU with its gate kept = GLU; GELU with its derivative = GELU and GELU′ (vectorized exponential, ≤ 4 ulp)")
+    func cachedForms() {
+        let x = randomValues(3 * 2 * 40_000, seed: 40, scale: 30), dY = randomValues(3 * 40_000, seed: 41)
+        let plain = GLU.forward(x, blocks: 3, half: 40_000)
+        let (y, gate) = GLU.forwardWithGate(x, blocks: 3, half: 40_000, threads: 2)
+        #expect(zip(plain, y).allSatisfy { abs($0 - $1) <= 4 * $0.ulp.magnitude + 1e-300 })
+        var d1 = [Double](repeating: 0, count: x.count), d2 = d1
+        GLU.backward(dY: dY, x: x, blocks: 3, half: 40_000, dX: &d1)
+        GLU.backward(dY: dY, x: x, gate: gate, blocks: 3, half: 40_000, dX: &d2, threads: 2)
+        #expect(zip(d1, d2).allSatisfy { abs($0 - $1) <= 1e-14 * max(1, abs($0)) })
+        let v = randomValues(50_000, seed: 42, scale: 10)
+        let (g, d) = Activation.gelu.forwardWithDerivative(v, threads: 2)
+        for i in v.indices {
+            #expect(abs(g[i] - gelu(v[i])) <= 4 * Swift.max(gelu(v[i]).ulp, Double.leastNormalMagnitude), "GELU(\(v[i]))")
+            #expect(abs(d[i] - geluDerivative(v[i])) <= 1e-15 * Swift.max(1, abs(d[i])), "GELU′(\(v[i]))")
+        }
+    }
+}

@@ -67,15 +67,23 @@ public enum Activation: String, Sendable, CaseIterable {
                 d.withUnsafeMutableBufferPointer { d in
                     let (px, py, pd) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(d.baseAddress!))
                     forEachChunk(x.count, threads: threads) { range in
-                        for i in range {
-                            let v = px.value[i]
-                            switch self {
-                            case .gelu:
-                                let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
-                                py.value[i] = v * phi
-                                pd.value[i] = phi + v * T.exp(-v * v / 2) / (2 * T.pi).squareRoot()
-                            case .silu:
-                                let s = sigmoid(v)
+                        switch self {
+                        case .gelu:
+                            // e^{−v²/2} for the chunk through the vectorized exponential, then erf.
+                            withUnsafeTemporaryAllocation(of: T.self, capacity: range.count) { g in
+                                for i in range { g[i - range.lowerBound] = -px.value[i] * px.value[i] / 2 }
+                                T.vectorExp(g.baseAddress!, g.baseAddress!, range.count)
+                                let norm = 1 / (2 * T.pi).squareRoot()
+                                for i in range {
+                                    let v = px.value[i]
+                                    let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
+                                    py.value[i] = v * phi
+                                    pd.value[i] = phi + v * g[i - range.lowerBound] * norm
+                                }
+                            }
+                        case .silu:
+                            for i in range {
+                                let v = px.value[i], s = sigmoid(v)
                                 py.value[i] = v * s
                                 pd.value[i] = s * (1 + v * (1 - s))
                             }
@@ -123,6 +131,65 @@ public enum GLU {
             }
         }
         return y
+    }
+
+    /// ``forward(_:blocks:half:threads:)`` that also returns the gate σ(g): (blocks, n), for
+    /// ``backward(dY:x:gate:blocks:half:dX:threads:)``. σ goes through the vectorized exponential.
+    public static func forwardWithGate<T: FFTScalar>(_ x: [T], blocks: Int, half n: Int, threads: Int = 1) -> (y: [T], gate: [T]) {
+        precondition(x.count == blocks * 2 * n, "GLU: counts")
+        var y = [T](repeating: 0, count: blocks * n), gate = y
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                gate.withUnsafeMutableBufferPointer { gate in
+                    let (px, py, pg) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(gate.baseAddress!))
+                    forEachChunk(blocks * n, threads: threads) { range in
+                        var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
+                        let (b0, i0) = (b, i)
+                        for j in range {
+                            pg.value[j] = -px.value[b * 2 * n + n + i]
+                            i += 1
+                            if i == n { (b, i) = (b + 1, 0) }
+                        }
+                        T.vectorExp(pg.value + range.lowerBound, pg.value + range.lowerBound, range.count)
+                        (b, i) = (b0, i0)
+                        for j in range {
+                            let s = 1 / (1 + pg.value[j])
+                            pg.value[j] = s
+                            py.value[j] = px.value[b * 2 * n + i] * s
+                            i += 1
+                            if i == n { (b, i) = (b + 1, 0) }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, gate)
+    }
+
+    /// The backward pass with the gate σ(g) kept by ``forwardWithGate(_:blocks:half:threads:)``.
+    public static func backward<T: FFTScalar>(dY: [T], x: [T], gate: [T], blocks: Int, half n: Int, dX: inout [T], threads: Int = 1) {
+        precondition(dY.count == blocks * n && x.count == blocks * 2 * n && gate.count == blocks * n && dX.count == x.count,
+                     "GLU.backward: counts")
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                gate.withUnsafeBufferPointer { gate in
+                    dX.withUnsafeMutableBufferPointer { dX in
+                        let (pdY, px, pg, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(gate.baseAddress!),
+                                                  SendableBox(dX.baseAddress!))
+                        forEachChunk(blocks * n, threads: threads) { range in
+                            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
+                            for j in range {
+                                let a = px.value[b * 2 * n + i], s = pg.value[j], d = pdY.value[j]
+                                pdX.value[b * 2 * n + i] += d * s
+                                pdX.value[b * 2 * n + n + i] += d * a * s * (1 - s)
+                                i += 1
+                                if i == n { (b, i) = (b + 1, 0) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// dA += dY ⊙ σ(g);  dG += dY ⊙ a ⊙ σ(g)(1 − σ(g)).

@@ -18,7 +18,8 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     public struct Activations: Sendable {
         public let batch: Int, length: Int
         /// GELU′(z), kept from forward so that backward is one product.
-        let u: [T], k: [T], geluDerivative: [T], g: [T], a: [T]
+        /// σ of the GLU's gate half, kept likewise.
+        let u: [T], k: [T], geluDerivative: [T], g: [T], a: [T], gate: [T]
     }
 
     public init(channels: Int, threads: Int) {
@@ -36,8 +37,8 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         var z = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &z)
         let (g, derivative) = Activation.gelu.forwardWithDerivative(z, threads: threads)
-        let (y, a) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
-        return (y, Activations(batch: B, length: L, u: u, k: k, geluDerivative: derivative, g: g, a: a))
+        let (y, a, gate) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
+        return (y, Activations(batch: B, length: L, u: u, k: k, geluDerivative: derivative, g: g, a: a, gate: gate))
     }
 
     /// Everything after the convolution: g = GELU(z), a = W·g + b, y = GLU(a). The recurrent
@@ -46,16 +47,17 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     @_specialize(exported: true, where T == Double)
     public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], g: [T], a: [T]) {
         let g = Activation.gelu.forward(z, threads: threads)
-        let (y, a) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
+        let (y, a, _) = gatedOutput(g, weight: weight, bias: bias, batch: B, length: L)
         return (y, g, a)
     }
 
     /// a = W·g + b, y = GLU(a).
-    func gatedOutput(_ g: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], a: [T]) {
+    func gatedOutput(_ g: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> (y: [T], a: [T], gate: [T]) {
         let H = channels
         let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L,
                                              threads: threads)
-        return (GLU.forward(a, blocks: B, half: H * L, threads: threads), a)
+        let (y, gate) = GLU.forwardWithGate(a, blocks: B, half: H * L, threads: threads)
+        return (y, a, gate)
     }
 
     /// The gradients of Σ dY ⊙ y, in the reverse order of forward: dU (B, H, L), dK (H, L),
@@ -67,7 +69,7 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         let (B, H, L) = (act.batch, channels, act.length)
         if dY.count != B * H * L { throw SSMError.shape(argument: "d_y", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [dY.count]) }
         var dA = [T](repeating: 0, count: B * 2 * H * L)
-        GLU.backward(dY: dY, x: act.a, blocks: B, half: H * L, dX: &dA, threads: threads)
+        GLU.backward(dY: dY, x: act.a, gate: act.gate, blocks: B, half: H * L, dX: &dA, threads: threads)
         var dW = [T](repeating: 0, count: 2 * H * H), dBias = [T](repeating: 0, count: 2 * H)
         var dG = [T](repeating: 0, count: B * H * L)
         PointwiseConvolution.backward(dY: dA, x: act.g, weight: weight, batch: B, inputs: H, outputs: 2 * H, length: L,
