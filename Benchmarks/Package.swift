@@ -16,6 +16,7 @@ func suite(_ name: String) -> Target {
         name: name,
         dependencies: [
             .product(name: "SSMKit", package: "SSMKit"),
+            .product(name: "SSMTraining", package: "SSMKit"),
             .product(name: "Benchmark", package: "benchmark"),
         ],
         path: "Benchmarks/\(name)",
@@ -30,6 +31,7 @@ let package = Package(
         .package(name: "SSMKit", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
-    targets: ["ConvolutionBenchmarks", "KernelBenchmarks", "SelectiveScanBenchmarks", "StepEngineBenchmarks"].map(suite),
+    targets: ["ConvolutionBenchmarks", "KernelBenchmarks", "SelectiveScanBenchmarks", "StepEngineBenchmarks",
+              "TrainingBenchmarks"].map(suite),
     swiftLanguageModes: [.v6]
 )

@@ -29,6 +29,7 @@ struct Conv: ParsableCommand {
     @Option(name: .long, help: "Streaming block length P (default: the power of two nearest Lk, in 2^10 … 2^16).") var block: Int?
     @Option(name: .long, help: "Compute in float32 or float64 (default: the input's dtype).") var precision: Precision?
     @Flag(name: .long, help: "Read everything into memory and use FFTConvolution.") var inMemory = false
+    @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.") var effort: FFTPlannerEffort = .measure
 
     func validate() throws {
         if let block, block < 1 || block > StreamingConvolution<Float>.maximumBlockLength {
@@ -66,14 +67,15 @@ struct Conv: ParsableCommand {
                 for h in 0 ..< H { try k.read(channel: k.channels == 1 ? 0 : h, start: 0, count: Lk, into: p.baseAddress! + h * Lk) }
             }
             guard uAll.allSatisfy(\.isFinite) else { throw SSMError.value(argument: "--input", expected: "finite values") }
-            let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: 1, channels: H, length: L, kernelLength: Lk))
+            let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: 1, channels: H, length: L, kernelLength: Lk),
+                                              effort: effort)
             try conv.forward(u: uAll, kernel: kAll, skip: [T](repeating: T(skip), count: H), y: &yAll)
             try yAll.withUnsafeBufferPointer { p throws in for h in 0 ..< H { try y.write(channel: h, start: 0, count: L, from: p.baseAddress! + h * L) } }
             progress.update(done: H * L)
         } else {
             for h in 0 ..< H {
                 try taps.withUnsafeMutableBufferPointer { p throws in try k.read(channel: k.channels == 1 ? 0 : h, start: 0, count: Lk, into: p.baseAddress!) }
-                let stream = try StreamingConvolution<T>(kernel: taps, skip: T(skip), blockLength: block)
+                let stream = try StreamingConvolution<T>(kernel: taps, skip: T(skip), blockLength: block, effort: effort)
                 (streamBytes, blockLength, partitions) = (stream.memoryBytes, stream.blockLength, stream.partitions)
                 let P = stream.blockLength
                 var inBlock = [T](repeating: 0, count: P), outBlock = inBlock

@@ -1,0 +1,58 @@
+// One training step (forward + cross-entropy + backward + clip + AdamW) of the model
+// `ssm bench train` times: linear encoder from 1 feature, 4 pre-norm residual blocks of width
+// 128, mean pooling, 10 classes; S4D with N = 64 at L = 1024, B = 16 (the PyTorch comparison's
+// shape, README › Training), and Mamba with N = 16 at L = 256, B = 16. float32.
+
+import Benchmark
+import Foundation
+import SSMKit
+import SSMTraining
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .instructions],
+        timeUnits: .milliseconds,
+        warmupIterations: 1,
+        maxDuration: .seconds(10),
+        maxIterations: 20
+    )
+    register(.s4d, state: 64, length: 1024)
+    register(.mamba, state: 16, length: 256)
+}
+
+func register(_ family: ModelFamily, state: Int, length L: Int) {
+    let box = StepBox()
+    let B = 16
+    let setup: @Sendable () async throws -> Void = {
+        guard box.model == nil else { return }
+        let c = try ModelConfiguration(family: family, layers: 4, width: 128, state: state, input: .features(1),
+                                       output: .pooled(.mean, classes: 10))
+        let model = SequenceModel<Float>(configuration: c)
+        box.parameters = try model.initialParameters(seed: 1)
+        box.optimizer = AdamW(try AdamW<Float>.Hyperparameters(learningRate: 1e-3), layout: box.parameters!)
+        var rng = SplitMix64(seed: 2)
+        box.batch = SequenceBatch(batch: B, length: L, features: (0 ..< B * L).map { _ in Double.random(in: -1 ..< 1, using: &rng) },
+                                  targets: (0 ..< B).map { _ in Double(Int.random(in: 0 ..< 10, using: &rng)) })
+        box.model = model
+    }
+    Benchmark("train step \(family.rawValue) layers=4 H=128 N=\(state) L=\(L) B=\(B)", configuration: .init(setup: setup)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let model = box.model!, batch = box.batch!
+            let (outputs, act) = try model.forward(batch, parameters: box.parameters!)
+            let loss: Loss.Result<Float> = Loss.crossEntropy.evaluate(outputs, targets: batch.targets, rows: B, classes: 10)
+            var g = box.parameters!.zeros()
+            try model.backward(dOutputs: loss.dOutputs, activations: act, parameters: box.parameters!, gradients: &g)
+            clipGradientNorm(&g, maximum: 1)
+            box.optimizer!.update(&box.parameters!, gradients: g)
+        }
+        benchmark.measurement(.throughput, B * L)
+    }
+}
+
+/// One benchmark's model, parameters, optimizer and batch, made by its setup closure.
+final class StepBox: @unchecked Sendable {
+    var model: SequenceModel<Float>?
+    var parameters: ParameterSet<Float>?
+    var optimizer: AdamW<Float>?
+    var batch: SequenceBatch?
+}
