@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "CSelective"),
         // The step-mode row loops (diagonal, DPLR linear, dense), cloned the same way.
         .target(name: "CRecurrence"),
+        // Process-wide settings the ssm tool makes at start-up (the malloc policy).
+        .target(name: "CProcess"),
         .target(
             name: "SSMKit",
             dependencies: [
@@ -54,6 +56,7 @@ let package = Package(
             dependencies: [
                 "SSMKit",
                 "SSMTraining",
+                "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
