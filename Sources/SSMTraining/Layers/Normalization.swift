@@ -50,43 +50,37 @@ public enum LayerNorm {
                                               dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "LayerNorm.backward: counts")
         let workers = max(1, min(threads, R))
-        var partials = [Double](repeating: 0, count: workers * 2 * C)
-        dY.withUnsafeBufferPointer { dY in
+        let sums = dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
                 dX.withUnsafeMutableBufferPointer { dX in
-                    partials.withUnsafeMutableBufferPointer { partials in
-                        let (pdY, px, pdX, pp) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!),
-                                                  SendableBox(partials.baseAddress!))
-                        forEachRowBlock(R, threads: workers) { rows, worker in
-                            let dw = pp.value + worker * 2 * C, db = dw + C
-                            for r in rows {
-                                var meanDn = 0.0, meanDnN = 0.0
-                                for c in 0 ..< C {
-                                    let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                                    let g = Double(pdY.value[r * C + c])
-                                    meanDn += g * Double(w[c])
-                                    meanDnN += g * Double(w[c]) * n
-                                    dw[c] += g * n
-                                    db[c] += g
-                                }
-                                meanDn /= Double(C)
-                                meanDnN /= Double(C)
-                                for c in 0 ..< C {
-                                    let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                                    let dn = Double(pdY.value[r * C + c]) * Double(w[c])
-                                    pdX.value[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
-                                }
+                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
+                    return summingPartials(workers: workers, count: 2 * C) { worker, dw in
+                        let db = dw + C
+                        for r in R * worker / workers ..< R * (worker + 1) / workers {
+                            var meanDn = 0.0, meanDnN = 0.0
+                            for c in 0 ..< C {
+                                let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                                let g = Double(pdY.value[r * C + c])
+                                meanDn += g * Double(w[c])
+                                meanDnN += g * Double(w[c]) * n
+                                dw[c] += g * n
+                                db[c] += g
+                            }
+                            meanDn /= Double(C)
+                            meanDnN /= Double(C)
+                            for c in 0 ..< C {
+                                let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
+                                let dn = Double(pdY.value[r * C + c]) * Double(w[c])
+                                pdX.value[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
                             }
                         }
                     }
                 }
             }
         }
-        for j in 0 ..< workers {
-            for c in 0 ..< C {
-                dWeight[c] += T(partials[j * 2 * C + c])
-                dBias[c] += T(partials[j * 2 * C + C + c])
-            }
+        for c in 0 ..< C {
+            dWeight[c] += T(sums[c])
+            dBias[c] += T(sums[C + c])
         }
     }
 }
@@ -133,41 +127,37 @@ extension LayerNorm {
                                                           dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count, "LayerNorm.backward: counts")
         let workers = max(1, min(threads, B))
-        var partials = [Double](repeating: 0, count: workers * 2 * C)
-        dY.withUnsafeBufferPointer { dY in
+        let sums = dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
                 dX.withUnsafeMutableBufferPointer { dX in
-                    partials.withUnsafeMutableBufferPointer { partials in
-                        let (pdY, px, pdX, pp) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!),
-                                                  SendableBox(partials.baseAddress!))
-                        forEachInParallel(workers, threads: workers) { worker, _ in
-                            let (dw, db) = (pp.value + worker * 2 * C, pp.value + worker * 2 * C + C)
-                            var meanDn = [Double](repeating: 0, count: L), meanDnN = meanDn, n = meanDn
-                            for batch in stride(from: worker, to: B, by: workers) {
-                                let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
-                                let (mean, inverse) = (batch * L, batch * L)
-                                for t in 0 ..< L { (meanDn[t], meanDnN[t]) = (0, 0) }
-                                for c in 0 ..< C {
-                                    let wc = Double(w[c])
-                                    var sumW = 0.0, sumB = 0.0
-                                    for t in 0 ..< L {
-                                        n[t] = (Double(x[c * L + t]) - s.mean[mean + t]) * s.inverseDeviation[inverse + t]
-                                        let g = Double(dY[c * L + t])
-                                        meanDn[t] += g * wc
-                                        meanDnN[t] += g * wc * n[t]
-                                        sumW += g * n[t]
-                                        sumB += g
-                                    }
-                                    dw[c] += sumW
-                                    db[c] += sumB
+                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
+                    return summingPartials(workers: workers, count: 2 * C) { worker, dw in
+                        let db = dw + C
+                        var meanDn = [Double](repeating: 0, count: L), meanDnN = meanDn, n = meanDn
+                        for batch in stride(from: worker, to: B, by: workers) {
+                            let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
+                            let at = batch * L
+                            for t in 0 ..< L { (meanDn[t], meanDnN[t]) = (0, 0) }
+                            for c in 0 ..< C {
+                                let wc = Double(w[c])
+                                var sumW = 0.0, sumB = 0.0
+                                for t in 0 ..< L {
+                                    n[t] = (Double(x[c * L + t]) - s.mean[at + t]) * s.inverseDeviation[at + t]
+                                    let g = Double(dY[c * L + t])
+                                    meanDn[t] += g * wc
+                                    meanDnN[t] += g * wc * n[t]
+                                    sumW += g * n[t]
+                                    sumB += g
                                 }
-                                for c in 0 ..< C {
-                                    let wc = Double(w[c])
-                                    for t in 0 ..< L {
-                                        let nt = (Double(x[c * L + t]) - s.mean[mean + t]) * s.inverseDeviation[inverse + t]
-                                        let dn = Double(dY[c * L + t]) * wc
-                                        dX[c * L + t] += T(s.inverseDeviation[inverse + t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
-                                    }
+                                dw[c] += sumW
+                                db[c] += sumB
+                            }
+                            for c in 0 ..< C {
+                                let wc = Double(w[c])
+                                for t in 0 ..< L {
+                                    let nt = (Double(x[c * L + t]) - s.mean[at + t]) * s.inverseDeviation[at + t]
+                                    let dn = Double(dY[c * L + t]) * wc
+                                    dX[c * L + t] += T(s.inverseDeviation[at + t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
                                 }
                             }
                         }
@@ -175,13 +165,25 @@ extension LayerNorm {
                 }
             }
         }
-        for j in 0 ..< workers {
-            for c in 0 ..< C {
-                dWeight[c] += T(partials[j * 2 * C + c])
-                dBias[c] += T(partials[j * 2 * C + C + c])
-            }
+        for c in 0 ..< C {
+            dWeight[c] += T(sums[c])
+            dBias[c] += T(sums[C + c])
         }
     }
+}
+
+/// Runs `body(worker, partial)` on `workers` workers, each with its own zeroed partial of
+/// `count` Doubles, and returns the partials summed in worker order (so the sum's order does
+/// not depend on scheduling).
+func summingPartials(workers: Int, count: Int, _ body: @escaping @Sendable (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+    var partials = [Double](repeating: 0, count: workers * count)
+    partials.withUnsafeMutableBufferPointer { p in
+        let base = SendableBox(p.baseAddress!)
+        forEachInParallel(workers, threads: workers) { worker, _ in body(worker, base.value + worker * count) }
+    }
+    var sums = [Double](repeating: 0, count: count)
+    for j in 0 ..< workers { for i in 0 ..< count { sums[i] += partials[j * count + i] } }
+    return sums
 }
 
 /// Splits rows 0 ..< R into `threads` contiguous blocks, one per worker: body(rows, worker).
