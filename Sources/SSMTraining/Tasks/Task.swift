@@ -213,7 +213,7 @@ public struct TaskDefaults: Sendable, Equatable {
         case .copying: TaskDefaults(model: .s4d, layers: 2, width: 64, state: 64, batch: 32, steps: 600, learningRate: 3e-3)
         case .selectiveCopying: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 2000, learningRate: 3e-3)
         case .inductionHeads: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 1500, learningRate: 3e-3)
-        case .adding: TaskDefaults(model: .s4d, layers: 2, width: 64, state: 64, batch: 32, steps: 600, learningRate: 3e-3)
+        case .adding: TaskDefaults(model: .mamba, layers: 2, width: 64, state: 16, batch: 32, steps: 1000, learningRate: 3e-3)
         case .digits: TaskDefaults(model: .s4d, layers: 4, width: 64, state: 64, batch: 32, steps: 600, learningRate: 1e-2)
         }
     }
