@@ -46,6 +46,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Steps between checkpoints (0: only at the end).") var checkpointEvery: Int = 0
     @Option(name: .long, help: "Resume from this checkpoint directory (its model and run settings are used).") var resume: String?
     @Option(name: .long, help: "Stop after this many steps of this invocation (then checkpoint), to resume later.") var stopAfter: Int?
+    @Option(name: .long, help: "FFTW planner effort (default estimate: runs repeat bit for bit across processes).")
+    var effort: FFTPlannerEffort = .estimate
     @Flag(name: .long, help: "End the output with one JSON line.") var json = false
 
     func validate() throws {
@@ -58,6 +60,10 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // FFTW_MEASURE chooses among algorithms by timing them, so two processes can round
+        // differently; FFTW_ESTIMATE's choice is fixed, which makes a run, and a run resumed
+        // in a new process, repeat bit for bit.
+        FFT.defaultEffort = effort
         switch precision {
         case .float32: try train(Float.self)
         case .float64: try train(Double.self)

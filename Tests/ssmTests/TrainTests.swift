@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+@testable import SSMKit
+
+@Suite("ssm train")
+struct TrainTests {
+    @Test("12 steps in one process = 6 steps, checkpoint, then --resume in a new process for 6: identical files; the JSON line")
+    func resumeAcrossProcesses() throws {
+        let (straight, split) = (temporaryPath("straight"), temporaryPath("split"))
+        defer { for d in [straight, split] { try? FileManager.default.removeItem(atPath: d) } }
+        let common = ["train", "--task", "copying", "--length", "24", "--tokens", "3", "--width", "8", "--state", "4", "--steps", "12",
+                      "--batch", "4", "--validation-size", "8"]
+        let a = try runSSM(common + ["--checkpoint", straight, "--json"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let last = try #require(a.stdout.split(separator: "\n").last)
+        for key in ["\"task\":\"copying\"", "\"model\":\"s4d\"", "\"steps\":12", "\"seconds\":", "\"loss\":", "\"accuracy\":",
+                    "\"recurrent_accuracy\":"] {
+            #expect(last.contains(key), "\(key) missing from \(last)")
+        }
+        let b = try runSSM(common + ["--checkpoint", split, "--stop-after", "6"])
+        let c = try runSSM(["train", "--resume", split, "--checkpoint", split])
+        #expect(b.status == 0 && c.status == 0, "\(b.stderr) \(c.stderr)")
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            let x = FileManager.default.contents(atPath: "\(straight)/\(file)"), y = FileManager.default.contents(atPath: "\(split)/\(file)")
+            #expect(x != nil && x == y, "\(file) differs after resuming in a new process")
+        }
+    }
+
+    @Test("impossible options: non-zero exit with a one-line message naming the flag")
+    func badOptions() throws {
+        for (arguments, word) in [(["--steps", "0"], "--steps"), (["--lr", "-1"], "--lr"), (["--task", "selective-copying", "--length", "5"], "--length"),
+                                  (["--task", "digits", "--data", "/nonexistent.safetensors"], "--data"),
+                                  (["--resume", "/nonexistent-dir"], "nonexistent"), (["--model", "s4d", "--state", "5"], "state")] {
+            let r = try runSSM(["train"] + arguments)
+            #expect(r.status != 0 && r.stderr.contains(word), "\(arguments): \(r.stderr)")
+        }
+    }
+}
