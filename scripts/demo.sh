@@ -71,8 +71,8 @@ import numpy as np
 r = np.random.default_rng(0)
 np.save('$tmpconv/u.npy', r.standard_normal(2**22).astype(np.float32))
 np.save('$tmpconv/k.npy', (r.standard_normal(2**16) * np.exp(-np.arange(2**16) / 4096) / 64).astype(np.float32))"
-  "$ssm" conv --input "$tmpconv/u.npy" --kernel "$tmpconv/k.npy" --output "$tmpconv/ys.npy"
-  "$ssm" conv --input "$tmpconv/u.npy" --kernel "$tmpconv/k.npy" --output "$tmpconv/ym.npy" --in-memory
+  "$ssm" conv --input "$tmpconv/u.npy" --kernel "$tmpconv/k.npy" --output "$tmpconv/ys.npy" --effort estimate
+  "$ssm" conv --input "$tmpconv/u.npy" --kernel "$tmpconv/k.npy" --output "$tmpconv/ym.npy" --in-memory --effort estimate
   python3 -c "
 import numpy as np
 a, b = np.load('$tmpconv/ys.npy').astype(np.float64), np.load('$tmpconv/ym.npy').astype(np.float64)
