@@ -73,7 +73,7 @@ struct BenchKernel: ParsableCommand {
                                     dLogDt: &dLogDt, dC: &dC, dLogAReal: &dLogAReal, dAImag: &dAImag, dB: &dB)
             }
         }
-        try step()
+        let warmup = try seconds { try step() }
         var times: [Double] = []
         for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
         // The backward pass runs two Vandermonde sums: 3× the forward's loop work in all.
@@ -84,7 +84,7 @@ struct BenchKernel: ParsableCommand {
             let scale = exact.reduce(0) { max($0, abs($1)) }
             error = zip(k, exact).reduce(0) { max($0, abs(Double($1.0) - $1.1)) } / max(scale, .leastNormalMagnitude)
         }
-        report(Timing(times), H: H, L: L, flops: 8.0 * Double(H * N2 * L) * (backward ? 3 : 1), threads: kernel.threads, T.self,
+        report(Timing(times), H: H, L: L, flops: 8.0 * Double(H * N2 * L) * (backward ? 3 : 1), threads: kernel.threads, T.self, warmup: warmup,
                error: error)
     }
 
@@ -101,20 +101,21 @@ struct BenchKernel: ParsableCommand {
         let b = (0 ..< H * N2).map { _ in z() }, p = (0 ..< H * N2).map { _ in z() }, c = (0 ..< H * N2).map { _ in z() }
         var k = [T](repeating: 0, count: H * L)
         func step() throws { try kernel.forward(length: L, invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: c, k: &k) }
-        try step()
+        let warmup = try seconds { try step() }
         var times: [Double] = []
         for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
-        report(Timing(times), H: H, L: L, flops: Double(16 + 8 * 4) * Double(H * N2 * (L / 2 + 1)), threads: kernel.threads, T.self)
+        report(Timing(times), H: H, L: L, flops: Double(16 + 8 * 4) * Double(H * N2 * (L / 2 + 1)), threads: kernel.threads, T.self,
+               warmup: warmup)
     }
 
-    func report<T: FFTScalar>(_ t: Timing, H: Int, L: Int, flops: Double, threads: Int, _: T.Type, error: Double? = nil) {
+    func report<T: FFTScalar>(_ t: Timing, H: Int, L: Int, flops: Double, threads: Int, _: T.Type, warmup: Double, error: Double? = nil) {
         let samples = Double(H * L)
         if options.json {
             print(jsonLine([("op", "kernel"), ("model", model), ("pass", backward ? "forward+backward" : "forward"),
                             ("batch", 1), ("channels", H), ("state", state), ("length", L),
                             ("precision", T.precisionName), ("threads", threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
-                            ("gflops", flops / t.median / 1e9)] + (model == "s4d" ? [("anchor", anchor)] : [])
+                            ("gflops", flops / t.median / 1e9), ("warmup_seconds", warmup)] + (model == "s4d" ? [("anchor", anchor)] : [])
                             + (error.map { [("relative_error", $0)] } ?? [])))
         } else {
             print("kernel  \(model.padding(to: 4)) \(backward ? "fwd+bwd" : "fwd    ") \(column(H, 5)) \(column(L, 8)) \(column(state, 4))  \(T.precisionName) "

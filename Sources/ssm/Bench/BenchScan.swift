@@ -62,7 +62,7 @@ struct BenchScan: ParsableCommand {
         }
         var sink: T = 0
         func bound() throws { sink += try scan.runExponentialsOnly(x) }
-        try step()
+        let warmup = try seconds { try step() }
         try bound()
         // Interleaved, so that the machine's drift touches both alike.
         var times: [Double] = [], bounds: [Double] = []
@@ -80,7 +80,7 @@ struct BenchScan: ParsableCommand {
                             ("length", L), ("precision", T.precisionName), ("threads", scan.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
                             ("ns_per_element", ns), ("bound_seconds", b.median), ("ratio", t.median / b.median),
-                            ("chunk", chunk)]))
+                            ("chunk", chunk), ("warmup_seconds", warmup)]))
         } else {
             print("scan  \(backward ? "fwd+bwd" : "fwd    ") \(column(B, 3)) \(column(D, 6)) \(column(L, 8)) \(column(N, 4))  \(T.precisionName) "
                 + "\(column(t.median * 1e3, 10, 3)) \(column(t.min * 1e3, 10, 3)) \(column(t.max * 1e3, 10, 3)) "

@@ -59,7 +59,7 @@ struct BenchStep: ParsableCommand {
         let u = (0 ..< B * H).map { _ in T.random(in: -1 ..< 1, using: &rng) }
         var y = [T](repeating: 0, count: B * H)
         var s = try engine.makeState(batch: B)
-        for _ in 0 ..< 8 { try engine.step(&s, u: u, y: &y) }  // warm-up
+        let warmup = try seconds { for _ in 0 ..< 8 { try engine.step(&s, u: u, y: &y) } }
         var times: [Double] = []
         for _ in 0 ..< options.repeats {
             times.append(try seconds { for _ in 0 ..< tokens { try engine.step(&s, u: u, y: &y) } } / Double(tokens))
@@ -82,7 +82,7 @@ struct BenchStep: ParsableCommand {
                             ("length", 1), ("precision", T.precisionName), ("threads", engine.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", Double(B * H) / t.median),
                             ("tokens_per_second", Double(B) / t.median), ("flops_per_step", flops), ("bytes_per_step", bytes),
-                            ("run_tokens_per_second", runTokens)]))
+                            ("run_tokens_per_second", runTokens), ("warmup_seconds", warmup)]))
         } else {
             print("step  \(model.padding(to: 5)) \(mode.padding(to: 9)) \(column(B, 4)) \(column(H, 6)) \(column(state, 4))  \(T.precisionName) "
                 + "\(column(t.median * 1e6, 8, 1)) \(column(t.min * 1e6, 8, 1)) \(column(t.max * 1e6, 8, 1)) \(column(Double(B) / t.median, 10, 0)) "
