@@ -103,3 +103,30 @@ struct SequenceModelTests {
         }
     }
 }
+
+@Suite("Official names")
+struct OfficialNameTests {
+    @Test("a Mamba token model's parameters are MambaLMHeadModel's state_dict (rms_norm=True, untied), in order")
+    func mambaNames() throws {
+        let c = try ModelConfiguration(family: .mamba, layers: 2, width: 16, state: 4, input: .tokens(vocabulary: 10), output: .perToken(classes: 10))
+        let names = try SequenceModel<Float>(configuration: c).initialParameters(seed: 0).names
+        var expected = ["backbone.embedding.weight"]
+        for i in 0 ..< 2 {
+            expected += ["norm.weight"].map { "backbone.layers.\(i).\($0)" }
+            expected += ["in_proj.weight", "conv1d.weight", "conv1d.bias", "x_proj.weight", "dt_proj.weight", "dt_proj.bias", "A_log", "D",
+                         "out_proj.weight"].map { "backbone.layers.\(i).mixer.\($0)" }
+        }
+        expected += ["backbone.norm_f.weight", "lm_head.weight"]
+        #expect(Set(names) == Set(expected), "\(Set(names).symmetricDifference(expected))")
+    }
+
+    @Test("an S4D model's parameters are example.py's S4Model state_dict with s4d.py S4D layers")
+    func s4dNames() throws {
+        let c = try ModelConfiguration(family: .s4d, layers: 1, width: 4, state: 4, input: .features(1), output: .pooled(.mean, classes: 3))
+        let names = try SequenceModel<Float>(configuration: c).initialParameters(seed: 0).names
+        let expected = ["encoder.weight", "encoder.bias", "s4_layers.0.kernel.log_dt", "s4_layers.0.kernel.C", "s4_layers.0.kernel.log_A_real",
+                        "s4_layers.0.kernel.A_imag", "s4_layers.0.D", "s4_layers.0.output_linear.0.weight", "s4_layers.0.output_linear.0.bias",
+                        "norms.0.weight", "norms.0.bias", "decoder.weight", "decoder.bias"]
+        #expect(Set(names) == Set(expected), "\(Set(names).symmetricDifference(expected))")
+    }
+}

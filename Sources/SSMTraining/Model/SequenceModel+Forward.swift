@@ -102,7 +102,7 @@ extension SequenceModel {
         case let .pooled(pooling, _): decoderInput = pooling.forward(h, batch: B, length: L, channels: H)
         }
         let rows = outputRows(batch: B, length: L)
-        let outputs = Linear.forward(decoderInput, weight: p[decoderPrefix() + "weight"], bias: p[decoderPrefix() + "bias"],
+        let outputs = Linear.forward(decoderInput, weight: p[decoderPrefix() + "weight"], bias: isMamba ? nil : p[decoderPrefix() + "bias"],
                                      rows: rows, inputs: H, outputs: K)
         return (outputs, Activations(batch: B, length: L, tokens: batch.tokens, features: features, blockInputs: inputs,
                                      normStatistics: statistics, normalized: normalized, mixers: mixers, masks: masks,
@@ -123,11 +123,11 @@ extension SequenceModel {
         precondition(act.mixers.count == c.layers, "SequenceModel.backward: activations of a recurrent pass")
         // Decoder, pooling, norm_f.
         var dDecoderInput: [T]? = [T](repeating: 0, count: act.decoderInput.count)
-        var dW = g[decoderPrefix() + "weight"], dBias: [T]? = g[decoderPrefix() + "bias"]
+        var dW = g[decoderPrefix() + "weight"], dBias: [T]? = isMamba ? nil : g[decoderPrefix() + "bias"]
         Linear.backward(dY: dOutputs, x: act.decoderInput, weight: p[decoderPrefix() + "weight"], rows: rows, inputs: H, outputs: K,
                         dX: &dDecoderInput, dWeight: &dW, dBias: &dBias)
         g[decoderPrefix() + "weight"] = dW
-        g[decoderPrefix() + "bias"] = dBias!
+        if let dBias { g[decoderPrefix() + "bias"] = dBias }
         var dH: [T]
         switch c.output {
         case .perToken: dH = dDecoderInput!

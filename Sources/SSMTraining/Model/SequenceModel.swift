@@ -32,7 +32,8 @@ public struct SequenceBatch: Sendable {
 ///   `decoder.weight|bias`;
 /// - Mamba: `backbone.embedding.weight` (tokens) or `backbone.encoder.weight|bias` (features),
 ///   `backbone.layers.{i}.norm.weight`, `backbone.layers.{i}.mixer.*` (``MambaBlock``),
-///   `backbone.norm_f.weight`, `lm_head.weight|bias`.
+///   `backbone.norm_f.weight`, `lm_head.weight` (no bias): the state_dict of
+///   `MambaLMHeadModel` with `rms_norm=True` and untied embeddings.
 public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
     public let configuration: ModelConfiguration
     public var threads: Int
@@ -108,7 +109,8 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
         }
         if isMamba { set.add(Self.finalNormPrefix + "weight", shape: [H], values: [T](repeating: 1, count: H)) }
         set.add(decoderPrefix() + "weight", shape: [K, H], values: uniform(K * H, fanIn: H))
-        set.add(decoderPrefix() + "bias", shape: [K], values: uniform(K, fanIn: H))
+        // Mamba's LM head is nn.Linear(d_model, vocab, bias=False).
+        if !isMamba { set.add(decoderPrefix() + "bias", shape: [K], values: uniform(K, fanIn: H)) }
         return set
     }
 
