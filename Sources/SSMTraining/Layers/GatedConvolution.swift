@@ -41,6 +41,17 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         return (y, Activations(batch: B, length: L, u: u, k: k, geluDerivative: derivative, g: g, a: a, gate: gate))
     }
 
+    /// The whole layer for a kernel that `makeKernel` writes into k: (H, L): checks u: (B, H, L),
+    /// makes the kernel, then runs ``forward(_:kernel:d:weight:bias:batch:length:)``.
+    func forward(_ u: [T], batch B: Int, length L: Int, d: [T], weight: [T], bias: [T],
+                 makeKernel: (inout [T]) throws(SSMError) -> Void) throws(SSMError) -> (y: [T], activations: Activations) {
+        let H = channels
+        if u.count != B * H * L { throw SSMError.shape(argument: "u", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [u.count]) }
+        var k = [T](repeating: 0, count: H * L)
+        try makeKernel(&k)
+        return try forward(u, kernel: k, d: d, weight: weight, bias: bias, batch: B, length: L)
+    }
+
     /// Everything after the convolution: g = GELU(z), a = W·g + b, y = GLU(a). The recurrent
     /// mode runs the same function on the z that the recurrence produces.
     @_specialize(exported: true, where T == Float)

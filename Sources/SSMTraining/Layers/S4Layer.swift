@@ -58,12 +58,11 @@ public struct S4Layer<T: FFTScalar>: Sendable {
     @_specialize(exported: true, where T == Double)
     public func forward(_ u: [T], batch B: Int, length L: Int, parameters p: Parameters) throws(SSMError) -> (y: [T], activations: Activations) {
         try check(p)
-        let H = channels
-        if u.count != B * H * L { throw SSMError.shape(argument: "u", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [u.count]) }
-        var k = [T](repeating: 0, count: H * L)
-        try kernel.forward(length: L, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, b: p.b, p: p.p, cTilde: p.cTilde, k: &k)
-        let (y, head) = try GatedConvolution<T>(channels: H, threads: threads)
-            .forward(u, kernel: k, d: p.d, weight: p.weight, bias: p.bias, batch: B, length: L)
+        let kernel = try self.kernel
+        let (y, head) = try GatedConvolution<T>(channels: channels, threads: threads)
+            .forward(u, batch: B, length: L, d: p.d, weight: p.weight, bias: p.bias) { (k: inout [T]) throws(SSMError) in
+                try kernel.forward(length: L, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, b: p.b, p: p.p, cTilde: p.cTilde, k: &k)
+            }
         return (y, Activations(head: head))
     }
 
