@@ -11,13 +11,14 @@ extension FFTConvolution {
     /// padding, no spectral products. Its time is the bound of DESIGN.md's performance model;
     /// the convolution's time divided by it is the overhead SSMKit adds to FFTW.
     ///
-    /// Works on this instance's scratch. It zeroes the scratch first (so no denormals distort
-    /// the timing), which the convolution tolerates: its input rows only need zero padding.
+    /// Works on this instance's scratch, which ``prepareTransformsOnly()`` must have zeroed
+    /// since the convolution last used it (so that no denormals distort the timing). Zeroing is
+    /// kept out of this call because it is not part of the bound: with few channels, a memset
+    /// of every worker's scratch inside the timed call made the bound slower than the
+    /// convolution itself.
     @inlinable
     public func runTransformsOnly(_ pass: Pass) {
         let (B, H, C) = (shape.batch, shape.channels, shape.kernelCopies)
-        realScratch.base.update(repeating: 0, count: realScratch.count)
-        complexScratch.base.update(repeating: .zero, count: complexScratch.count)
         switch pass {
         case .forward where sharesKernelSpectra:
             runParallel(.boundKernelSpectra, count: C * H)
@@ -27,6 +28,12 @@ extension FFTConvolution {
         case .backward:
             runParallel(.boundBackwardChannels, count: H)
         }
+    }
+
+    /// Zeroes the scratch for ``runTransformsOnly(_:)`` (untimed set-up).
+    public func prepareTransformsOnly() {
+        realScratch.base.update(repeating: 0, count: realScratch.count)
+        complexScratch.base.update(repeating: .zero, count: complexScratch.count)
     }
 
     /// One task of a bound phase: the transforms of the matching convolution task.
