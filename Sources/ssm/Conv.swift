@@ -56,7 +56,7 @@ struct Conv: ParsableCommand {
     func convolve<T: FFTScalar>(_: T.Type, _ u: NPYFile, _ k: NPYFile) throws {
         let (H, L, Lk) = (u.channels, u.length, k.length)
         let y = try NPYFile(writing: output, dtype: u.dtype, shape: u.shape)
-        let progress = Progress(total: H * L, interactive: isatty(2) != 0)
+        let progress = Progress(total: H * L, unit: "samples", interactive: isatty(2) != 0)
         var taps = [T](repeating: 0, count: Lk)
         let clock = ContinuousClock(), start = clock.now
         var streamBytes = 0, blockLength = 0, partitions = 0
@@ -104,24 +104,28 @@ struct Conv: ParsableCommand {
                         ("samples_per_second", Double(H * L) / secondsTaken), ("stream_bytes", streamBytes),
                         ("peak_rss_bytes", Int(usage.ru_maxrss) * 1024)]))
     }
+}
 
-    /// Progress over samples on stderr: a bar on a terminal, else a line every tenth.
-    final class Progress {
-        let total: Int, interactive: Bool
-        var lastTenth = -1
-        init(total: Int, interactive: Bool) { (self.total, self.interactive) = (total, interactive) }
-        func update(done: Int) {
-            let tenth = done * 10 / max(total, 1)
-            if interactive {
-                let filled = 30 * done / max(total, 1)
-                writeStandardError("\r" + String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled) + " \(done)/\(total) samples")
-            } else if tenth != lastTenth {
-                lastTenth = tenth
-                writeStandardError("conv \(done)/\(total) samples\n")
-            }
+/// Progress on stderr: a bar redrawn in place on a terminal, else a line every tenth of the
+/// work. `ssm train` counts steps, `ssm conv` samples.
+final class Progress {
+    let total: Int, unit: String, interactive: Bool
+    var lastTenth = -1
+
+    init(total: Int, unit: String, interactive: Bool) { (self.total, self.unit, self.interactive) = (total, unit, interactive) }
+
+    func update(done: Int, figures: String = "") {
+        let count = "\(done)/\(total) \(unit)" + (figures.isEmpty ? "" : " · \(figures)")
+        if interactive {
+            let filled = 30 * done / max(total, 1)
+            writeStandardError("\r" + String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled) + " \(count)\u{1B}[K")
+        } else if done * 10 / max(total, 1) != lastTenth || done == total {
+            lastTenth = done * 10 / max(total, 1)
+            writeStandardError(count + "\n")
         }
-        func finish() { if interactive { writeStandardError("\n") } }
     }
+
+    func finish() { if interactive { writeStandardError("\n") } }
 }
 
 /// Writes `text` to standard error.

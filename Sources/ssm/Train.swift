@@ -60,10 +60,6 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        // FFTW_MEASURE chooses among algorithms by timing them, so two processes can round
-        // differently; FFTW_ESTIMATE's choice is fixed, which makes a run, and a run resumed
-        // in a new process, repeat bit for bit.
-        FFT.defaultEffort = effort
         switch precision {
         case .float32: try train(Float.self)
         case .float64: try train(Double.self)
@@ -97,7 +93,7 @@ struct Train: ParsableCommand {
                                                      ssmLearningRate: optimizer.hyperparameters.ssmLearningRate,
                                                      weightDecay: optimizer.hyperparameters.weightDecay, warmup: try integer("warmup"),
                                                      clip: clip, seed: seed, validationSize: try integer("validation_size"))
-            trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: threads), task: task,
+            trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: threads, effort: effort), task: task,
                                   configuration: settings, parameters: contents.parameters, optimizer: optimizer)
         } else {
             taskKind = task
@@ -108,7 +104,7 @@ struct Train: ParsableCommand {
             let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,
                                                      ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
                                                      seed: seed, validationSize: validationSize)
-            trainer = try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads), task: t, configuration: settings)
+            trainer = try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads, effort: effort), task: t, configuration: settings)
         }
         let c = trainer.model.configuration, s = trainer.configuration
         var run = s.metadata
@@ -117,7 +113,7 @@ struct Train: ParsableCommand {
         run["vocabulary"] = "\(trainer.task.vocabulary)"
         run["tokens"] = "\(trainer.task.tokensToCopy)"
 
-        let progress = Progress(total: s.steps, interactive: isatty(2) != 0)
+        let progress = Progress(total: s.steps, unit: "steps", interactive: isatty(2) != 0)
         let tokensPerStep = Double(s.batch * trainer.task.length)
         var recentLoss: [Double] = [], recentAccuracy: [Double] = []
         var taken = 0
@@ -132,9 +128,10 @@ struct Train: ParsableCommand {
             taken += 1
             recentLoss = Array((recentLoss + [report.loss]).suffix(20))
             recentAccuracy = Array((recentAccuracy + [report.accuracy]).suffix(20))
-            progress.update(step: report.step, loss: recentLoss.reduce(0, +) / Double(recentLoss.count),
-                            accuracy: recentAccuracy.reduce(0, +) / Double(recentAccuracy.count),
-                            tokensPerSecond: tokensPerStep * Double(taken) / elapsed())
+            let loss = recentLoss.reduce(0, +) / Double(recentLoss.count)
+            let accuracy = recentAccuracy.reduce(0, +) / Double(recentAccuracy.count)
+            progress.update(done: report.step, figures: "loss \(formatFixed(loss, 4)) · acc \(formatFixed(100 * accuracy, 1))% · "
+                + "\(formatFixed(tokensPerStep * Double(taken) / elapsed() / 1000, 1))k tok/s")
             if let checkpoint, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                 try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
             }
@@ -166,28 +163,3 @@ struct Train: ParsableCommand {
 
 extension TaskKind: ExpressibleByArgument {}
 extension ModelFamily: ExpressibleByArgument {}
-
-/// The training progress on stderr: a bar redrawn in place on a terminal, else a line every
-/// tenth of the run.
-final class Progress {
-    let total: Int, interactive: Bool
-    var lastLine = -1
-
-    init(total: Int, interactive: Bool) { (self.total, self.interactive) = (total, interactive) }
-
-    func update(step: Int, loss: Double, accuracy: Double, tokensPerSecond: Double) {
-        let figures = "loss \(formatFixed(loss, 4)) · acc \(formatFixed(100 * accuracy, 1))% · \(formatFixed(tokensPerSecond / 1000, 1))k tok/s"
-        if interactive {
-            let width = 30, filled = width * step / max(total, 1)
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            writeError("\r\(bar) \(step)/\(total) · \(figures)\u{1B}[K")
-        } else if step * 10 / max(total, 1) != lastLine || step == total {
-            lastLine = step * 10 / max(total, 1)
-            writeError("step \(step)/\(total) · \(figures)\n")
-        }
-    }
-
-    func finish() { if interactive { writeError("\n") } }
-
-    private func writeError(_ text: String) { writeStandardError(text) }
-}

@@ -24,7 +24,7 @@ extension S4Kernel {
             || dP.count != R * ssms * N2 || dC.count != copies * H * N2 {
             throw SSMError.shape(argument: "gradients", expected: "the shapes of their parameters", actual: [])
         }
-        let fft = FFT.plan(size: L, as: T.self)
+        let fft = FFT.plan(size: L, as: T.self, effort: effort)
         let real = AlignedBuffer<T>(count: alignedStride(L, of: T.self))
         let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self))
         for c in 0 ..< copies {

@@ -29,8 +29,11 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     public var rank: Int
     /// Worker threads per call ((copy, channel) rows run in parallel).
     public var threads: Int
+    /// The planner effort of the inverse FFT (nil: ``FFT/defaultEffort``).
+    public var effort: FFTPlannerEffort?
 
-    public init(copies: Int, channels: Int, ssms: Int, modes: Int, rank: Int, threads: Int? = nil) throws(SSMError) {
+    public init(copies: Int, channels: Int, ssms: Int, modes: Int, rank: Int, threads: Int? = nil,
+                effort: FFTPlannerEffort? = nil) throws(SSMError) {
         for (name, v) in [("copies", copies), ("channels", channels), ("ssms", ssms), ("modes", modes), ("rank", rank)] where v < 1 {
             throw SSMError.value(argument: name, expected: "a positive count, got \(v)")
         }
@@ -39,6 +42,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         }
         (self.copies, self.channels, self.ssms, self.modes, self.rank) = (copies, channels, ssms, modes, rank)
         self.threads = threads ?? onlineProcessorCount()
+        self.effort = effort
     }
 
     @usableFromInline
@@ -135,7 +139,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         if k.count != copies * channels * discrete {
             throw SSMError.shape(argument: "k", expected: "(C, H, L') = (\(copies), \(channels), \(discrete))", actual: [k.count])
         }
-        let fft = FFT.plan(size: discrete, as: T.self)
+        let fft = FFT.plan(size: discrete, as: T.self, effort: effort)
         let workers = max(1, min(threads, copies * channels))
         let realStride = alignedStride(discrete, of: T.self), spectrumStride = alignedStride(discrete / 2 + 1, of: Complex<T>.self)
         let real = AlignedBuffer<T>(count: workers * realStride)

@@ -71,8 +71,8 @@ public enum Checkpoint {
         let configuration = try given ?? ModelConfiguration(metadata: file.metadata)
         let model = SequenceModel<T>(configuration: configuration, threads: 1)
         let layout = try model.initialParameters(seed: 0)
+        // load checks every name, shape and value against the model's layout.
         let parameters = try load(file, layout: layout, prefix: "")
-        try model.check(parameters)
         var optimizer: AdamW<T>? = nil
         var run: [String: String] = [:]
         let optimizerPath = "\(directory)/\(optimizerFile)"

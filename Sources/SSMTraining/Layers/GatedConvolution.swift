@@ -13,6 +13,8 @@ import SSMKit
 public struct GatedConvolution<T: FFTScalar>: Sendable {
     public let channels: Int
     public var threads: Int
+    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    public var effort: FFTPlannerEffort?
 
     /// What forward keeps for backward.
     public struct Activations: Sendable {
@@ -22,9 +24,10 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
         let u: [T], k: [T], geluDerivative: [T], g: [T], a: [T], gate: [T]
     }
 
-    public init(channels: Int, threads: Int) {
+    public init(channels: Int, threads: Int, effort: FFTPlannerEffort? = nil) {
         self.channels = channels
         self.threads = threads
+        self.effort = effort
     }
 
     /// y: (B, H, L) from u: (B, H, L), k: (H, L), D: (H), W: (2H, H), b: (2H).
@@ -33,7 +36,7 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
     public func forward(_ u: [T], kernel k: [T], d: [T], weight: [T], bias: [T], batch B: Int,
                         length L: Int) throws(SSMError) -> (y: [T], activations: Activations) {
         let H = channels
-        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
+        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads, effort: effort)
         var z = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &z)
         let (g, derivative) = Activation.gelu.forwardWithDerivative(z, threads: threads)
@@ -87,7 +90,7 @@ public struct GatedConvolution<T: FFTScalar>: Sendable {
                                       dX: &dG, dWeight: &dW, dBias: &dBias, threads: threads)
         var dZ = dG
         for i in dZ.indices { dZ[i] *= act.geluDerivative[i] }
-        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads)
+        let conv = try FFTConvolution<T>(shape: ConvolutionShape(batch: B, channels: H, length: L), threads: threads, effort: effort)
         var dU: [T]? = [T](repeating: 0, count: B * H * L), dK: [T]? = [T](repeating: 0, count: H * L)
         var dD: [T]? = [T](repeating: 0, count: H)
         try conv.backward(dY: dZ, u: act.u, kernel: act.k, skip: d, dU: &dU, dK: &dK, dD: &dD)

@@ -16,6 +16,8 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
     public let channels: Int
     public let modes: Int
     public var threads: Int
+    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    public var effort: FFTPlannerEffort?
 
     /// The layer's parameters (complex C as Complex<T>, W as (2H, H) row-major).
     public struct Parameters: Sendable {
@@ -30,13 +32,14 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
         let head: GatedConvolution<T>.Activations
     }
 
-    public init(channels: Int, modes: Int, threads: Int? = nil) throws(SSMError) {
+    public init(channels: Int, modes: Int, threads: Int? = nil, effort: FFTPlannerEffort? = nil) throws(SSMError) {
         guard channels >= 1, modes >= 1 else {
             throw SSMError.value(argument: "channels, modes", expected: "positive counts, got (\(channels), \(modes))")
         }
         self.channels = channels
         self.modes = modes
         self.threads = threads ?? onlineProcessorCount()
+        self.effort = effort
     }
 
     func check(_ p: Parameters) throws(SSMError) {
@@ -54,7 +57,7 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
     public func forward(_ u: [T], batch B: Int, length L: Int, parameters p: Parameters) throws(SSMError) -> (y: [T], activations: Activations) {
         try check(p)
         let kernel = try self.kernel
-        let (y, head) = try GatedConvolution<T>(channels: channels, threads: threads)
+        let (y, head) = try GatedConvolution<T>(channels: channels, threads: threads, effort: effort)
             .forward(u, batch: B, length: L, d: p.d, weight: p.weight, bias: p.bias) { (k: inout [T]) throws(SSMError) in
                 try kernel.forward(length: L, logDt: p.logDt, c: p.c, logAReal: p.logAReal, aImag: p.aImag, k: &k)
             }
@@ -67,7 +70,7 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
     public func backward(dY: [T], activations act: Activations, parameters p: Parameters) throws(SSMError) -> (dU: [T], dParameters: Parameters) {
         try check(p)
         let (H, N2, L) = (channels, modes, act.head.length)
-        let g = try GatedConvolution<T>(channels: H, threads: threads).backward(dY: dY, activations: act.head, d: p.d, weight: p.weight)
+        let g = try GatedConvolution<T>(channels: H, threads: threads, effort: effort).backward(dY: dY, activations: act.head, d: p.d, weight: p.weight)
         var dLogDt = [T](repeating: 0, count: H), dLogAReal = [T](repeating: 0, count: H * N2), dAImag = dLogAReal
         var dC = [Complex<T>](repeating: .zero, count: H * N2)
         var dB: [Complex<T>]? = nil

@@ -16,6 +16,8 @@ public struct S4Layer<T: FFTScalar>: Sendable {
     public let modes: Int
     public let rank: Int
     public var threads: Int
+    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    public var effort: FFTPlannerEffort?
 
     public struct Parameters: Sendable {
         public var invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], cTilde: [Complex<T>]
@@ -31,18 +33,19 @@ public struct S4Layer<T: FFTScalar>: Sendable {
         let head: GatedConvolution<T>.Activations
     }
 
-    public init(channels: Int, ssms: Int, modes: Int, rank: Int = 1, threads: Int? = nil) throws(SSMError) {
+    public init(channels: Int, ssms: Int, modes: Int, rank: Int = 1, threads: Int? = nil, effort: FFTPlannerEffort? = nil) throws(SSMError) {
         guard channels >= 1, ssms >= 1, channels % ssms == 0, modes >= 1, rank >= 1 else {
             throw SSMError.value(argument: "channels, ssms, modes, rank",
                                  expected: "positive counts with S dividing H, got (\(channels), \(ssms), \(modes), \(rank))")
         }
         (self.channels, self.ssms, self.modes, self.rank) = (channels, ssms, modes, rank)
         self.threads = threads ?? onlineProcessorCount()
+        self.effort = effort
     }
 
     /// The layer's DPLR kernel.
     public var kernel: S4Kernel<T> {
-        get throws(SSMError) { try S4Kernel<T>(copies: 1, channels: channels, ssms: ssms, modes: modes, rank: rank, threads: threads) }
+        get throws(SSMError) { try S4Kernel<T>(copies: 1, channels: channels, ssms: ssms, modes: modes, rank: rank, threads: threads, effort: effort) }
     }
 
     func check(_ p: Parameters) throws(SSMError) {
@@ -59,7 +62,7 @@ public struct S4Layer<T: FFTScalar>: Sendable {
     public func forward(_ u: [T], batch B: Int, length L: Int, parameters p: Parameters) throws(SSMError) -> (y: [T], activations: Activations) {
         try check(p)
         let kernel = try self.kernel
-        let (y, head) = try GatedConvolution<T>(channels: channels, threads: threads)
+        let (y, head) = try GatedConvolution<T>(channels: channels, threads: threads, effort: effort)
             .forward(u, batch: B, length: L, d: p.d, weight: p.weight, bias: p.bias) { (k: inout [T]) throws(SSMError) in
                 try kernel.forward(length: L, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, b: p.b, p: p.p, cTilde: p.cTilde, k: &k)
             }
@@ -72,7 +75,7 @@ public struct S4Layer<T: FFTScalar>: Sendable {
     public func backward(dY: [T], activations act: Activations, parameters p: Parameters) throws(SSMError) -> (dU: [T], dParameters: Parameters) {
         try check(p)
         let L = act.head.length
-        let g = try GatedConvolution<T>(channels: channels, threads: threads).backward(dY: dY, activations: act.head, d: p.d, weight: p.weight)
+        let g = try GatedConvolution<T>(channels: channels, threads: threads, effort: effort).backward(dY: dY, activations: act.head, d: p.d, weight: p.weight)
         var dInvDt = [T](repeating: 0, count: p.invDt.count), dAReal = [T](repeating: 0, count: p.aReal.count), dAImag = dAReal
         var dB = [Complex<T>](repeating: .zero, count: p.b.count), dP = [Complex<T>](repeating: .zero, count: p.p.count)
         var dC = [Complex<T>](repeating: .zero, count: p.cTilde.count)

@@ -37,10 +37,16 @@ public struct SequenceBatch: Sendable {
 public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
     public let configuration: ModelConfiguration
     public var threads: Int
+    /// The FFT planner effort of the S4/S4D layers. FFTW_MEASURE picks among algorithms by timing
+    /// them, so two processes can choose differently and round differently; the default,
+    /// `.estimate`, chooses the same plans every time, so that a run, and a run resumed from a
+    /// checkpoint in another process, repeat bit for bit.
+    public var effort: FFTPlannerEffort
 
-    public init(configuration: ModelConfiguration, threads: Int? = nil) {
+    public init(configuration: ModelConfiguration, threads: Int? = nil, effort: FFTPlannerEffort = .estimate) {
         self.configuration = configuration
         self.threads = threads ?? onlineProcessorCount()
+        self.effort = effort
     }
 
     var isMamba: Bool { configuration.family == .mamba }
@@ -176,9 +182,9 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
               d: p[prefix + "D"], weight: p[prefix + "output_linear.0.weight"], bias: p[prefix + "output_linear.0.bias"])
     }
 
-    var s4dLayer: S4DLayer<T> { get throws(SSMError) { try S4DLayer<T>(channels: configuration.width, modes: modes, threads: threads) } }
+    var s4dLayer: S4DLayer<T> { get throws(SSMError) { try S4DLayer<T>(channels: configuration.width, modes: modes, threads: threads, effort: effort) } }
     var s4Layer: S4Layer<T> {
-        get throws(SSMError) { try S4Layer<T>(channels: configuration.width, ssms: configuration.width, modes: modes, threads: threads) }
+        get throws(SSMError) { try S4Layer<T>(channels: configuration.width, ssms: configuration.width, modes: modes, threads: threads, effort: effort) }
     }
     var mambaBlock: MambaBlock<T> { get throws(SSMError) { try MambaBlock<T>(configuration: try configuration.mamba, threads: threads) } }
 
@@ -250,7 +256,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
         var state = try engine.makeState(batch: B)
         var z = [T](repeating: 0, count: B * H * L)
         try engine.run(&state, u: u, y: &z, length: L)
-        return GatedConvolution<T>(channels: H, threads: threads).output(z, weight: weight, bias: bias, batch: B, length: L).y
+        return GatedConvolution<T>(channels: H, threads: threads, effort: effort).output(z, weight: weight, bias: bias, batch: B, length: L).y
     }
 }
 

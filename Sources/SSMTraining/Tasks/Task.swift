@@ -40,7 +40,7 @@ public struct Task: Sendable {
         self.kind = kind
         self.vocabulary = vocabulary
         self.tokensToCopy = tokensToCopy
-        let L = length ?? (kind == .digits ? 64 : kind == .adding ? 100 : 64)
+        let L = length ?? (kind == .adding ? 100 : 64)
         self.length = L
         switch kind {
         case .copying, .selectiveCopying:
