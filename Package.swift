@@ -1,13 +1,14 @@
 // swift-tools-version: 6.1
 //
 // SSMKit: structured state space sequence models (S4, S4D, Mamba) on the CPU.
+// Built and tested on Linux x86-64 (Debian's FFTW, OpenBLAS and LAPACKE); the SIMD loops are
+// compiled for AVX2 and AVX-512 and the copy each CPU runs is chosen when the library loads.
 // The benchmark suites live in the nested package Benchmarks/ so that users never build them.
 
 import PackageDescription
 
 let package = Package(
     name: "SSMKit",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "SSMKit", targets: ["SSMKit"]),
         .library(name: "SSMTraining", targets: ["SSMTraining"]),
@@ -16,47 +17,54 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics.git", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // `swift package generate-documentation` builds the DocC catalogs.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // FFTW 3 in double and single precision, with the threads libraries.
         .systemLibrary(
-            name: "CFFTW",
+            name: "CSSMKitFFTW",
             pkgConfig: "fftw3",
-            providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]
+            providers: [.apt(["libfftw3-dev"])]
         ),
         // OpenBLAS (CBLAS) and LAPACKE.
         .systemLibrary(
-            name: "CLAPACK",
+            name: "CSSMKitBLAS",
             pkgConfig: "lapacke",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"]), .brew(["openblas"])]
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
-        .target(name: "CSpectral"),
+        .target(name: "CSSMKitSpectral"),
         // The selective scan's row loops and vectorized exponential, cloned the same way.
-        .target(name: "CSelective"),
+        .target(name: "CSSMKitSelective"),
         // The step-mode row loops (diagonal, DPLR linear, dense), cloned the same way.
-        .target(name: "CRecurrence"),
+        .target(name: "CSSMKitRecurrence"),
         // Process-wide settings the ssm tool makes at start-up (the malloc policy).
-        .target(name: "CProcess"),
+        .target(name: "CSSMKitProcess"),
         .target(
             name: "SSMKit",
             dependencies: [
-                "CFFTW",
-                "CLAPACK",
-                "CSpectral",
-                "CSelective",
-                "CRecurrence",
+                "CSSMKitFFTW",
+                "CSSMKitBLAS",
+                "CSSMKitSpectral",
+                "CSSMKitSelective",
+                "CSSMKitRecurrence",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),
         // Layers with explicit forward and backward passes, built on the engine.
-        .target(name: "SSMTraining", dependencies: ["SSMKit"]),
+        .target(
+            name: "SSMTraining",
+            dependencies: ["SSMKit"],
+            // The 8×8 digits data set (scripts/make_digits.py), read by TrainingTask(.digits).
+            resources: [.copy("Resources/digits.safetensors")]
+        ),
         .executableTarget(
             name: "ssm",
             dependencies: [
                 "SSMKit",
                 "SSMTraining",
-                "CProcess",
+                "CSSMKitProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,10 +76,11 @@ let package = Package(
             name: "SSMTrainingTests",
             dependencies: ["SSMTraining", "SSMKit"]
         ),
-        // Runs the built `ssm` on the fixtures of ../shared/reference and on bad input.
+        // Runs the built `ssm` on the PyTorch fixtures of Tests/Fixtures and on bad input.
         .testTarget(
             name: "ssmTests",
-            dependencies: ["SSMKit", "ssm"]
+            dependencies: ["SSMKit", "ssm"],
+            exclude: ["../Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -29,7 +29,7 @@ struct Conv: ParsableCommand {
     @Option(name: .long, help: "Streaming block length P (default: the power of two nearest Lk, in 2^10 … 2^16).") var block: Int?
     @Option(name: .long, help: "Compute in float32 or float64 (default: the input's dtype).") var precision: Precision?
     @Flag(name: .long, help: "Read everything into memory and use FFTConvolution.") var inMemory = false
-    @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.") var effort: FFTPlannerEffort = .measure
+    @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.") var effort: FFTPlannerEffort = .estimate
 
     func validate() throws {
         if let block, block < 1 || block > StreamingConvolution<Float>.maximumBlockLength {
@@ -99,10 +99,16 @@ struct Conv: ParsableCommand {
         let secondsTaken = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
+        // ru_maxrss is in KiB on Linux (bytes on Darwin).
+        #if os(Linux)
+        let rssUnit = 1024
+        #else
+        let rssUnit = 1
+        #endif
         print(jsonLine([("op", inMemory ? "conv-in-memory" : "conv-stream"), ("channels", H), ("length", L), ("kernel_length", Lk),
                         ("precision", T.precisionName), ("block", blockLength), ("partitions", partitions), ("seconds", secondsTaken),
                         ("samples_per_second", Double(H * L) / secondsTaken), ("stream_bytes", streamBytes),
-                        ("peak_rss_bytes", Int(usage.ru_maxrss) * 1024)]))
+                        ("peak_rss_bytes", Int(usage.ru_maxrss) * rssUnit)]))
     }
 }
 

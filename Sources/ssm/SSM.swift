@@ -1,5 +1,5 @@
 import ArgumentParser
-import CProcess
+import CSSMKitProcess
 import SSMKit
 #if canImport(Glibc)
 import Glibc
@@ -13,24 +13,25 @@ struct SSM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm",
         abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU.",
-        subcommands: [Train.self, Conv.self, Eval.self, Bench.self, Crosscheck.self]
+        version: "ssm \(BuildInfo.version) (SIMD \(BuildInfo.simdPath); \(BuildInfo.blas))",
+        subcommands: [Train.self, Conv.self, Eval.self, Verify.self, Bench.self, Crosscheck.self, Wisdom.self]
     )
 
     /// Parses and runs the command. Errors print as one line on stderr (`ssm: <message>`) with a
     /// non-zero exit status; `--help` prints the usual help and exits 0.
     static func main() {
-        // Freed activations stay in the heap (see CProcess): about 5% of a training step.
+        // Freed activations stay in the heap (see CSSMKitProcess): about 5% of a training step.
         _ = ssm_keep_freed_memory()
         do {
             try checkOperationName(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }
-            // A command that has already printed its verdict ends with a bare exit code.
-            if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
+            // --help and --version print and exit 0; a command that has already printed its
+            // verdict ends with a bare exit code.
+            if exitCode(for: error) == .success || error is ExitCode { exit(withError: error) }
             printErrorLine(oneLineMessage(for: error))
-            Glibc.exit(exitCode(for: error) == .validationFailure ? 64 : 1)
+            exit(withError: ExitCode(exitCode(for: error) == .validationFailure ? 64 : 1))
         }
     }
 }

@@ -13,8 +13,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an S4D, S4 or Mamba model on a task; each task's defaults solve it.",
         discussion: """
-        Tasks: copying, selective-copying, induction-heads, adding, digits (scripts/make_digits.py; \
-        --data or $SSMKIT_DATA, default data/digits.safetensors). Progress goes to stderr (a bar on \
+        Tasks: copying, selective-copying, induction-heads, adding, digits (sklearn's 8×8 digits, \
+        bundled; --data reads another file of the same layout). Progress goes to stderr (a bar on \
         a terminal); with --json the output ends with one JSON line.
         """
     )
@@ -59,10 +59,20 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// The flag that sets each argument of the library's task, model and training settings.
+    static let flags = ["task": "--task", "length": "--length", "vocabulary": "--vocabulary", "tokensToCopy": "--tokens",
+                        "digitsPath": "--data", "layers": "--layers", "width": "--width", "state": "--state", "dropout": "--dropout",
+                        "steps": "--steps", "batch": "--batch", "learningRate": "--lr", "clip": "--clip", "warmup": "--warmup",
+                        "validationSize": "--validation-size"]
+
     func run() throws {
-        switch precision {
-        case .float32: try train(Float.self)
-        case .float64: try train(Double.self)
+        do {
+            switch precision {
+            case .float32: try train(Float.self)
+            case .float64: try train(Double.self)
+            }
+        } catch let error as SSMError {
+            throw error.renamingArguments(Self.flags)
         }
     }
 
@@ -83,7 +93,7 @@ struct Train: ParsableCommand {
                 guard let text = r[key], let v = Int(text) else { throw SSMError.missing(argument: "--resume \(resume): \(key)", expected: "an integer") }
                 return v
             }
-            let task = try Task(kind, length: kind == .digits ? nil : try integer("length"), vocabulary: try integer("vocabulary"),
+            let task = try TrainingTask(kind, length: kind == .digits ? nil : try integer("length"), vocabulary: try integer("vocabulary"),
                                 tokensToCopy: try integer("tokens"), digitsPath: data)
             guard let seedText = r["seed"], let seed = UInt64(seedText), let clipText = r["clip"], let clip = Double(clipText) else {
                 throw SSMError.missing(argument: "--resume \(resume)", expected: "seed and clip in the optimizer's metadata")
@@ -98,7 +108,7 @@ struct Train: ParsableCommand {
         } else {
             taskKind = task
             let d = TaskDefaults.for(task)
-            let t = try Task(task, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data)
+            let t = try TrainingTask(task, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data)
             let configuration = try ModelConfiguration(family: model ?? d.model, layers: layers ?? d.layers, width: width ?? d.width,
                                                        state: state ?? d.state, input: t.input, output: t.output, dropout: dropout)
             let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,

@@ -12,7 +12,7 @@ struct CheckpointTests {
     }
 
     func trainer(_ family: ModelFamily, steps: Int) throws -> Trainer<Double> {
-        let task = try Task(.selectiveCopying, length: 12, vocabulary: 6, tokensToCopy: 2)
+        let task = try TrainingTask(.selectiveCopying, length: 12, vocabulary: 6, tokensToCopy: 2)
         let c = try ModelConfiguration(family: family, layers: 2, width: 4, state: 4, input: task.input, output: task.output, dropout: 0.1)
         let settings = try TrainingConfiguration(steps: steps, batch: 3, learningRate: 1e-2, warmup: min(2, steps), seed: 42, validationSize: 4)
         return try Trainer(model: SequenceModel<Double>(configuration: c, threads: 2), task: task, configuration: settings)
@@ -87,9 +87,9 @@ struct CheckpointTests {
     @Test("the official S4D layer's parameters, as PyTorch wrote them (the s4d_layer fixtures), load and give the fixture's y",
           arguments: ["s4d_layer_H4_L100_bwd_f64", "s4d_layer_H8_L512_bwd_f32"])
     func officialS4DLayer(_ name: String) throws {
-        let directory = ProcessInfo.processInfo.environment["SSMKIT_REFERENCE_DIR"]
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/reference").path
+        // Tests/Fixtures, beside this target's folder.
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").path
         let input = try SafeTensorsFile(path: "\(directory)/\(name).in.safetensors")
         let output = try SafeTensorsFile(path: "\(directory)/\(name).out.safetensors")
         let u = try input.tensor("u", as: Double.self)

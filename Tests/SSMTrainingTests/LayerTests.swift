@@ -173,8 +173,8 @@ struct ChannelMajorNormTests {
         let x = randomValues(B * C * L, seed: 30, scale: 2), w = randomValues(C, seed: 31), b = randomValues(C, seed: 32)
         let dY = randomValues(B * C * L, seed: 33)
         let (y, s) = LayerNorm.forwardChannelMajor(x, weight: w, bias: b, batch: B, channels: C, length: L, threads: threads)
-        let rows = LayerNorm.forward(transposed(x, batch: B, rows: C, cols: L), weight: w, bias: b, rows: B * L, channels: C).y
-        let back = transposed(rows, batch: B, rows: L, cols: C)
+        let rows = LayerNorm.forward(BLAS.transposed(x, batch: B, rows: C, cols: L), weight: w, bias: b, rows: B * L, channels: C).y
+        let back = BLAS.transposed(rows, batch: B, rows: L, cols: C)
         #expect(zip(y, back).allSatisfy { abs($0 - $1) <= 1e-14 })
         var dX = [Double](repeating: 0, count: x.count), dW = [Double](repeating: 0, count: C), dB = dW
         LayerNorm.backwardChannelMajor(dY: dY, x: x, weight: w, statistics: s, batch: B, channels: C, length: L, dX: &dX, dWeight: &dW,

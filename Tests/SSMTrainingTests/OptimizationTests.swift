@@ -40,9 +40,9 @@ struct OptimizationTests {
         var g = ParameterSet<Double>()
         g.add("a", shape: [2], values: [3, 0])
         g.add("b", shape: [1], values: [4])
-        #expect(clipGradientNorm(&g, maximum: 10) == 5)
+        #expect(g.clipNorm(maximum: 10) == 5)
         #expect(g["a"] == [3, 0])
-        #expect(clipGradientNorm(&g, maximum: 1) == 5)
+        #expect(g.clipNorm(maximum: 1) == 5)
         let norm = (g["a"] + g["b"]).reduce(0) { $0 + $1 * $1 }.squareRoot()
         #expect(abs(norm - 1) <= 1e-6)
     }

@@ -7,7 +7,7 @@ struct TaskTests {
     @Test("selective copying and copying: the targets are the data tokens in order, at the k markers")
     func copying() throws {
         for kind in [TaskKind.copying, .selectiveCopying] {
-            let task = try Task(kind, length: 40, vocabulary: 10, tokensToCopy: 5)
+            let task = try TrainingTask(kind, length: 40, vocabulary: 10, tokensToCopy: 5)
             let b = task.trainingBatch(size: 7, seed: 3, index: 1)
             #expect(b.tokens! == task.trainingBatch(size: 7, seed: 3, index: 1).tokens!, "a pure function of (seed, index)")
             #expect(b.tokens! != task.trainingBatch(size: 7, seed: 3, index: 2).tokens!)
@@ -20,12 +20,12 @@ struct TaskTests {
                 if kind == .copying { #expect(Array(row.prefix(5)) == data) }
             }
         }
-        #expect(throws: SSMError.self) { try Task(.selectiveCopying, length: 9, tokensToCopy: 5) }
+        #expect(throws: SSMError.self) { try TrainingTask(.selectiveCopying, length: 9, tokensToCopy: 5) }
     }
 
     @Test("induction heads: the target is the token after the first trigger; adding: the target is the sum of the marked values")
     func inductionAndAdding() throws {
-        let task = try Task(.inductionHeads, length: 30, vocabulary: 8)
+        let task = try TrainingTask(.inductionHeads, length: 30, vocabulary: 8)
         let b = task.trainingBatch(size: 5, seed: 1, index: 0)
         for s in 0 ..< 5 {
             let row = Array(b.tokens![s * 30 ..< (s + 1) * 30])
@@ -33,7 +33,7 @@ struct TaskTests {
             #expect(trigger < 28 && row[29] == 1 && row.filter { $0 == 1 }.count == 2)
             #expect(Int(b.targets[s * 30 + 29]) == row[trigger + 1])
         }
-        let adding = try Task(.adding, length: 20)
+        let adding = try TrainingTask(.adding, length: 20)
         let a = adding.trainingBatch(size: 4, seed: 2, index: 0)
         for s in 0 ..< 4 {
             var sum = 0.0, marks = 0
@@ -45,14 +45,14 @@ struct TaskTests {
     @Test("digits: 1797 images of 64 pixels in [0, 1], a fixed 1438 / 359 split")
     func digits() throws {
         let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
-        let task = try Task(.digits, digitsPath: "/\(path)/data/digits.safetensors")
+        let task = try TrainingTask(.digits, digitsPath: "/\(path)/Sources/SSMTraining/Resources/digits.safetensors")
         let v = task.validationBatch(size: 1, seed: 0)
         #expect(v.batch == 359 && v.length == 64)
         #expect(v.features!.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(Set(v.targets) == Set((0 ..< 10).map(Double.init)))
         #expect(task.trainingBatch(size: 16, seed: 0, index: 0).features!.count == 16 * 64)
-        #expect(throws: SSMError.self) { try Task(.digits, digitsPath: "/nonexistent/digits.safetensors") }
-        #expect(throws: SSMError.self) { try Task(.digits, length: 32, digitsPath: "/\(path)/data/digits.safetensors") }
+        #expect(throws: SSMError.self) { try TrainingTask(.digits, digitsPath: "/nonexistent/digits.safetensors") }
+        #expect(throws: SSMError.self) { try TrainingTask(.digits, length: 32, digitsPath: "/\(path)/Sources/SSMTraining/Resources/digits.safetensors") }
     }
 }
 
@@ -60,7 +60,7 @@ struct TaskTests {
 struct TaskStreamTests {
     @Test("consecutive training batches are unrelated (no shifted copies of one stream)")
     func batchesAreIndependent() throws {
-        let task = try Task(.copying, length: 32, vocabulary: 16, tokensToCopy: 8)
+        let task = try TrainingTask(.copying, length: 32, vocabulary: 16, tokensToCopy: 8)
         let a = task.trainingBatch(size: 4, seed: 0, index: 1).tokens!, b = task.trainingBatch(size: 4, seed: 0, index: 2).tokens!
         // Compare the data tokens of batch 1 with those of batch 2 at every shift: a shifted
         // stream would match at one shift almost everywhere; independent ones match ~1/14.

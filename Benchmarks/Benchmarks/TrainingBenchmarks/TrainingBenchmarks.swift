@@ -42,7 +42,7 @@ func register(_ family: ModelFamily, state: Int, length L: Int) {
             let loss: Loss.Result<Float> = Loss.crossEntropy.evaluate(outputs, targets: batch.targets, rows: B, classes: 10)
             var g = box.parameters!.zeros()
             try model.backward(dOutputs: loss.dOutputs, activations: act, parameters: box.parameters!, gradients: &g)
-            clipGradientNorm(&g, maximum: 1)
+            g.clipNorm(maximum: 1)
             box.optimizer!.update(&box.parameters!, gradients: g)
         }
         benchmark.measurement(.throughput, B * L)

@@ -134,7 +134,7 @@ public final class FFTConvolution<T: FFTScalar> {
             throw SSMError.option(name: "threads", expected: "a positive thread count, got \(threads)")
         }
         self.shape = shape
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         fftSize = shape.fftSize
         fft = FFT.plan(size: fftSize, as: T.self, effort: effort)
         spectrumStride = alignedStride(fftSize / 2 + 1, of: Complex<T>.self)

@@ -1,4 +1,4 @@
-import CLAPACK
+import CSSMKitBLAS
 import RealModule
 
 /// Discretization of a dense continuous SSM x' = A x + B u (DESIGN.md, "Discretization"):

@@ -1,4 +1,4 @@
-import CFFTW
+import CSSMKitFFTW
 
 /// A fixed-size buffer of `count` elements from `fftw_malloc`, so that FFTW's SIMD codelets
 /// see the alignment its plans were made with. The one owner of raw FFT memory in SSMKit.

@@ -1,13 +1,17 @@
-import CFFTW
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSSMKitFFTW
 import ComplexModule
 import Synchronization
 
 /// How hard FFTW's planner searches for a fast algorithm (FFTW's planner flags).
 ///
-/// `estimate` plans instantly from a heuristic and suits tests and one-off calls; `measure`
-/// (the default) times a few candidate algorithms the first time a size is used; `patient` and
-/// `exhaustive` search longer for real runs. Saved wisdom (``FFT/exportWisdom(to:)``) makes
-/// later `measure` or `patient` planning of the same sizes instant.
+/// `estimate` (the default) plans instantly from a heuristic, and its plans are the same in
+/// every process, so results repeat bit for bit across runs; `measure` times candidate
+/// algorithms the first time a size is used (seconds for L ≈ 2^20, minutes at 2^22); `patient`
+/// and `exhaustive` search longer still. Saved wisdom (``FFT/saveWisdomCache()`` or
+/// ``FFT/exportWisdom(to:)``) makes later planning of the same sizes with the same effort instant.
 public enum FFTPlannerEffort: String, Sendable, CaseIterable {
     case estimate, measure, patient, exhaustive
 
@@ -71,6 +75,12 @@ public final class RealFFT<T: FFTScalar>: @unchecked Sendable {
 /// FFTW's planner is not thread-safe, so every planner call (planning, wisdom import and export)
 /// happens under one lock; plans are cached by (precision, size, effort) and shared by every
 /// caller, which also makes results bit-identical across threads and instances.
+///
+/// Process-wide state: the first plan calls `fftw_init_threads` and `fftw_plan_with_nthreads(1)`
+/// for both precisions (SSMKit runs each transform on one thread and parallelizes across rows),
+/// which also applies to FFTW plans the program makes itself afterwards. Wisdom lives in
+/// FFTW's process-wide store; SSMKit reads or writes a file only when asked
+/// (``loadWisdomCache()``, ``saveWisdomCache()``, ``importWisdom(from:)``, ``exportWisdom(to:)``).
 public enum FFT {
     struct PlanKey: Hashable {
         let precision: ObjectIdentifier
@@ -80,13 +90,13 @@ public enum FFT {
 
     struct State: ~Copyable {
         var plans: [PlanKey: AnyObject] = [:]
-        var defaultEffort: FFTPlannerEffort = .measure
+        var defaultEffort: FFTPlannerEffort = .estimate
         var threadsInitialized = false
     }
 
     static let state = Mutex(State())
 
-    /// The planner effort used when a caller does not name one. Starts as `.measure`.
+    /// The planner effort used when a caller does not name one. Starts as `.estimate`.
     public static var defaultEffort: FFTPlannerEffort {
         get { state.withLock { $0.defaultEffort } }
         set { state.withLock { $0.defaultEffort = newValue } }
@@ -136,6 +146,48 @@ public enum FFT {
                 && (wisdom.float32.isEmpty || Float.fftwImportWisdom(wisdom.float32))
         }
         if !ok { throw WisdomError.malformed(path: path, reason: "FFTW rejected the wisdom it holds") }
+    }
+
+    /// The wisdom cache file: `$SSMKIT_CACHE_DIR/fftw-wisdom`, else
+    /// `$XDG_CACHE_HOME/ssmkit/fftw-wisdom`, else `$HOME/.cache/ssmkit/fftw-wisdom` (nil when
+    /// none of the three is set). Delete the file, or call ``clearWisdomCache()``, to start over.
+    public static var wisdomCachePath: String? {
+        func variable(_ name: String) -> String? {
+            guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else { return nil }
+            return value
+        }
+        if let dir = variable("SSMKIT_CACHE_DIR") { return dir + "/fftw-wisdom" }
+        if let dir = variable("XDG_CACHE_HOME") { return dir + "/ssmkit/fftw-wisdom" }
+        if let home = variable("HOME") { return home + "/.cache/ssmkit/fftw-wisdom" }
+        return nil
+    }
+
+    /// Loads the wisdom cache (``wisdomCachePath``) when it exists. Returns whether a file was
+    /// loaded. - Throws: ``WisdomError`` when the file exists but cannot be used.
+    @discardableResult
+    public static func loadWisdomCache() throws -> Bool {
+        guard let path = wisdomCachePath, access(path, F_OK) == 0 else { return false }
+        try importWisdom(from: path)
+        return true
+    }
+
+    /// Writes FFTW's accumulated wisdom to the cache (``wisdomCachePath``), creating its folder.
+    /// - Throws: ``WisdomError`` when no cache location is known; `FileError` when it cannot be written.
+    public static func saveWisdomCache() throws {
+        guard let path = wisdomCachePath else {
+            throw WisdomError.unreadable(path: "fftw-wisdom", reason: "no cache folder: set SSMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME")
+        }
+        try FileIO.makeDirectories(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
+        try exportWisdom(to: path)
+    }
+
+    /// Deletes the wisdom cache file (nothing happens when there is none) and forgets the
+    /// wisdom of this process, so plans made from now on are searched afresh.
+    /// - Throws: `FileError` when the file exists but cannot be removed.
+    public static func clearWisdomCache() throws {
+        state.withLock { _ in Double.fftwForgetWisdom(); Float.fftwForgetWisdom() }
+        guard let path = wisdomCachePath else { return }
+        if unlink(path) != 0, errno != ENOENT { throw FileError(path: path, reason: "cannot remove: \(FileIO.errnoText())") }
     }
 }
 

@@ -49,7 +49,7 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
         var rng = SplitMix64(seed: seed)
         logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(dtMin) ... Double.log(dtMax), using: &rng)) }
         c = (0 ..< H * n2).map { _ in
-            let (x, y) = standardNormalPair(&rng)
+            let (x, y) = rng.nextStandardNormalPair()
             return Complex(T(x * 0.5.squareRoot()), T(y * 0.5.squareRoot()))
         }
         var realPart = [Double](repeating: 0.5, count: n2)
@@ -72,10 +72,12 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
     }
 }
 
-/// Two independent standard normal numbers (Box–Muller).
-public func standardNormalPair(_ rng: inout SplitMix64) -> (Double, Double) {
-    let u = Double.random(in: Double.ulpOfOne ..< 1, using: &rng)
-    let v = Double.random(in: 0 ..< 1, using: &rng)
-    let r = (-2 * Double.log(u)).squareRoot()
-    return (r * Double.cos(2 * .pi * v), r * Double.sin(2 * .pi * v))
+extension SplitMix64 {
+    /// Two independent standard normal numbers (Box–Muller).
+    public mutating func nextStandardNormalPair() -> (Double, Double) {
+        let u = Double.random(in: Double.ulpOfOne ..< 1, using: &self)
+        let v = Double.random(in: 0 ..< 1, using: &self)
+        let r = (-2 * Double.log(u)).squareRoot()
+        return (r * Double.cos(2 * .pi * v), r * Double.sin(2 * .pi * v))
+    }
 }

@@ -47,7 +47,7 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         self.channels = channels
         self.modes = modes
         self.discretization = discretization
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
     }
 
     /// Checks parameter counts: `logDt` H, the others H·N2.

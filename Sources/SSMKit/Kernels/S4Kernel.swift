@@ -1,4 +1,4 @@
-import CSpectral
+import CSSMKitSpectral
 import ComplexModule
 import RealModule
 
@@ -41,7 +41,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
             throw SSMError.value(argument: "channels", expected: "a multiple of the SSM count S = \(ssms), got H = \(channels)")
         }
         (self.copies, self.channels, self.ssms, self.modes, self.rank) = (copies, channels, ssms, modes, rank)
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         self.effort = effort
     }
 
@@ -91,7 +91,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
                 }
             }
         }
-        // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSpectral/cauchy.c).
+        // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSSMKitSpectral/cauchy.c).
         let nodes = L / 2 + 1 - (L % 2 == 0 ? 1 : 0)
         var gRe = [Double](repeating: 0, count: nodes), gIm = gRe
         let omegas = (0 ..< nodes).map { j in

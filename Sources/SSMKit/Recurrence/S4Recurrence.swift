@@ -1,4 +1,4 @@
-import CLAPACK
+import CSSMKitBLAS
 import ComplexModule
 import RealModule
 

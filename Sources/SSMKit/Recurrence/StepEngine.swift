@@ -1,6 +1,6 @@
 /// The fast step engine of recurrent mode: the step operators of ``S4DRecurrence`` and
 /// ``S4Recurrence`` (set up in Double there) rounded once to T, stepped by the C loops of
-/// CRecurrence (AVX2 / AVX-512 clones, vectorized over the state).
+/// CSSMKitRecurrence (AVX2 / AVX-512 clones, vectorized over the state).
 ///
 /// Legend: B batch · C output copies · H channels · n complex state entries per row (N/2 for
 /// S4D and S4 `linear`, N for S4 `dense` and `diagonal`) · R rank.
@@ -37,7 +37,7 @@ public struct StepEngine<T: FFTScalar>: Sendable {
     public init(_ r: S4DRecurrence<T>, threads: Int? = nil) {
         form = .diagonal
         (channels, copies, size, rank, scale) = (r.channels, 1, r.modes, 0, 2)
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         operators = StepOperators(re: r.aBar.map(\.real), im: r.aBar.map(\.imaginary), bRe: r.bBar.map(\.real),
                                   bIm: r.bBar.map(\.imaginary), dinvRe: [], dinvIm: [], aRe: [], aIm: [], inverse: [],
                                   cRe: r.c.map(\.real), cIm: r.c.map(\.imaginary), d: r.d)
@@ -46,7 +46,7 @@ public struct StepEngine<T: FFTScalar>: Sendable {
     /// S4: the step operators of an ``S4Recurrence`` in its step mode, rounded to T.
     public init(_ r: S4Recurrence, as _: T.Type = T.self, threads: Int? = nil) {
         (channels, copies, rank) = (r.channels, r.copies, r.mode == .linear ? r.rank : 0)
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         func split(_ z: [Complex<Double>]) -> ([T], [T]) { (z.map { T($0.real) }, z.map { T($0.imaginary) }) }
         var re = [T](), im = [T](), bRe = [T](), bIm = [T](), dinvRe = [T](), dinvIm = [T](), aRe = [T](), aIm = [T](), inverse = [T]()
         var size = 0

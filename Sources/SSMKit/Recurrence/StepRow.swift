@@ -1,6 +1,6 @@
-import CRecurrence
+import CSSMKitRecurrence
 
-/// One row's inputs and outputs as CRecurrence's loops see them (see recurrence.h).
+/// One row's inputs and outputs as CSSMKitRecurrence's loops see them (see recurrence.h).
 public struct StepRowIO<T> {
     public var size: Int
     public var copies: Int

@@ -1,12 +1,18 @@
-import CLAPACK
+import CSSMKitBLAS
 
 // GEMM through OpenBLAS's CBLAS, row-major, for the linear layers (Mamba's projections).
 
-/// OpenBLAS runs single-threaded inside SSMKit: its own threads spin in `sched_yield` while they
-/// wait, which on a small machine steals the cores from SSMKit's workers (measured: a third of
-/// a Mamba training step in the scheduler). ``matmul`` splits large products over SSMKit's
-/// worker pool instead. Set once, on the first GEMM.
+/// Process-wide state: the first GEMM that SSMKit runs calls `openblas_set_num_threads(1)`,
+/// which holds for the whole process, this library's callers included. OpenBLAS's own threads
+/// spin in `sched_yield` while they wait, which on a small machine steals the cores from
+/// SSMKit's workers (measured: a third of a Mamba training step in the scheduler), so
+/// ``BLAS/matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)`` splits large
+/// products over SSMKit's worker pool instead. A program that wants OpenBLAS threads for its
+/// own GEMMs sets them again after SSMKit's first GEMM.
 let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
+
+/// Matrix products and transposes on flat row-major arrays, split over SSMKit's worker pool.
+public enum BLAS {}
 
 extension Float {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -35,9 +41,10 @@ extension Double {
 /// Products of at least 2²² flops are split on `threads` workers (default: all online
 /// processors) into blocks of rows of c, or of columns when c has more columns than rows; each
 /// block is one single-threaded GEMM over the whole of k.
+extension BLAS {
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
-public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
+public static func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
                                  m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false, threads: Int? = nil) {
     precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
     guard m > 0, n > 0 else { return }
@@ -47,7 +54,7 @@ public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], t
     }
     let byRows = m >= n
     let extent = byRows ? m : n
-    let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? onlineProcessorCount(), extent / 16)) : 1
+    let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), extent / 16)) : 1
     let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
     let beta: T = accumulate ? 1 : 0
     a.withUnsafeBufferPointer { a in
@@ -79,7 +86,7 @@ public func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], t
 /// pairs split over the worker pool when there are more than 2^16 values.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
-public func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
+public static func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
     precondition(a.count == batch * rows * cols, "transposed: counts")
     var t = [T](repeating: 0, count: a.count)
     let tile = 32
@@ -102,9 +109,10 @@ public func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int,
                     c0 = c1
                 }
             }
-            let workers = a.count > 1 << 16 ? (threads ?? onlineProcessorCount()) : 1
+            let workers = a.count > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
             WorkerPool.shared.runTasks(tasks, workers: workers, body)
         }
     }
     return t
+}
 }

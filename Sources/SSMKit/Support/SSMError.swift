@@ -23,3 +23,18 @@ public enum SSMError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension SSMError {
+    /// The same error with its argument or option renamed through `names` (unlisted names are
+    /// kept): how a command-line tool reports a library argument under the flag that set it.
+    public func renamingArguments(_ names: [String: String]) -> SSMError {
+        func rename(_ name: String) -> String { names[name] ?? name }
+        return switch self {
+        case let .shape(argument, expected, actual): .shape(argument: rename(argument), expected: expected, actual: actual)
+        case let .value(argument, expected): .value(argument: rename(argument), expected: expected)
+        case let .option(name, expected): .option(name: rename(name), expected: expected)
+        case let .missing(argument, expected): .missing(argument: rename(argument), expected: expected)
+        case let .unexpected(argument, expected): .unexpected(argument: rename(argument), expected: expected)
+        }
+    }
+}

@@ -2,26 +2,26 @@ import SSMKit
 
 /// GELU, the exact form: v·Φ(v) = v/2·(1 + erf(v/√2)).
 @inlinable
-public func gelu<T: FFTScalar>(_ v: T) -> T { v / 2 * (1 + T.erf(v / T(2).squareRoot())) }
+func gelu<T: FFTScalar>(_ v: T) -> T { v / 2 * (1 + T.erf(v / T(2).squareRoot())) }
 
 /// GELU′(v) = Φ(v) + v·φ(v).
 @inlinable
-public func geluDerivative<T: FFTScalar>(_ v: T) -> T {
+func geluDerivative<T: FFTScalar>(_ v: T) -> T {
     let phi = T.exp(-v * v / 2) / (2 * T.pi).squareRoot()
     return (1 + T.erf(v / T(2).squareRoot())) / 2 + v * phi
 }
 
 /// The logistic function σ(v) = 1/(1 + e^{−v}).
 @inlinable
-public func sigmoid<T: FFTScalar>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
+func sigmoid<T: FFTScalar>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
 
 /// SiLU(v) = v·σ(v).
 @inlinable
-public func silu<T: FFTScalar>(_ v: T) -> T { v * sigmoid(v) }
+func silu<T: FFTScalar>(_ v: T) -> T { v * sigmoid(v) }
 
 /// SiLU′(v) = σ(v)·(1 + v·(1 − σ(v))).
 @inlinable
-public func siluDerivative<T: FFTScalar>(_ v: T) -> T {
+func siluDerivative<T: FFTScalar>(_ v: T) -> T {
     let s = sigmoid(v)
     return s * (1 + v * (1 - s))
 }
@@ -223,7 +223,7 @@ func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range
     let chunks = (count + chunk - 1) / chunk
     guard chunks > 0 else { return }
     if chunks == 1 || threads <= 1 { body(0 ..< count); return }
-    forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
+    WorkerPool.forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
 }
 
 /// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with

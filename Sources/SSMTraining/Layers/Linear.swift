@@ -10,7 +10,7 @@ public enum Linear {
                                              outputs O: Int) -> [T] {
         precondition(x.count == R * I && w.count == O * I && (b?.count ?? O) == O, "Linear: counts")
         var y = [T](repeating: 0, count: R * O)
-        matmul(x, w, transposeB: true, m: R, n: O, k: I, into: &y)
+        BLAS.matmul(x, w, transposeB: true, m: R, n: O, k: I, into: &y)
         if let b {
             for r in 0 ..< R { for o in 0 ..< O { y[r * O + o] += b[o] } }
         }
@@ -22,8 +22,8 @@ public enum Linear {
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], rows R: Int, inputs I: Int, outputs O: Int,
                                               dX: inout [T]?, dWeight: inout [T], dBias: inout [T]?) {
         precondition(dY.count == R * O && x.count == R * I && dWeight.count == O * I, "Linear.backward: counts")
-        if dX != nil { matmul(dY, w, m: R, n: I, k: O, into: &dX!, accumulate: true) }
-        matmul(dY, transposeA: true, x, m: O, n: I, k: R, into: &dWeight, accumulate: true)
+        if dX != nil { BLAS.matmul(dY, w, m: R, n: I, k: O, into: &dX!, accumulate: true) }
+        BLAS.matmul(dY, transposeA: true, x, m: O, n: I, k: R, into: &dWeight, accumulate: true)
         if dBias != nil {
             for r in 0 ..< R { for o in 0 ..< O { dBias![o] += dY[r * O + o] } }
         }
@@ -45,7 +45,7 @@ public enum PointwiseConvolution {
             w.withUnsafeBufferPointer { w in
                 y.withUnsafeMutableBufferPointer { y in
                     let (px, pw, py) = (SendableBox(x.baseAddress!), SendableBox(w.baseAddress!), SendableBox(y.baseAddress!))
-                    forEachInParallel(B, threads: threads) { batch, _ in
+                    WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
                         T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
                                b: px.value + batch * I * L, ldb: L, beta: 1, c: py.value + batch * O * L, ldc: L)
                     }
@@ -78,7 +78,7 @@ public enum PointwiseConvolution {
                             let (pdY, px, pw) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(w.baseAddress!))
                             let (pdX, pdW) = (SendableBox(dX.baseAddress!), SendableBox(dW.baseAddress!))
                             // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-                            forEachInParallel(workers, threads: workers) { j, _ in
+                            WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in
                                 for batch in stride(from: j, to: B, by: workers) {
                                     T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
                                            b: pdY.value + batch * O * L, ldb: L, beta: 1, c: pdX.value + batch * I * L, ldc: L)

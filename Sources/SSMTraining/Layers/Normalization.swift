@@ -100,7 +100,7 @@ extension LayerNorm {
                     inverses.withUnsafeMutableBufferPointer { inverses in
                         let (px, py, pm, pi) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(means.baseAddress!),
                                                 SendableBox(inverses.baseAddress!))
-                        forEachInParallel(B, threads: threads) { batch, _ in
+                        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
                             let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
                             let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
                             // Σ_c x and Σ_c x² per position, rows of L contiguous values.
@@ -179,7 +179,7 @@ func summingPartials(workers: Int, count: Int, _ body: @escaping @Sendable (Int,
     var partials = [Double](repeating: 0, count: workers * count)
     partials.withUnsafeMutableBufferPointer { p in
         let base = SendableBox(p.baseAddress!)
-        forEachInParallel(workers, threads: workers) { worker, _ in body(worker, base.value + worker * count) }
+        WorkerPool.forEachInParallel(workers, threads: workers) { worker, _ in body(worker, base.value + worker * count) }
     }
     var sums = [Double](repeating: 0, count: count)
     for j in 0 ..< workers { for i in 0 ..< count { sums[i] += partials[j * count + i] } }
@@ -190,7 +190,7 @@ func summingPartials(workers: Int, count: Int, _ body: @escaping @Sendable (Int,
 func forEachRowBlock(_ R: Int, threads: Int, _ body: @escaping @Sendable (Range<Int>, Int) -> Void) {
     let workers = max(1, min(threads, R))
     if workers == 1 || R * 64 < 1 << 14 { body(0 ..< R, 0); return }
-    forEachInParallel(workers, threads: workers) { j, _ in body(R * j / workers ..< R * (j + 1) / workers, j) }
+    WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in body(R * j / workers ..< R * (j + 1) / workers, j) }
 }
 
 /// RMSNorm over the last axis (Mamba's `RMSNorm`, ε = 1e-5), rows x: (R, C):

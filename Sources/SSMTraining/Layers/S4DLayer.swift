@@ -38,7 +38,7 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
         }
         self.channels = channels
         self.modes = modes
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         self.effort = effort
     }
 

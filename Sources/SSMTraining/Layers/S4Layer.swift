@@ -39,7 +39,7 @@ public struct S4Layer<T: FFTScalar>: Sendable {
                                  expected: "positive counts with S dividing H, got (\(channels), \(ssms), \(modes), \(rank))")
         }
         (self.channels, self.ssms, self.modes, self.rank) = (channels, ssms, modes, rank)
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         self.effort = effort
     }
 

@@ -71,7 +71,7 @@ extension SequenceModel {
         let c = configuration
         let (B, L, H, K) = (batch.batch, batch.length, c.width, c.output.classes)
         var (x, features) = try encode(batch, p)
-        if channelMajor { x = transposed(x, batch: B, rows: L, cols: H, threads: threads) }
+        if channelMajor { x = BLAS.transposed(x, batch: B, rows: L, cols: H, threads: threads) }
         var inputs: [[T]] = [], statistics: [LayerNorm.Statistics] = [], normalized: [[T]] = []
         var mixers: [MixerActivations] = [], masks: [[T]?] = []
         for i in 0 ..< c.layers {
@@ -94,7 +94,7 @@ extension SequenceModel {
             masks.append(mask)
             for j in x.indices { x[j] += m[j] }
         }
-        var h = channelMajor ? transposed(x, batch: B, rows: H, cols: L, threads: threads) : x, finalInverse: [Double] = []
+        var h = channelMajor ? BLAS.transposed(x, batch: B, rows: H, cols: L, threads: threads) : x, finalInverse: [Double] = []
         if isMamba { (h, finalInverse) = RMSNorm.forward(x, weight: p[Self.finalNormPrefix + "weight"], rows: B * L, channels: H) }
         let decoderInput: [T]
         switch c.output {
@@ -137,7 +137,7 @@ extension SequenceModel {
         }
         var dX: [T]
         if channelMajor {
-            dX = transposed(dH, batch: B, rows: L, cols: H, threads: threads)
+            dX = BLAS.transposed(dH, batch: B, rows: L, cols: H, threads: threads)
         } else {
             dX = [T](repeating: 0, count: B * L * H)
             var dNormWeight = g[Self.finalNormPrefix + "weight"]
@@ -168,7 +168,7 @@ extension SequenceModel {
             g[prefix + "weight"] = dWeight
         }
         // Encoder.
-        if channelMajor { dX = transposed(dX, batch: B, rows: H, cols: L, threads: threads) }
+        if channelMajor { dX = BLAS.transposed(dX, batch: B, rows: H, cols: L, threads: threads) }
         let prefix = encoderPrefix()
         var dEncoder = g[prefix + "weight"]
         switch c.input {

@@ -45,7 +45,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
 
     public init(configuration: ModelConfiguration, threads: Int? = nil, effort: FFTPlannerEffort = .estimate) {
         self.configuration = configuration
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
         self.effort = effort
     }
 
@@ -89,7 +89,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
             return (0 ..< count).map { _ in T(Double.random(in: -bound ..< bound, using: &rng)) }
         }
         func normal(_ count: Int, _ deviation: Double) -> [T] {
-            (0 ..< count).map { _ in T(standardNormalPair(&rng).0 * deviation) }
+            (0 ..< count).map { _ in T(rng.nextStandardNormalPair().0 * deviation) }
         }
         switch c.input {
         case let .tokens(v): set.add(encoderPrefix() + "weight", shape: [v, H], values: normal(v * H, isMamba ? 0.02 : 1))

@@ -82,18 +82,20 @@ public struct AdamW<T: SafeTensorsScalar>: Sendable {
     }
 }
 
-/// Scales `gradients` so that their global L2 norm is at most `maximum` (PyTorch
-/// `clip_grad_norm_`), and returns the norm before clipping.
-@discardableResult
-public func clipGradientNorm<T: SafeTensorsScalar>(_ gradients: inout ParameterSet<T>, maximum: Double) -> Double {
-    var squares = 0.0
-    for name in gradients.names { for x in gradients[name] { squares += Double(x) * Double(x) } }
-    let norm = squares.squareRoot()
-    if norm > maximum, norm.isFinite {
-        let factor = T(maximum / (norm + 1e-6))
-        for name in gradients.names { gradients[name] = gradients[name].map { $0 * factor } }
+extension ParameterSet {
+    /// Scales these gradients so that their global L2 norm is at most `maximum` (PyTorch
+    /// `clip_grad_norm_`), and returns the norm before clipping.
+    @discardableResult
+    public mutating func clipNorm(maximum: Double) -> Double {
+        var squares = 0.0
+        for name in names { for x in self[name] { squares += Double(x) * Double(x) } }
+        let norm = squares.squareRoot()
+        if norm > maximum, norm.isFinite {
+            let factor = T(maximum / (norm + 1e-6))
+            for name in names { self[name] = self[name].map { $0 * factor } }
+        }
+        return norm
     }
-    return norm
 }
 
 /// Linear warmup then cosine decay to zero: the learning-rate factor for step t (1-based)

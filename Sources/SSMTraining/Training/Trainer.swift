@@ -19,13 +19,13 @@ public struct TrainingConfiguration: Sendable, Equatable {
 
     public init(steps: Int, batch: Int, learningRate: Double, ssmLearningRate: Double? = nil, weightDecay: Double = 0.01,
                 warmup: Int? = nil, clip: Double = 1, seed: UInt64 = 0, validationSize: Int = 512) throws(SSMError) {
-        guard steps >= 1 else { throw SSMError.option(name: "--steps", expected: "at least 1, got \(steps)") }
-        guard batch >= 1 else { throw SSMError.option(name: "--batch", expected: "at least 1, got \(batch)") }
-        guard learningRate.isFinite, learningRate > 0 else { throw SSMError.option(name: "--lr", expected: "a finite rate > 0, got \(learningRate)") }
-        guard clip.isFinite, clip >= 0 else { throw SSMError.option(name: "--clip", expected: "a finite norm ≥ 0, got \(clip)") }
-        guard validationSize >= 1 else { throw SSMError.option(name: "--validation-size", expected: "at least 1, got \(validationSize)") }
+        guard steps >= 1 else { throw SSMError.option(name: "steps", expected: "at least 1, got \(steps)") }
+        guard batch >= 1 else { throw SSMError.option(name: "batch", expected: "at least 1, got \(batch)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw SSMError.option(name: "learningRate", expected: "a finite rate > 0, got \(learningRate)") }
+        guard clip.isFinite, clip >= 0 else { throw SSMError.option(name: "clip", expected: "a finite norm ≥ 0, got \(clip)") }
+        guard validationSize >= 1 else { throw SSMError.option(name: "validationSize", expected: "at least 1, got \(validationSize)") }
         let warmup = warmup ?? min(steps / 10, 100)
-        guard warmup >= 0, warmup <= steps else { throw SSMError.option(name: "--warmup", expected: "0 … steps, got \(warmup)") }
+        guard warmup >= 0, warmup <= steps else { throw SSMError.option(name: "warmup", expected: "0 … steps, got \(warmup)") }
         (self.steps, self.batch, self.learningRate, self.ssmLearningRate, self.weightDecay) = (steps, batch, learningRate, ssmLearningRate, weightDecay)
         (self.warmup, self.clip, self.seed, self.validationSize) = (warmup, clip, seed, validationSize)
     }
@@ -54,13 +54,13 @@ public struct StepReport: Sendable {
     public let learningRateFactor: Double
 }
 
-/// Trains a ``SequenceModel`` on a ``Task``: each step draws batch `step` of the run's seed,
+/// Trains a ``SequenceModel`` on a ``TrainingTask``: each step draws batch `step` of the run's seed,
 /// runs forward, the loss, backward into explicitly zeroed gradients, clipping, and AdamW with
 /// the cosine schedule. Everything is a function of (seed, step), so a run resumed from a
 /// checkpoint continues bit for bit as if it had not stopped.
 public struct Trainer<T: SafeTensorsScalar>: Sendable {
     public let model: SequenceModel<T>
-    public let task: Task
+    public let task: TrainingTask
     public let configuration: TrainingConfiguration
     public internal(set) var parameters: ParameterSet<T>
     public internal(set) var optimizer: AdamW<T>
@@ -68,7 +68,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     var gradients: ParameterSet<T>
 
     /// A fresh run: parameters from `configuration.seed`.
-    public init(model: SequenceModel<T>, task: Task, configuration: TrainingConfiguration) throws(SSMError) {
+    public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration) throws(SSMError) {
         let parameters = try model.initialParameters(seed: configuration.seed)
         let ssmRate = configuration.ssmLearningRate ?? (model.configuration.family == .mamba ? configuration.learningRate : min(configuration.learningRate, 1e-3))
         let h = try AdamW<T>.Hyperparameters(learningRate: configuration.learningRate, ssmLearningRate: ssmRate, weightDecay: configuration.weightDecay)
@@ -76,11 +76,11 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     }
 
     /// A run from given parameters and optimizer state (a checkpoint).
-    public init(model: SequenceModel<T>, task: Task, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
+    public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
                 optimizer: AdamW<T>) throws(SSMError) {
         try model.check(parameters)
         guard task.input == model.configuration.input, task.output == model.configuration.output else {
-            throw SSMError.option(name: "--task", expected: "a task whose inputs and outputs fit the model")
+            throw SSMError.option(name: "task", expected: "a task whose inputs and outputs fit the model")
         }
         (self.model, self.task, self.configuration, self.parameters, self.optimizer) = (model, task, configuration, parameters, optimizer)
         schedule = try CosineSchedule(warmup: configuration.warmup, total: configuration.steps)
@@ -103,7 +103,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
         guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (lower --lr?)") }
         gradients.zero()
         try model.backward(dOutputs: result.dOutputs, activations: activations, parameters: parameters, gradients: &gradients)
-        let norm = configuration.clip > 0 ? clipGradientNorm(&gradients, maximum: configuration.clip) : .nan
+        let norm = configuration.clip > 0 ? gradients.clipNorm(maximum: configuration.clip) : .nan
         let factor = schedule.factor(step: t)
         optimizer.update(&parameters, gradients: gradients, scale: factor)
         return StepReport(step: t, loss: result.loss, accuracy: Double(result.correct) / Double(max(result.counted, 1)),

@@ -1,5 +1,8 @@
 import ArgumentParser
 import SSMKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `ssm bench`: throughput measurements.
 struct Bench: ParsableCommand {
@@ -32,7 +35,7 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.")
     var effort: FFTPlannerEffort = .measure
 
-    @Option(name: .long, help: "Load FFTW wisdom from this file first (if it exists) and save it back after.")
+    @Option(name: .long, help: "FFTW wisdom file to load first (if it exists) and save back after (default with --effort measure or more: the wisdom cache, see `ssm wisdom path`).")
     var wisdom: String?
 
     @Flag(name: .long, help: "Print one JSON object per row and line.")
@@ -45,6 +48,18 @@ struct BenchOptions: ParsableArguments {
         where list.values.contains(where: { $0 < 1 }) {
             throw ValidationError("\(name): expected positive values, got \(list.values)")
         }
+    }
+}
+
+extension BenchOptions {
+    /// Runs `body` between loading FFTW wisdom and saving it back: from and to `--wisdom`, else
+    /// the wisdom cache when the effort measures (estimate plans need no wisdom).
+    func withWisdom(_ body: () throws -> Void) throws {
+        let path = wisdom ?? (effort == .estimate ? nil : FFT.wisdomCachePath)
+        guard let path else { return try body() }
+        if access(path, F_OK) == 0 { try FFT.importWisdom(from: path) }
+        try body()
+        if wisdom == nil { try FFT.saveWisdomCache() } else { try FFT.exportWisdom(to: path) }
     }
 }
 

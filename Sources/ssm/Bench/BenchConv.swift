@@ -23,7 +23,10 @@ struct BenchConv: ParsableCommand {
     var copies: Int = 1
 
     func run() throws {
-        if let path = options.wisdom { try? FFT.importWisdom(from: path) }
+        try options.withWisdom(rows)
+    }
+
+    func rows() throws {
         if !options.json {
             print("op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms")
         }
@@ -37,7 +40,6 @@ struct BenchConv: ParsableCommand {
                 }
             }
         }
-        if let path = options.wisdom { try FFT.exportWisdom(to: path) }
     }
 
     func row<T: FFTScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {

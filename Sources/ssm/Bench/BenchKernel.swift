@@ -39,6 +39,10 @@ struct BenchKernel: ParsableCommand {
     }
 
     func run() throws {
+        try options.withWisdom(rows)
+    }
+
+    func rows() throws {
         if !options.json {
             print("op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s")
         }

@@ -28,6 +28,10 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
+        try options.withWisdom(rows)
+    }
+
+    func rows() throws {
         if !options.json {
             print("op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms")
         }
@@ -63,7 +67,7 @@ struct BenchTrain: ParsableCommand {
                 try net.backward(dOutputs: loss.dOutputs, activations: act!, parameters: parameters, gradients: &gradients)
             })
             phases[2].append(seconds {
-                clipGradientNorm(&gradients, maximum: 1)
+                gradients.clipNorm(maximum: 1)
                 optimizer.update(&parameters, gradients: gradients)
             })
         }

@@ -28,7 +28,7 @@ struct EvalOptions: ParsableArguments {
     var threads: Int?
 
     @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.")
-    var effort: FFTPlannerEffort = .measure
+    var effort: FFTPlannerEffort = .estimate
 
     func validate() throws {
         if let threads, threads < 1 {

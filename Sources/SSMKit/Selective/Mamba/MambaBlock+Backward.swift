@@ -17,23 +17,23 @@ extension MambaBlock {
 
         // out_proj: out = y Wᵀ (+ b).
         var dYRows = [T](repeating: 0, count: rows * E)
-        matmul(dOut, p["out_proj.weight"], m: rows, n: E, k: M, into: &dYRows)
-        matmul(dOut, transposeA: true, act.yRows, m: M, n: E, k: rows, into: &g.values["out_proj.weight"]!)
+        BLAS.matmul(dOut, p["out_proj.weight"], m: rows, n: E, k: M, into: &dYRows)
+        BLAS.matmul(dOut, transposeA: true, act.yRows, m: M, n: E, k: rows, into: &g.values["out_proj.weight"]!)
         if c.projectionBias { g["out_proj.bias"] = columnSums(dOut, rows: rows, cols: M) }
 
         // The scan.
         let shape = try SelectiveScanShape(batch: B, channels: E, state: N, length: L)
         let scan = try SelectiveScan<T>(shape: shape, deltaSoftplus: true, threads: threads)
-        let s = try scan.backward(act.scan, dOut: transposed(dYRows, batch: B, rows: L, cols: E))
+        let s = try scan.backward(act.scan, dOut: BLAS.transposed(dYRows, batch: B, rows: L, cols: E))
         g["A_log"] = zip(s.a, act.scan.a).map { $0 * $1 }  // A = −exp(A_log): ∂A/∂A_log = A
         g["D"] = s.d!
         g["dt_proj.bias"] = s.deltaBias!
 
         // dt_proj: dt = dt_r Wᵀ.
-        let dDtRows = transposed(s.delta, batch: B, rows: E, cols: L)
+        let dDtRows = BLAS.transposed(s.delta, batch: B, rows: E, cols: L)
         var dDtLow = [T](repeating: 0, count: rows * R)
-        matmul(dDtRows, p["dt_proj.weight"], m: rows, n: R, k: E, into: &dDtLow)
-        matmul(dDtRows, transposeA: true, act.dtLow, m: E, n: R, k: rows, into: &g.values["dt_proj.weight"]!)
+        BLAS.matmul(dDtRows, p["dt_proj.weight"], m: rows, n: R, k: E, into: &dDtLow)
+        BLAS.matmul(dDtRows, transposeA: true, act.dtLow, m: E, n: R, k: rows, into: &g.values["dt_proj.weight"]!)
 
         // x_proj: [dt_r, B, C] = u Wᵀ.
         var dXDbl = [T](repeating: 0, count: rows * (R + 2 * N))
@@ -48,11 +48,11 @@ extension MambaBlock {
             }
         }
         var dURows = [T](repeating: 0, count: rows * E)
-        matmul(dXDbl, p["x_proj.weight"], m: rows, n: E, k: R + 2 * N, into: &dURows)
-        matmul(dXDbl, transposeA: true, act.uRows, m: R + 2 * N, n: E, k: rows, into: &g.values["x_proj.weight"]!)
+        BLAS.matmul(dXDbl, p["x_proj.weight"], m: rows, n: E, k: R + 2 * N, into: &dURows)
+        BLAS.matmul(dXDbl, transposeA: true, act.uRows, m: R + 2 * N, n: E, k: rows, into: &g.values["x_proj.weight"]!)
 
         // SiLU and the causal conv.
-        let dUFromProj = transposed(dURows, batch: B, rows: L, cols: E)
+        let dUFromProj = BLAS.transposed(dURows, batch: B, rows: L, cols: E)
         var dPre = [T](repeating: 0, count: B * E * L)
         for i in dPre.indices { dPre[i] = (s.u[i] + dUFromProj[i]) * siluDerivative(act.preActivation[i]) }
         var dX = [T](repeating: 0, count: B * E * L)
@@ -87,8 +87,8 @@ extension MambaBlock {
             }
         }
         var dHidden = [T](repeating: 0, count: rows * M)
-        matmul(dXZ, p["in_proj.weight"], m: rows, n: M, k: 2 * E, into: &dHidden)
-        matmul(dXZ, transposeA: true, act.hidden, m: 2 * E, n: M, k: rows, into: &g.values["in_proj.weight"]!)
+        BLAS.matmul(dXZ, p["in_proj.weight"], m: rows, n: M, k: 2 * E, into: &dHidden)
+        BLAS.matmul(dXZ, transposeA: true, act.hidden, m: 2 * E, n: M, k: rows, into: &g.values["in_proj.weight"]!)
         if c.projectionBias { g["in_proj.bias"] = columnSums(dXZ, rows: rows, cols: 2 * E) }
         return (dHidden, g)
     }

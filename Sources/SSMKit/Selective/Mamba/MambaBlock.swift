@@ -19,7 +19,7 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
     public init(configuration: MambaConfiguration, threads: Int? = nil) throws(SSMError) {
         if let threads, threads < 1 { throw SSMError.value(argument: "threads", expected: "a positive count, got \(threads)") }
         self.configuration = configuration
-        self.threads = threads ?? onlineProcessorCount()
+        self.threads = threads ?? WorkerPool.onlineProcessorCount()
     }
 
     /// The inference state of `batch` sequences: conv (B, E, K), the last K inputs of the
@@ -95,7 +95,7 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
         let rows = B * L
         // in_proj: xz (B·L, 2E), then x and z channels-first (B, E, L).
         var xz = [T](repeating: 0, count: rows * 2 * E)
-        matmul(hidden, p["in_proj.weight"], transposeB: true, m: rows, n: 2 * E, k: M, into: &xz)
+        BLAS.matmul(hidden, p["in_proj.weight"], transposeB: true, m: rows, n: 2 * E, k: M, into: &xz)
         if let bias = p.values["in_proj.bias"] { addRowVector(bias, to: &xz, rows: rows) }
         var x = [T](repeating: 0, count: B * E * L), z = x
         for b in 0 ..< B {
@@ -117,9 +117,9 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
         let pre = causalConv(x, context: context, weight: p["conv1d.weight"], bias: p.values["conv1d.bias"], rows: B * E, length: L)
         let u = pre.map { silu($0) }
         // x_proj → dt_r, B, C; dt_proj.
-        let uRows = transposed(u, batch: B, rows: E, cols: L)
+        let uRows = BLAS.transposed(u, batch: B, rows: E, cols: L)
         var xDbl = [T](repeating: 0, count: rows * (R + 2 * N))
-        matmul(uRows, p["x_proj.weight"], transposeB: true, m: rows, n: R + 2 * N, k: E, into: &xDbl)
+        BLAS.matmul(uRows, p["x_proj.weight"], transposeB: true, m: rows, n: R + 2 * N, k: E, into: &xDbl)
         var dtLow = [T](repeating: 0, count: rows * R)
         var bm = [T](repeating: 0, count: B * N * L), cm = bm
         for b in 0 ..< B {
@@ -133,17 +133,17 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
             }
         }
         var dtRows = [T](repeating: 0, count: rows * E)
-        matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: rows, n: E, k: R, into: &dtRows)
+        BLAS.matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: rows, n: E, k: R, into: &dtRows)
         let scanInputs = SelectiveScanInputs(
-            u: u, delta: transposed(dtRows, batch: B, rows: L, cols: E), a: stateMatrix(p), b: bm, c: cm,
+            u: u, delta: BLAS.transposed(dtRows, batch: B, rows: L, cols: E), a: stateMatrix(p), b: bm, c: cm,
             d: p["D"], z: z, deltaBias: p["dt_proj.bias"], initialState: initial?.ssm)
         let shape = try SelectiveScanShape(batch: B, channels: E, state: N, length: L)
         let scan = try SelectiveScan<T>(shape: shape, deltaSoftplus: true, threads: threads)
         let (y, last) = try scan.forward(scanInputs)
         // out_proj.
-        let yRows = transposed(y, batch: B, rows: E, cols: L)
+        let yRows = BLAS.transposed(y, batch: B, rows: E, cols: L)
         var out = [T](repeating: 0, count: rows * M)
-        matmul(yRows, p["out_proj.weight"], transposeB: true, m: rows, n: M, k: E, into: &out)
+        BLAS.matmul(yRows, p["out_proj.weight"], transposeB: true, m: rows, n: M, k: E, into: &out)
         if let bias = p.values["out_proj.bias"] { addRowVector(bias, to: &out, rows: rows) }
         // The state after the last token: the conv's last K inputs, and the scan's last state.
         var state = State(batch: B, conv: [T](repeating: 0, count: B * E * K), ssm: last)
@@ -169,7 +169,7 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
         let B = state.batch
         try checkValues(hidden, "hidden_states", B * M, "(B, M) = (\(B), \(M))")
         var xz = [T](repeating: 0, count: B * 2 * E)
-        matmul(hidden, p["in_proj.weight"], transposeB: true, m: B, n: 2 * E, k: M, into: &xz)
+        BLAS.matmul(hidden, p["in_proj.weight"], transposeB: true, m: B, n: 2 * E, k: M, into: &xz)
         if let bias = p.values["in_proj.bias"] { addRowVector(bias, to: &xz, rows: B) }
         // Roll the conv state and convolve.
         let w = p["conv1d.weight"], convBias = p.values["conv1d.bias"]
@@ -186,7 +186,7 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
             }
         }
         var xDbl = [T](repeating: 0, count: B * (R + 2 * N))
-        matmul(u, p["x_proj.weight"], transposeB: true, m: B, n: R + 2 * N, k: E, into: &xDbl)
+        BLAS.matmul(u, p["x_proj.weight"], transposeB: true, m: B, n: R + 2 * N, k: E, into: &xDbl)
         var dtLow = [T](repeating: 0, count: B * R), bm = [T](repeating: 0, count: B * N), cm = bm
         for b in 0 ..< B {
             for j in 0 ..< R { dtLow[b * R + j] = xDbl[b * (R + 2 * N) + j] }
@@ -196,13 +196,13 @@ public struct MambaBlock<T: FFTScalar>: Sendable {
             }
         }
         var dt = [T](repeating: 0, count: B * E)
-        matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: B, n: E, k: R, into: &dt)
+        BLAS.matmul(dtLow, p["dt_proj.weight"], transposeB: true, m: B, n: E, k: R, into: &dt)
         let update = try SelectiveStateUpdate<T>(batch: B, channels: E, state: N)
         var y = [T](repeating: 0, count: B * E)
         try update(state: &state.ssm, u: u, dt: dt, a: stateMatrix(p), b: bm, c: cm, d: p["D"], z: z,
                    dtBias: p["dt_proj.bias"], out: &y)
         var out = [T](repeating: 0, count: B * M)
-        matmul(y, p["out_proj.weight"], transposeB: true, m: B, n: M, k: E, into: &out)
+        BLAS.matmul(y, p["out_proj.weight"], transposeB: true, m: B, n: M, k: E, into: &out)
         if let bias = p.values["out_proj.bias"] { addRowVector(bias, to: &out, rows: B) }
         return out
     }
