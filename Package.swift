@@ -27,11 +27,12 @@ let package = Package(
             pkgConfig: "fftw3",
             providers: [.apt(["libfftw3-dev"])]
         ),
-        // OpenBLAS (CBLAS) and LAPACKE.
+        // OpenBLAS (CBLAS) and LAPACKE. BLIS, for GEMMs on CPUs OpenBLAS does not recognize, is
+        // loaded at run time (Sources/SSMKit/Support/BLAS.swift).
         .systemLibrary(
             name: "CSSMKitBLAS",
             pkgConfig: "lapacke",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev", "libblis4-serial"])]
         ),
         // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
         .target(name: "CSSMKitSpectral"),

@@ -17,6 +17,15 @@ const char *ssm_simd_path(void) {
     return "baseline";
 }
 
+int ssm_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__) && defined(__clang__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
 // One body per precision, instantiated for float and double.
 #define SSM_SPECTRAL(T, SUFFIX)                                                                   \
     SSM_CLONES void ssm_spectral_multiply_inplace_##SUFFIX(T *restrict a, const T *restrict b,   \

@@ -9,7 +9,6 @@
 @_exported import ComplexModule
 @_exported import RealModule
 
-import CSSMKitBLAS
 import CSSMKitSpectral
 
 /// This build of SSMKit and what it chose for the CPU it runs on.
@@ -21,10 +20,6 @@ public enum BuildInfo {
     /// loops are compiled three times and the copy is chosen when the library loads.
     public static var simdPath: String { String(cString: ssm_simd_path()) }
 
-    /// The BLAS library's own account of itself: OpenBLAS's build configuration and the core
-    /// type whose kernels it chose for this CPU (a slow `Prescott` or `Core2` on a recent CPU
-    /// means that OpenBLAS did not recognize it).
-    public static var blas: String {
-        "OpenBLAS \(String(cString: openblas_get_config())), core \(String(cString: openblas_get_corename()))"
-    }
+    /// The library that runs SSMKit's GEMMs and why (``BLAS/backendDescription``).
+    public static var blas: String { BLAS.backendDescription }
 }

@@ -33,11 +33,15 @@ struct RunResult {
     var stderr: String
 }
 
-/// Runs `ssm` with `arguments` and collects its exit status and output.
-func runSSM(_ arguments: [String]) throws -> RunResult {
+/// Runs `ssm` with `arguments` (and `environment` added to this process's) and collects its
+/// exit status and output.
+func runSSM(_ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ssmExecutable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

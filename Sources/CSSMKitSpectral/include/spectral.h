@@ -15,6 +15,9 @@
 /// choice among the target_clones copies.
 const char *ssm_simd_path(void);
 
+/// 1 when this CPU has AVX2 and FMA (and the OS saves their registers), else 0.
+int ssm_cpu_has_avx2_fma(void);
+
 /// a[i] *= b[i]
 void ssm_spectral_multiply_inplace_f32(float *a, const float *b, ptrdiff_t count);
 void ssm_spectral_multiply_inplace_f64(double *a, const double *b, ptrdiff_t count);

@@ -1,7 +1,7 @@
 import ComplexModule
 
 extension FFTConvolution {
-    /// Gradients of ⟨dY, y⟩ for y = ``forward(u:kernel:skip:y:)``, accumulated (`+=`) into
+    /// Gradients of ⟨dY, y⟩ for y = `forward(u:kernel:skip:y:)`, accumulated (`+=`) into
     /// whichever of `dU: (B, H, L)`, `dK: (C or 2, H, Lk)`, `dD: (C, H)` is non-nil.
     ///
     ///     dU[b,h]   = Σ_c correlation(dY[b,c,h], k[c,h] + D[c,h]·δ)   — one irfft per (b, h)

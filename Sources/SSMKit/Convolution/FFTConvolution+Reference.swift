@@ -1,5 +1,5 @@
 extension FFTConvolution {
-    /// The direct O(B·C·H·L·Lk) convolution that defines ``forward(u:kernel:skip:y:)``: plain
+    /// The direct O(B·C·H·L·Lk) convolution that defines `forward(u:kernel:skip:y:)`: plain
     /// loops over the formula of ``ConvolutionShape``. For tests and cross-checks.
     @inline(never)
     public static func referenceForward(shape s: ConvolutionShape, u: [T], kernel k: [T],

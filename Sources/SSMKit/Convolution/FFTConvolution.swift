@@ -24,7 +24,7 @@ import ComplexModule
 /// An instance owns its scratch, so one instance serves one caller at a time; create one per
 /// thread to convolve concurrently (plans are shared through ``FFT``'s cache, so results are
 /// bit-identical whatever the thread count or caller). Steady-state
-/// ``forward(u:kernel:skip:y:)`` and ``backward(dY:u:kernel:skip:dU:dK:dD:)`` allocate nothing.
+/// `forward(u:kernel:skip:y:)` and `backward(dY:u:kernel:skip:dU:dK:dD:)` allocate nothing.
 public final class FFTConvolution<T: FFTScalar> {
     /// The problem this instance was made for.
     public let shape: ConvolutionShape
@@ -125,6 +125,7 @@ public final class FFTConvolution<T: FFTScalar> {
 
     /// Plans (or fetches cached plans for) the transforms of `shape` and allocates all scratch.
     /// - Parameters:
+    ///   - shape: the batch, channels, lengths and kernel layout of every call.
     ///   - threads: worker threads per call (default: the number of online processors).
     ///   - effort: FFTW planner effort (default ``FFT/defaultEffort``).
     /// - Throws: ``SSMError`` when the shape is invalid.

@@ -31,7 +31,7 @@ public enum FFTPlannerEffort: String, Sendable, CaseIterable {
 /// Plans come from ``FFT/plan(size:as:effort:)``, are never destroyed, and are safe to execute
 /// from many threads at once: execution goes through FFTW's new-array functions
 /// (`fftw_execute_dft_r2c` / `_c2r`), which FFTW documents as thread-safe. Every array passed
-/// must be 64-byte aligned (memory from ``AlignedBuffer`` at ``alignedStride(_:of:)`` offsets),
+/// must be 64-byte aligned (memory from `AlignedBuffer` at `alignedStride(_:of:)` offsets),
 /// as the arrays the plan was made with were.
 public final class RealFFT<T: FFTScalar>: @unchecked Sendable {
     /// Transform length n.
@@ -96,6 +96,16 @@ public enum FFT {
 
     static let state = Mutex(State())
 
+    /// Registers FFTW's threaded solvers (once). Each plan runs on one thread, since SSMKit
+    /// parallelizes across rows instead. Wisdom names the solvers it was made with, so this
+    /// must also precede any wisdom import: FFTW rejects wisdom whose solvers differ.
+    static func initializeThreads(_ state: inout State) {
+        guard !state.threadsInitialized else { return }
+        Float.fftwInitThreads(); Double.fftwInitThreads()
+        Float.fftwPlanWithThreads(1); Double.fftwPlanWithThreads(1)
+        state.threadsInitialized = true
+    }
+
     /// The planner effort used when a caller does not name one. Starts as `.estimate`.
     public static var defaultEffort: FFTPlannerEffort {
         get { state.withLock { $0.defaultEffort } }
@@ -110,12 +120,7 @@ public enum FFT {
             let effort = effort ?? state.defaultEffort
             let key = PlanKey(precision: ObjectIdentifier(T.self), size: size, effort: effort)
             if let plan = state.plans[key] { return plan as! RealFFT<T> }
-            if !state.threadsInitialized {
-                // Each plan runs on one thread: SSMKit parallelizes across rows instead.
-                Float.fftwInitThreads(); Double.fftwInitThreads()
-                Float.fftwPlanWithThreads(1); Double.fftwPlanWithThreads(1)
-                state.threadsInitialized = true
-            }
+            initializeThreads(&state)
             let plan = RealFFT<T>(size: size, flags: effort.flags)
             state.plans[key] = plan
             return plan
@@ -141,8 +146,9 @@ public enum FFT {
         guard let wisdom = WisdomFile(decoding: String(decoding: bytes, as: UTF8.self)) else {
             throw WisdomError.malformed(path: path, reason: "not an SSMKit FFTW wisdom file")
         }
-        let ok = state.withLock { _ in
-            (wisdom.float64.isEmpty || Double.fftwImportWisdom(wisdom.float64))
+        let ok = state.withLock { state in
+            initializeThreads(&state)
+            return (wisdom.float64.isEmpty || Double.fftwImportWisdom(wisdom.float64))
                 && (wisdom.float32.isEmpty || Float.fftwImportWisdom(wisdom.float32))
         }
         if !ok { throw WisdomError.malformed(path: path, reason: "FFTW rejected the wisdom it holds") }

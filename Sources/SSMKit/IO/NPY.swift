@@ -89,7 +89,7 @@ public final class NPYFile {
     }
 
     /// Creates `path` for an array of `shape` (written to a temporary file beside it, renamed
-    /// into place by ``finish()``, removed by ``discard()``: nothing half-written at `path`).
+    /// into place by ``finish()``, removed by `discard()`: nothing half-written at `path`).
     public init(writing path: String, dtype: DType, shape: [Int]) throws(FileError) {
         precondition((1 ... 2).contains(shape.count), "NPYFile: shape \(shape)")
         self.path = path

@@ -11,9 +11,9 @@ extension S4DKernel {
     ///     G  = Σ_l dK[l] Ā^l,    G' = Σ_{l≥1} dK[l]·l·Ā^{l−1}
     ///
     /// give ∂/∂w = G and ∂/∂Ā = w·G' (holomorphic derivatives of the loss); the chain rule
-    /// through ``DiscreteMode`` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
+    /// through `DiscreteMode` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
     /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work, in the
-    /// forward's eight-lane form (``vandermondeAdjoint(dK:length:mode:)``), channels in parallel.
+    /// forward's eight-lane form (`vandermondeAdjoint(dK:length:mode:)`), channels in parallel.
     @inlinable
     public func backward(length L: Int, dK: [T], logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
                          b: [Complex<T>]? = nil, dLogDt: inout [T], dC: inout [Complex<T>],

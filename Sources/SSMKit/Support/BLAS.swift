@@ -1,26 +1,125 @@
 import CSSMKitBLAS
+import CSSMKitSpectral
+#if canImport(Glibc)
+import Glibc
+#endif
 
-// GEMM through OpenBLAS's CBLAS, row-major, for the linear layers (Mamba's projections).
-
-/// Process-wide state: the first GEMM that SSMKit runs calls `openblas_set_num_threads(1)`,
-/// which holds for the whole process, this library's callers included. OpenBLAS's own threads
-/// spin in `sched_yield` while they wait, which on a small machine steals the cores from
-/// SSMKit's workers (measured: a third of a Mamba training step in the scheduler), so
-/// ``BLAS/matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)`` splits large
-/// products over SSMKit's worker pool instead. A program that wants OpenBLAS threads for its
-/// own GEMMs sets them again after SSMKit's first GEMM.
-let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
+// GEMM through CBLAS, row-major, for the linear layers (Mamba's projections). The library that
+// runs the GEMMs is chosen once, at the first one (see ``BLAS/backend``).
 
 /// Matrix products and transposes on flat row-major arrays, split over SSMKit's worker pool.
-public enum BLAS {}
+public enum BLAS {
+    /// A library that can run SSMKit's GEMMs.
+    public enum Backend: String, Sendable, CaseIterable {
+        /// OpenBLAS, which SSMKit links (it also serves LAPACKE).
+        case openblas
+        /// BLIS (Debian's libblis4-serial, -pthread or -openmp), loaded at run time.
+        case blis
+    }
+
+    /// The library that runs SSMKit's GEMMs in this process, chosen at the first GEMM:
+    /// `$SSMKIT_BLAS` (`openblas` or `blis`) when set, else OpenBLAS unless it did not recognize
+    /// this CPU — Debian's OpenBLAS 0.3.21 picks its kernels by CPU model, and on models it
+    /// does not know (several recent Intel Xeons) it falls back to SSE3 "Prescott" kernels two
+    /// to three times slower — in which case BLIS, which picks its kernels by CPU features, is
+    /// used when it is installed and has kernels for this CPU.
+    ///
+    /// Process-wide state, made at that first GEMM: with OpenBLAS, `openblas_set_num_threads(1)`,
+    /// which holds for the whole process, this library's callers included; with BLIS,
+    /// `bli_thread_set_num_threads(1)`. Both libraries' own threads spin while they wait, which on
+    /// a small machine steals the cores from SSMKit's workers (measured: a third of a Mamba
+    /// training step in the scheduler), so ``matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)``
+    /// runs single-threaded GEMMs on blocks of the product over SSMKit's worker pool instead. A
+    /// program that wants OpenBLAS threads for its own GEMMs sets them again after SSMKit's first.
+    public static var backend: Backend { gemmLibrary.backend }
+
+    /// Why ``backend`` was chosen, with the kernels the library picked for this CPU
+    /// (OpenBLAS's core name, BLIS's configuration).
+    public static var backendDescription: String { gemmLibrary.description }
+}
+
+/// `cblas_sgemm` and `cblas_dgemm`, the CBLAS enumerations passed as their C integer values.
+typealias CBLASSgemm = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+                                       UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+typealias CBLASDgemm = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>?, Int32,
+                                       UnsafePointer<Double>?, Int32, Double, UnsafeMutablePointer<Double>?, Int32) -> Void
+
+/// The GEMM entry points of the chosen library.
+struct GEMMLibrary: @unchecked Sendable {
+    let backend: BLAS.Backend
+    let description: String
+    let sgemm: CBLASSgemm
+    let dgemm: CBLASDgemm
+
+    static let rowMajor = Int32(CblasRowMajor.rawValue)
+    static func transpose(_ t: Bool) -> Int32 { Int32((t ? CblasTrans : CblasNoTrans).rawValue) }
+
+    /// OpenBLAS's core types without AVX2 kernels: on a CPU with AVX2, OpenBLAS reporting one
+    /// of them means that it did not recognize the CPU.
+    static let coresWithoutAVX2: Set<String> = [
+        "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington", "nehalem",
+        "sandybridge", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller", "nano",
+    ]
+
+    static func openBLAS(_ why: String) -> GEMMLibrary {
+        openblas_set_num_threads(1)
+        let core = String(cString: openblas_get_corename())
+        // The process's own cblas_?gemm: OpenBLAS's, which SSMKit links.
+        let sgemm: CBLASSgemm = { cblas_sgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                              $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+        let dgemm: CBLASDgemm = { cblas_dgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                              $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+        return GEMMLibrary(backend: .openblas, description: "OpenBLAS \(core) kernels (\(why))", sgemm: sgemm, dgemm: dgemm)
+    }
+
+    /// glibc's RTLD_DEEPBIND (a GNU extension the Glibc module does not import).
+    static let deepBind: Int32 = 0x00008
+
+    /// BLIS from libblis.so.4, nil when it is not installed, lacks an entry point, or has only
+    /// its generic kernels for this CPU. It is loaded with its symbols kept private (RTLD_LOCAL:
+    /// OpenBLAS keeps the process's BLAS names) and bound to its own definitions first
+    /// (RTLD_DEEPBIND): BLIS's cblas_sgemm calls its own sgemm_, which would otherwise resolve
+    /// to OpenBLAS's, running OpenBLAS's kernels under BLIS's name.
+    static func blis(_ why: String) -> GEMMLibrary? {
+        guard let handle = dlopen("libblis.so.4", RTLD_NOW | RTLD_LOCAL | deepBind),
+              let s = dlsym(handle, "cblas_sgemm"), let d = dlsym(handle, "cblas_dgemm"),
+              let setThreads = dlsym(handle, "bli_thread_set_num_threads"),
+              let queryID = dlsym(handle, "bli_arch_query_id"), let archString = dlsym(handle, "bli_arch_string")
+        else { return nil }
+        typealias QueryID = @convention(c) () -> Int32
+        typealias ArchString = @convention(c) (Int32) -> UnsafePointer<CChar>?
+        typealias SetThreads = @convention(c) (Int) -> Void
+        let arch = unsafeBitCast(archString, to: ArchString.self)(unsafeBitCast(queryID, to: QueryID.self)())
+            .map { String(cString: $0) } ?? "unknown"
+        guard arch != "generic" else { return nil }
+        unsafeBitCast(setThreads, to: SetThreads.self)(1)
+        return GEMMLibrary(backend: .blis, description: "BLIS \(arch) kernels (\(why))",
+                           sgemm: unsafeBitCast(s, to: CBLASSgemm.self), dgemm: unsafeBitCast(d, to: CBLASDgemm.self))
+    }
+
+    static func choose() -> GEMMLibrary {
+        let requested = getenv("SSMKIT_BLAS").map { String(cString: $0) }
+        if requested == BLAS.Backend.openblas.rawValue { return openBLAS("SSMKIT_BLAS=openblas") }
+        if requested == BLAS.Backend.blis.rawValue {
+            return blis("SSMKIT_BLAS=blis") ?? openBLAS("SSMKIT_BLAS=blis, but libblis.so.4 is missing or has only generic kernels")
+        }
+        let core = String(cString: openblas_get_corename()).lowercased()
+        if ssm_cpu_has_avx2_fma() != 0, coresWithoutAVX2.contains(core) {
+            return blis("OpenBLAS chose \(core) kernels on a CPU with AVX2")
+                ?? openBLAS("it did not recognize this CPU, and BLIS is not installed")
+        }
+        return openBLAS("it recognized this CPU")
+    }
+}
+
+let gemmLibrary = GEMMLibrary.choose()
 
 extension Float {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
-        openBLASSingleThreaded
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        gemmLibrary.sgemm(GEMMLibrary.rowMajor, GEMMLibrary.transpose(transposeA), GEMMLibrary.transpose(transposeB),
+                          Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
@@ -28,9 +127,8 @@ extension Double {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double,
                             c: UnsafeMutablePointer<Double>, ldc: Int) {
-        openBLASSingleThreaded
-        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        gemmLibrary.dgemm(GEMMLibrary.rowMajor, GEMMLibrary.transpose(transposeA), GEMMLibrary.transpose(transposeB),
+                          Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

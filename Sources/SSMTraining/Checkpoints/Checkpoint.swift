@@ -14,7 +14,7 @@ import SSMKit
 ///   the hyperparameters and the training run's settings in `__metadata__`.
 ///
 /// Each file is written atomically (a temporary file renamed into place), the optimizer first;
-/// both carry the step, and ``read(directory:as:)`` refuses a pair whose steps differ.
+/// both carry the step, and ``read(directory:as:configuration:)`` refuses a pair whose steps differ.
 public enum Checkpoint {
     public static let modelFile = "model.safetensors"
     public static let optimizerFile = "optimizer.safetensors"
@@ -61,7 +61,7 @@ public enum Checkpoint {
     /// Reads a checkpoint directory, or a single model file (an official state_dict saved
     /// with safetensors) when `configuration` says what model it is. The optimizer is read
     /// when its file is present.
-    /// - Throws: ``SafeTensorsError`` for unreadable or malformed files, ``SSMError`` for
+    /// - Throws: `SafeTensorsError` for unreadable or malformed files, `SSMError` for
     ///   parameters that do not fit the model (missing, extra, wrong shape, non-finite).
     public static func read<T: SafeTensorsScalar>(directory: String, as _: T.Type = T.self,
                                                   configuration given: ModelConfiguration? = nil) throws -> Contents<T> {

@@ -255,7 +255,7 @@ public enum Dropout {
 
 /// Token embedding (PyTorch `nn.Embedding(V, C)`): tokens (R) → rows (R, C) of W: (V, C).
 public enum Embedding {
-    /// - Throws: ``SSMError`` naming `tokens` when a token is outside 0 ..< V.
+    /// - Throws: `SSMError` naming `tokens` when a token is outside 0 ..< V.
     public static func forward<T: FFTScalar>(_ tokens: [Int], weight w: [T], vocabulary V: Int, channels C: Int) throws(SSMError) -> [T] {
         precondition(w.count == V * C, "Embedding: counts")
         var y = [T](repeating: 0, count: tokens.count * C)

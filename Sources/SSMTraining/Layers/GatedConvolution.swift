@@ -13,7 +13,7 @@ import SSMKit
 public struct GatedConvolution<T: FFTScalar>: Sendable {
     public let channels: Int
     public var threads: Int
-    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    /// The FFT planner effort (nil: `FFT/defaultEffort`).
     public var effort: FFTPlannerEffort?
 
     /// What forward keeps for backward.

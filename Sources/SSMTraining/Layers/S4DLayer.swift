@@ -16,7 +16,7 @@ public struct S4DLayer<T: FFTScalar>: Sendable {
     public let channels: Int
     public let modes: Int
     public var threads: Int
-    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    /// The FFT planner effort (nil: `FFT/defaultEffort`).
     public var effort: FFTPlannerEffort?
 
     /// The layer's parameters (complex C as Complex<T>, W as (2H, H) row-major).

@@ -16,7 +16,7 @@ public struct S4Layer<T: FFTScalar>: Sendable {
     public let modes: Int
     public let rank: Int
     public var threads: Int
-    /// The FFT planner effort (nil: ``FFT/defaultEffort``).
+    /// The FFT planner effort (nil: `FFT/defaultEffort`).
     public var effort: FFTPlannerEffort?
 
     public struct Parameters: Sendable {

@@ -6,7 +6,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     case s4d
     /// ``S4Layer`` (the DPLR kernel of s4.py with the same output stage), HiPPO-LegS.
     case s4
-    /// ``MambaBlock`` (official mamba_simple.py `Mamba`).
+    /// `MambaBlock` (official mamba_simple.py `Mamba`).
     case mamba
 }
 
@@ -83,7 +83,7 @@ public struct ModelConfiguration: Sendable, Equatable {
     }
 
     /// Reads ``metadata`` back.
-    /// - Throws: ``SSMError`` naming the first missing or malformed key.
+    /// - Throws: `SSMError` naming the first missing or malformed key.
     public init(metadata m: [String: String]) throws(SSMError) {
         func integer(_ key: String) throws(SSMError) -> Int {
             guard let text = m[key], let v = Int(text) else { throw SSMError.missing(argument: "metadata.\(key)", expected: "an integer") }

@@ -49,7 +49,7 @@ extension SequenceModel {
 
     /// The model's outputs (R, K) — R = B·L per token or B pooled — and its activations.
     /// Dropout is applied when the configuration has it and `dropoutSeed` is given (training).
-    /// - Throws: ``SSMError`` for inputs of the wrong shape, tokens out of range, non-finite features.
+    /// - Throws: `SSMError` for inputs of the wrong shape, tokens out of range, non-finite features.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func forward(_ batch: SequenceBatch, parameters p: ParameterSet<T>,

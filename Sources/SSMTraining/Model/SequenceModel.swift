@@ -31,7 +31,7 @@ public struct SequenceBatch: Sendable {
 /// - S4/S4D: `encoder.*`, `s4_layers.{i}.*` (``S4DLayer`` / ``S4Layer``), `norms.{i}.weight|bias`,
 ///   `decoder.weight|bias`;
 /// - Mamba: `backbone.embedding.weight` (tokens) or `backbone.encoder.weight|bias` (features),
-///   `backbone.layers.{i}.norm.weight`, `backbone.layers.{i}.mixer.*` (``MambaBlock``),
+///   `backbone.layers.{i}.norm.weight`, `backbone.layers.{i}.mixer.*` (`MambaBlock`),
 ///   `backbone.norm_f.weight`, `lm_head.weight` (no bias): the state_dict of
 ///   `MambaLMHeadModel` with `rms_norm=True` and untied embeddings.
 public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
@@ -74,8 +74,8 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
 
     /// Seeded initial parameters: PyTorch's defaults for `nn.Linear`, `nn.Conv1d` (U(±1/√fan_in))
     /// and `nn.Embedding` (N(0, 1); Mamba: N(0, 0.02²) as its `_init_weights`), norms at
-    /// weight 1 and bias 0; the mixers as their official modules (``S4DParameters`` S4D-Lin,
-    /// HiPPO-LegS for S4, ``MambaParameters`` with out_proj scaled by 1/√layers as
+    /// weight 1 and bias 0; the mixers as their official modules (`S4DParameters` S4D-Lin,
+    /// HiPPO-LegS for S4, `MambaParameters` with out_proj scaled by 1/√layers as
     /// `rescale_prenorm_residual`), D ~ N(0, 1) for S4/S4D.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)

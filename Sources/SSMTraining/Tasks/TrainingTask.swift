@@ -30,9 +30,14 @@ public struct TrainingTask: Sendable {
     public let tokensToCopy: Int
     let digits: DigitsData?
 
-    /// - Parameter digitsPath: a digits file in the layout of scripts/make_digits.py; nil reads
-    ///   the copy bundled with SSMTraining.
-    /// - Throws: ``SSMError`` naming the argument for impossible sizes, or an unreadable digits file.
+    /// - Parameters:
+    ///   - kind: the task.
+    ///   - length: the sequence length (nil: 100 for adding, 64 otherwise; digits is always 64).
+    ///   - vocabulary: the token tasks' vocabulary V (0 noise, 1 marker, 2 … V − 1 data).
+    ///   - tokensToCopy: the data tokens a copying task's sequence holds.
+    ///   - digitsPath: a digits file in the layout of scripts/make_digits.py; nil reads the copy
+    ///     bundled with SSMTraining.
+    /// - Throws: `SSMError` naming the argument for impossible sizes, or an unreadable digits file.
     public init(_ kind: TaskKind, length: Int? = nil, vocabulary: Int = 16, tokensToCopy: Int = 8, digitsPath: String? = nil) throws(SSMError) {
         self.kind = kind
         self.vocabulary = vocabulary

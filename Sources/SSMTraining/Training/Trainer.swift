@@ -91,7 +91,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     public var step: Int { optimizer.step }
 
     /// One step: forward, loss, backward, clip, AdamW.
-    /// - Throws: ``SSMError`` if the loss is not finite (the run diverged).
+    /// - Throws: `SSMError` if the loss is not finite (the run diverged).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public mutating func trainStep() throws(SSMError) -> StepReport {

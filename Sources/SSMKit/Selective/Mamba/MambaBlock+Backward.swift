@@ -1,7 +1,7 @@
 extension MambaBlock {
     /// The backward pass of scan mode: the gradients of Σ dOut ⊙ out with respect to the
     /// hidden states (B, L, M) and every parameter (the state a prefill started from is held
-    /// fixed). Walks ``run`` in reverse: out_proj, the scan (``SelectiveScan/backward(_:dOut:)``),
+    /// fixed). Walks `run` in reverse: out_proj, the scan (``SelectiveScan/backward(_:dOut:)``),
     /// dt_proj, x_proj, SiLU, the conv, in_proj; every GEMM's two gradients by GEMM.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)

@@ -1,0 +1,27 @@
+import Testing
+
+/// The GEMM library is chosen at run time (SSMKit/Support/BLAS.swift). OpenBLAS can be made to
+/// misdetect any x86-64 CPU by forcing its SSE3 Prescott kernels, which is what Debian's
+/// OpenBLAS 0.3.21 does by itself on CPU models it does not know.
+@Suite("the GEMM library is chosen at run time")
+struct BLASBackendTests {
+    @Test("ssm --version names the SIMD path and the GEMM library")
+    func version() throws {
+        let run = try runSSM(["--version"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("SIMD ") && (run.stdout.contains("OpenBLAS") || run.stdout.contains("BLIS")), "\(run.stdout)")
+    }
+
+    @Test("OpenBLAS reporting Prescott kernels on an AVX2 CPU makes SSMKit use BLIS, whose GEMMs pass the fixtures")
+    func misdetectedOpenBLAS() throws {
+        let version = try runSSM(["--version"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        let simd = try runSSM(["--version"])
+        // On a CPU without AVX2 OpenBLAS's choice stands (there is nothing faster to switch to).
+        if simd.stdout.contains("SIMD baseline") { return }
+        #expect(version.stdout.contains("BLIS") && version.stdout.contains("prescott"), "\(version.stdout)")
+        for environment in [["OPENBLAS_CORETYPE": "Prescott"], ["SSMKIT_BLAS": "blis"], ["SSMKIT_BLAS": "openblas"]] {
+            let run = try runSSM(["verify", "--fixtures", fixtureDirectory, "--op", "mamba,s4d-layer"], environment: environment)
+            #expect(run.status == 0 && run.stdout.contains("4 passed, 0 failed"), "\(environment): \(run.stdout)\(run.stderr)")
+        }
+    }
+}
