@@ -26,7 +26,6 @@ func suite(_ name: String) -> Target {
 
 let package = Package(
     name: "SSMKitBenchmarks",
-    platforms: [.macOS(.v13)],
     dependencies: [
         .package(name: "SSMKit", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
