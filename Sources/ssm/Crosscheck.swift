@@ -27,7 +27,7 @@ struct Crosscheck: ParsableCommand {
     @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float64
     @Option(name: .long, help: "Seed of the parameters and the input.") var seed: UInt64 = 0
     @Option(name: .long, help: "Relative tolerance (default 1e-10 in float64, 1e-4 in float32).") var tolerance: Double?
-    @Option(name: .long, help: "A safetensors file of the model's parameters (EVAL.md names: s4d-kernel or s4-kernel inputs, optional D) instead of a seeded random model.") var checkpoint: String?
+    @Option(name: .long, help: "A safetensors file of the model's parameters (the tensor names of ssm eval s4d-kernel or s4-kernel, optional D) instead of a seeded random model.") var checkpoint: String?
     @Flag(name: .long, help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {

@@ -1,4 +1,4 @@
-/// The shape of a causal (or bidirectional) long convolution, `fftconv` of EVAL.md.
+/// The shape of a causal (or bidirectional) long convolution, the `fftconv` operation of the ssm eval contract.
 ///
 /// Legend: B batch · H channels · C kernel copies (output channels) · L length · Lk kernel length.
 ///

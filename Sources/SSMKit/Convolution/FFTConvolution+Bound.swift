@@ -8,7 +8,7 @@ extension FFTConvolution {
     /// Runs exactly the FFTW transforms that `forward(u:kernel:skip:y:)` (or
     /// `backward(dY:u:kernel:skip:dU:dK:dD:)` with every gradient requested) executes, with the
     /// same plans, arrays, thread count and task schedule, and nothing else: no copies, no
-    /// padding, no spectral products. Its time is the bound of the performance model (Design and Mathematics);
+    /// padding, no spectral products. Its time is the bound of the performance model (Design and Mathematics, "The performance model");
     /// the convolution's time divided by it is the overhead SSMKit adds to FFTW.
     ///
     /// Works on this instance's scratch, which ``prepareTransformsOnly()`` must have zeroed

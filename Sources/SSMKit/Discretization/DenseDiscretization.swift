@@ -1,7 +1,7 @@
 import CSSMKitBLAS
 import RealModule
 
-/// Discretization of a dense continuous SSM x' = A x + B u (DESIGN.md, "Discretization"):
+/// Discretization of a dense continuous SSM x' = A x + B u (Design and Mathematics, "The state space model and its discretization"):
 ///
 ///     ZOH:      Ā = e^{ΔA},                 B̄ = (ΔA)⁻¹(e^{ΔA} − I)·ΔB
 ///     bilinear: Ā = (I − Δ/2·A)⁻¹(I + Δ/2·A), B̄ = (I − Δ/2·A)⁻¹·ΔB

@@ -8,7 +8,7 @@ import RealModule
 ///     ZOH:      Ā = e^{Δλ},                 B̄ = (e^{Δλ} − 1)/λ · B
 ///     bilinear: Ā = (1 + Δλ/2)/(1 − Δλ/2),  B̄ = Δ/(1 − Δλ/2) · B
 ///
-/// (DESIGN.md, "Discretization".) `expMinusOne` keeps e^{Δλ} − 1 accurate when |Δλ| is tiny,
+/// (Design and Mathematics, "The state space model and its discretization".) `expMinusOne` keeps e^{Δλ} − 1 accurate when |Δλ| is tiny,
 /// where computing e^{Δλ} and subtracting 1 would cancel most of its digits.
 public enum Discretization: String, Sendable, CaseIterable {
     case zoh

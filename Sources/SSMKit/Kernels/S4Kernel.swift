@@ -3,7 +3,7 @@ import ComplexModule
 import RealModule
 
 /// The S4 (DPLR) convolution kernel by Cauchy sums and the Woodbury identity (official
-/// `SSMKernelDPLR`, s4.py), following ../shared/EVAL.md `s4-kernel`.
+/// `SSMKernelDPLR`, s4.py), as the `s4-kernel` operation of the ssm eval contract (EvalContract.md).
 ///
 /// Legend: C output copies · H channels · S SSMs (channel h uses SSM h mod S) · N2 modes ·
 /// R rank · L length.

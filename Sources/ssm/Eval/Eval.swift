@@ -1,7 +1,7 @@
 import ArgumentParser
 import SSMKit
 
-/// `ssm eval OP`: one operation on tensors read from a safetensors file (EVAL.md).
+/// `ssm eval OP`: one operation on tensors read from a safetensors file (see the EvalContract article).
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one operation on tensors from a safetensors file and write the results.",

@@ -46,7 +46,7 @@ struct EvalS4Recurrent: ParsableCommand {
 
 extension S4Recurrence.StepMode: ExpressibleByArgument {}
 
-/// The S4 parameters of EVAL.md, shapes checked: inv_dt (H), A_real (S, N2), A_imag (S, N2),
+/// The S4 parameters of `ssm eval s4-kernel`, shapes checked: inv_dt (H), A_real (S, N2), A_imag (S, N2),
 /// B (S, N2, 2), P (R, S, N2, 2), C (C, H, N2, 2).
 struct S4ParameterTensors<T: SafeTensorsScalar> {
     var invDt: Tensor<T>, aReal: Tensor<T>, aImag: Tensor<T>, b: Tensor<T>, p: Tensor<T>, c: Tensor<T>
