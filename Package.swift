@@ -27,12 +27,13 @@ let package = Package(
             pkgConfig: "fftw3",
             providers: [.apt(["libfftw3-dev"])]
         ),
-        // OpenBLAS (CBLAS) and LAPACKE. BLIS, for GEMMs on CPUs OpenBLAS does not recognize, is
-        // loaded at run time (Sources/SSMKit/Support/BLAS.swift).
+        // OpenBLAS (CBLAS) and LAPACKE. BLIS (Debian's libblis4-serial), for GEMMs on CPUs that
+        // OpenBLAS does not recognize, is not linked: it is loaded at run time when installed
+        // (Sources/SSMKit/Support/BLAS.swift).
         .systemLibrary(
             name: "CSSMKitBLAS",
             pkgConfig: "lapacke",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev", "libblis4-serial"])]
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
         .target(name: "CSSMKitSpectral"),
@@ -80,8 +81,7 @@ let package = Package(
         // Runs the built `ssm` on the PyTorch fixtures of Tests/Fixtures and on bad input.
         .testTarget(
             name: "ssmTests",
-            dependencies: ["SSMKit", "ssm"],
-            exclude: ["../Fixtures"]
+            dependencies: ["SSMKit", "ssm"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Converts scikit-learn's 8x8 digits (UCI optdigits test set, 1797 images, 10 classes) into
-data/digits.safetensors for `ssm train --task digits`.
+Sources/SSMTraining/Resources/digits.safetensors, the data set that SSMTraining bundles for
+`TrainingTask(.digits)` and `ssm train --task digits`.
 
 Tensors (F16, exact: pixels are integers 0..16, labels 0..9):
   images (1797, 64)  row-major pixels, the sequence the model reads
@@ -24,7 +25,7 @@ for c in range(10):
     members = np.flatnonzero(digits.target == c)
     rng.shuffle(members)
     split[members[: round(0.2 * len(members))]] = 1
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "digits.safetensors")
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "SSMTraining", "Resources", "digits.safetensors")
 save_file({"images": images, "labels": labels, "split": split}, out,
           metadata={"source": "sklearn.datasets.load_digits", "license": "CC BY 4.0 (UCI optdigits)"})
 print(f"{out}: {len(labels)} images, {int(split.sum())} validation")

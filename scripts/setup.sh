@@ -35,5 +35,10 @@ if [ "$want_numpy" -eq 1 ] && ! python3 -c "import numpy" 2>/dev/null; then
     apt_install python3-numpy || true
   fi
   # A python3 that is not Debian's (pyenv, a venv) does not see python3-numpy.
-  python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+  if ! python3 -c "import numpy" 2>/dev/null; then
+    python3 -m pip install -q numpy || {
+      echo "setup: could not install numpy for $(command -v python3); install it (pip install numpy) and rerun" >&2
+      exit 1
+    }
+  fi
 fi

@@ -3,7 +3,8 @@
 # release mode (the numeric references are loops that a debug build runs 10-100x slower;
 # -enable-testing keeps @testable imports working). The CLI tests run the built `ssm` on the
 # PyTorch fixtures in Tests/Fixtures. Before the tests, builds and runs the client package
-# Examples/Digits, which depends on SSMKit by path and trains by `import` as the README shows.
+# Examples/Digits, which depends on SSMKit by path and trains by `import` as the README shows,
+# and checks that the DocC catalogs build with no warning.
 #
 #     bash scripts/test.sh                # everything
 #     bash scripts/test.sh --filter FFT   # extra arguments go to `swift test` (no example run)
@@ -14,6 +15,16 @@ swift build -c release -Xswiftc -enable-testing --build-tests
 if [ $# -eq 0 ]; then
   echo "== Examples/Digits: a client package that depends on SSMKit (swift run -c release)"
   (cd Examples/Digits && swift run -c release Digits)
+  echo
+  echo "== DocC: the SSMKit and SSMTraining catalogs build with no warning"
+  docs_log=$(mktemp)
+  swift package generate-documentation --target SSMKit --target SSMTraining >"$docs_log" 2>&1 \
+    || { cat "$docs_log"; echo "test.sh: the documentation does not build" >&2; exit 1; }
+  if grep -q "warning:" "$docs_log"; then
+    grep -A3 "warning:" "$docs_log"; echo "test.sh: the documentation builds with warnings" >&2; exit 1
+  fi
+  rm -f "$docs_log"
+  echo "documentation: built, no warnings"
   echo
 fi
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"

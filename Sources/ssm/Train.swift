@@ -59,21 +59,24 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The flag that sets each argument of the library's task, model and training settings.
+    /// The flag that sets each argument of the library's task, model and training settings
+    /// (``underFlagNames(_:)`` reports their errors under these names).
     static let flags = ["task": "--task", "length": "--length", "vocabulary": "--vocabulary", "tokensToCopy": "--tokens",
                         "digitsPath": "--data", "layers": "--layers", "width": "--width", "state": "--state", "dropout": "--dropout",
                         "steps": "--steps", "batch": "--batch", "learningRate": "--lr", "clip": "--clip", "warmup": "--warmup",
                         "validationSize": "--validation-size"]
 
     func run() throws {
-        do {
-            switch precision {
-            case .float32: try train(Float.self)
-            case .float64: try train(Double.self)
-            }
-        } catch let error as SSMError {
-            throw error.renamingArguments(Self.flags)
+        switch precision {
+        case .float32: try train(Float.self)
+        case .float64: try train(Double.self)
         }
+    }
+
+    /// Runs `body`, which builds the task, model or settings from this command's flags, and
+    /// reports its errors under the flag that set the argument (`--tokens`, not `tokensToCopy`).
+    func underFlagNames<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let error as SSMError { throw error.renamingArguments(Self.flags) }
     }
 
     func train<T: SafeTensorsScalar>(_: T.Type) throws {
@@ -93,8 +96,9 @@ struct Train: ParsableCommand {
                 guard let text = r[key], let v = Int(text) else { throw SSMError.missing(argument: "--resume \(resume): \(key)", expected: "an integer") }
                 return v
             }
-            let task = try TrainingTask(kind, length: kind == .digits ? nil : try integer("length"), vocabulary: try integer("vocabulary"),
-                                tokensToCopy: try integer("tokens"), digitsPath: data)
+            let length = kind == .digits ? nil : try integer("length")
+            let (vocabulary, tokens) = (try integer("vocabulary"), try integer("tokens"))
+            let task = try underFlagNames { try TrainingTask(kind, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data) }
             guard let seedText = r["seed"], let seed = UInt64(seedText), let clipText = r["clip"], let clip = Double(clipText) else {
                 throw SSMError.missing(argument: "--resume \(resume)", expected: "seed and clip in the optimizer's metadata")
             }
@@ -108,13 +112,16 @@ struct Train: ParsableCommand {
         } else {
             taskKind = task
             let d = TaskDefaults.for(task)
-            let t = try TrainingTask(task, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data)
-            let configuration = try ModelConfiguration(family: model ?? d.model, layers: layers ?? d.layers, width: width ?? d.width,
-                                                       state: state ?? d.state, input: t.input, output: t.output, dropout: dropout)
-            let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,
-                                                     ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
-                                                     seed: seed, validationSize: validationSize)
-            trainer = try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads, effort: effort), task: t, configuration: settings)
+            trainer = try underFlagNames {
+                let t = try TrainingTask(task, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data)
+                let configuration = try ModelConfiguration(family: model ?? d.model, layers: layers ?? d.layers, width: width ?? d.width,
+                                                           state: state ?? d.state, input: t.input, output: t.output, dropout: dropout)
+                let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,
+                                                         ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
+                                                         seed: seed, validationSize: validationSize)
+                return try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads, effort: effort), task: t,
+                                   configuration: settings)
+            }
         }
         let c = trainer.model.configuration, s = trainer.configuration
         var run = s.metadata

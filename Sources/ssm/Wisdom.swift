@@ -15,9 +15,7 @@ struct Wisdom: ParsableCommand {
     struct Path: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the cache file's path (it may not exist yet).")
         func run() throws {
-            guard let path = FFT.wisdomCachePath else {
-                throw SSMError.missing(argument: "cache folder", expected: "SSMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME set")
-            }
+            guard let path = FFT.wisdomCachePath else { throw WisdomError.noCacheFolder }
             print(path)
         }
     }

@@ -52,6 +52,9 @@ struct TaskTests {
         #expect(Set(v.targets) == Set((0 ..< 10).map(Double.init)))
         #expect(task.trainingBatch(size: 16, seed: 0, index: 0).features!.count == 16 * 64)
         #expect(throws: SSMError.self) { try TrainingTask(.digits, digitsPath: "/nonexistent/digits.safetensors") }
+        // Without a path: the copy bundled as SSMTraining's resource, the same data.
+        let bundled = try TrainingTask(.digits).validationBatch(size: 1, seed: 0)
+        #expect(bundled.features == v.features && bundled.targets == v.targets)
         #expect(throws: SSMError.self) { try TrainingTask(.digits, length: 32, digitsPath: "/\(path)/Sources/SSMTraining/Resources/digits.safetensors") }
     }
 }

@@ -3,7 +3,7 @@ import Testing
 @testable import SSMKit
 @testable import ssm
 
-/// The operations `ssm eval` implements so far; their fixtures must all pass.
+/// The operations `ssm eval` implements; their fixtures must all pass.
 let implementedOperations = [
     "fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel", "s4-recurrent", "selective-scan", "mamba", "s4d-layer",
 ]
@@ -20,6 +20,8 @@ struct FixtureTests {
         }
         let inputs = try FileManager.default.contentsOfDirectory(atPath: fixtureDirectory).filter { $0.hasSuffix(".in.safetensors") }
         #expect(inputs.count == set.cases.count, "\(inputs.count) input files, \(set.cases.count) cases in cases.json")
+        // The 21 public cases of the official code's fixture set: none may go missing unnoticed.
+        #expect(set.cases.count == 21, "\(set.cases.count) fixture cases, expected the 21 public ones")
         #expect(Set(set.cases.map(\.op)).isSubset(of: implementedOperations), "cases of an operation ssm does not implement")
         print("fixtures: \(Self.cases.count) PyTorch fixture cases from \(fixtureDirectory)")
     }
@@ -63,6 +65,11 @@ struct FixtureTests {
         try Data(index.utf8).write(to: URL(fileURLWithPath: dir + "/cases.json"))
         let bad = try runSSM(["verify", "--fixtures", dir])
         #expect(bad.status != 0 && bad.stdout.contains("FAIL") && bad.stdout.contains("0 passed, 1 failed"), "\(bad.stdout)")
+
+        // An expected file with no tensors compares nothing, which is a failure, not a pass.
+        try SafeTensorsFile.write([], to: c.outputPath(in: dir))
+        let empty = try runSSM(["verify", "--fixtures", dir])
+        #expect(empty.status != 0 && empty.stdout.contains("nothing compared"), "\(empty.stdout)")
 
         // A folder without cases.json is refused with one line naming the option.
         let missing = try runSSM(["verify", "--fixtures", dir + "/absent"])

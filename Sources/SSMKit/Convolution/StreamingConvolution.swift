@@ -37,7 +37,7 @@ public final class StreamingConvolution<T: FFTScalar> {
     public static var maximumBlockLength: Int { 1 << 24 }
 
     /// A stream for `kernel` (Lk taps) with skip D, in blocks of `blockLength` samples
-    /// (default: the power of two nearest Lk, clamped to [2^10, 2^16]).
+    /// (default: the smallest power of two ≥ Lk, clamped to [2^10, 2^16]).
     /// - Throws: ``SSMError`` for an empty kernel, a non-finite tap or D, or a block length
     ///   outside 1 … ``maximumBlockLength``.
     public init(kernel: [T], skip: T = 0, blockLength: Int? = nil, effort: FFTPlannerEffort? = nil) throws(SSMError) {
@@ -76,7 +76,7 @@ public final class StreamingConvolution<T: FFTScalar> {
         }
     }
 
-    /// The default block length: the power of two nearest the kernel length, in [2^10, 2^16].
+    /// The default block length: the smallest power of two ≥ the kernel length, clamped to [2^10, 2^16].
     public static func defaultBlockLength(kernelLength: Int) -> Int {
         var p = 1 << 10
         while p < kernelLength, p < 1 << 16 { p <<= 1 }

@@ -76,10 +76,10 @@ public final class RealFFT<T: FFTScalar>: @unchecked Sendable {
 /// happens under one lock; plans are cached by (precision, size, effort) and shared by every
 /// caller, which also makes results bit-identical across threads and instances.
 ///
-/// Process-wide state: the first plan calls `fftw_init_threads` and `fftw_plan_with_nthreads(1)`
-/// for both precisions (SSMKit runs each transform on one thread and parallelizes across rows),
-/// which also applies to FFTW plans the program makes itself afterwards. Wisdom lives in
-/// FFTW's process-wide store; SSMKit reads or writes a file only when asked
+/// Process-wide state: the first plan or wisdom import calls `fftw_init_threads` and
+/// `fftw_plan_with_nthreads(1)` for both precisions (SSMKit runs each transform on one thread
+/// and parallelizes across rows), which also applies to FFTW plans the program makes itself
+/// afterwards. Wisdom lives in FFTW's process-wide store; SSMKit reads or writes a file only when asked
 /// (``loadWisdomCache()``, ``saveWisdomCache()``, ``importWisdom(from:)``, ``exportWisdom(to:)``).
 public enum FFT {
     struct PlanKey: Hashable {
@@ -178,21 +178,21 @@ public enum FFT {
     }
 
     /// Writes FFTW's accumulated wisdom to the cache (``wisdomCachePath``), creating its folder.
-    /// - Throws: ``WisdomError`` when no cache location is known; `FileError` when it cannot be written.
+    /// - Throws: ``WisdomError/noCacheFolder`` when no cache location is known; `FileError` when
+    ///   it cannot be written.
     public static func saveWisdomCache() throws {
-        guard let path = wisdomCachePath else {
-            throw WisdomError.unreadable(path: "fftw-wisdom", reason: "no cache folder: set SSMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME")
-        }
+        guard let path = wisdomCachePath else { throw WisdomError.noCacheFolder }
         try FileIO.makeDirectories(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
         try exportWisdom(to: path)
     }
 
     /// Deletes the wisdom cache file (nothing happens when there is none) and forgets the
-    /// wisdom of this process, so plans made from now on are searched afresh.
-    /// - Throws: `FileError` when the file exists but cannot be removed.
+    /// wisdom of this process, so that later plans are searched afresh.
+    /// - Throws: ``WisdomError/noCacheFolder`` when no cache location is known; `FileError`
+    ///   when the file exists but cannot be removed.
     public static func clearWisdomCache() throws {
         state.withLock { _ in Double.fftwForgetWisdom(); Float.fftwForgetWisdom() }
-        guard let path = wisdomCachePath else { return }
+        guard let path = wisdomCachePath else { throw WisdomError.noCacheFolder }
         if unlink(path) != 0, errno != ENOENT { throw FileError(path: path, reason: "cannot remove: \(FileIO.errnoText())") }
     }
 }
@@ -201,11 +201,15 @@ public enum FFT {
 public enum WisdomError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case malformed(path: String, reason: String)
+    /// None of SSMKIT_CACHE_DIR, XDG_CACHE_HOME and HOME is set, so the cache has no place.
+    case noCacheFolder
 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): "wisdom file \(path): cannot be read (\(reason))"
-        case let .malformed(path, reason): "wisdom file \(path): \(reason)"
+        case let .malformed(path, reason):
+            "wisdom file \(path): \(reason)" + (path == FFT.wisdomCachePath ? " (the cache: `ssm wisdom clear` deletes it)" : "")
+        case .noCacheFolder: "wisdom cache: no folder for it, expected SSMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME to be set"
         }
     }
 }

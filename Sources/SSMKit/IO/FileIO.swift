@@ -12,11 +12,11 @@ public struct FileError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Whole-file reads and atomic writes through POSIX calls.
-public enum FileIO {
+package enum FileIO {
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
     /// Reads the whole regular file at `path`.
-    public static func readAll(_ path: String) throws(FileError) -> [UInt8] {
+    package static func readAll(_ path: String) throws(FileError) -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw FileError(path: path, reason: "cannot open: \(errnoText())") }
         defer { close(fd) }
@@ -42,7 +42,7 @@ public enum FileIO {
     }
 
     /// Creates `path` and any missing parents (mode 0755); an existing folder is fine.
-    public static func makeDirectories(_ path: String) throws(FileError) {
+    package static func makeDirectories(_ path: String) throws(FileError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component
@@ -55,7 +55,7 @@ public enum FileIO {
 
     /// Writes `chunks` one after the other to a temporary file beside `path`, flushes it, and
     /// renames it over `path`: readers see the old file or the whole new one, never a part.
-    public static func writeAtomically(_ chunks: [UInt8]..., to path: String) throws(FileError) {
+    package static func writeAtomically(_ chunks: [UInt8]..., to path: String) throws(FileError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw FileError(path: path, reason: "cannot create \(temporary): \(errnoText())") }

@@ -1,7 +1,7 @@
 /// A JSON value from a strict, small reader (safetensors headers, configuration files): RFC 8259
 /// grammar, nesting limited to 64 levels, duplicate object keys rejected, object members kept
 /// in file order, numbers kept as their literal text.
-public enum JSONValue: Equatable, Sendable {
+package enum JSONValue: Equatable, Sendable {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -10,24 +10,24 @@ public enum JSONValue: Equatable, Sendable {
     case null
 
     /// Parses `bytes` as one JSON value surrounded only by white space.
-    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue { try JSONParser.parse(bytes) }
+    package static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue { try JSONParser.parse(bytes) }
 
     /// The member `key` of an object (nil for a missing key or a value that is not an object).
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
         return members.first { $0.key == key }?.value
     }
 
     /// The string, if this is one.
-    public var string: String? { if case let .string(s) = self { s } else { nil } }
+    package var string: String? { if case let .string(s) = self { s } else { nil } }
     /// The number as a Double, if this is a number.
-    public var double: Double? { if case let .number(text) = self { Double(text) } else { nil } }
+    package var double: Double? { if case let .number(text) = self { Double(text) } else { nil } }
     /// The elements, if this is an array.
-    public var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
+    package var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
     /// The members in file order, if this is an object.
-    public var object: [(key: String, value: JSONValue)]? { if case let .object(m) = self { m } else { nil } }
+    package var object: [(key: String, value: JSONValue)]? { if case let .object(m) = self { m } else { nil } }
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    package static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case let (.object(x), .object(y)):
             x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -49,10 +49,10 @@ public enum JSONValue: Equatable, Sendable {
 }
 
 /// Why a JSON text was refused, and the byte offset where the reader stopped.
-public struct JSONParseError: Error, Equatable, CustomStringConvertible {
-    public let offset: Int
-    public let reason: String
-    public var description: String { "JSON: \(reason) at byte \(offset)" }
+package struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    package let offset: Int
+    package let reason: String
+    package var description: String { "JSON: \(reason) at byte \(offset)" }
 }
 
 struct JSONParser {

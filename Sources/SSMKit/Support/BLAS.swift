@@ -17,14 +17,15 @@ public enum BLAS {
         case blis
     }
 
-    /// The library that runs SSMKit's GEMMs in this process, chosen at the first GEMM:
+    /// The library that runs SSMKit's GEMMs in this process, chosen once, at the first GEMM or
+    /// the first reading of this property (``BuildInfo/blas`` reads it, and so `ssm` does at start):
     /// `$SSMKIT_BLAS` (`openblas` or `blis`) when set, else OpenBLAS unless it did not recognize
     /// this CPU — Debian's OpenBLAS 0.3.21 picks its kernels by CPU model, and on models it
     /// does not know (several recent Intel Xeons) it falls back to SSE3 "Prescott" kernels two
     /// to three times slower — in which case BLIS, which picks its kernels by CPU features, is
     /// used when it is installed and has kernels for this CPU.
     ///
-    /// Process-wide state, made at that first GEMM: with OpenBLAS, `openblas_set_num_threads(1)`,
+    /// Process-wide state, made when the choice is: with OpenBLAS, `openblas_set_num_threads(1)`,
     /// which holds for the whole process, this library's callers included; with BLIS,
     /// `bli_thread_set_num_threads(1)`. Both libraries' own threads spin while they wait, which on
     /// a small machine steals the cores from SSMKit's workers (measured: a third of a Mamba
@@ -103,6 +104,17 @@ struct GEMMLibrary: @unchecked Sendable {
         if requested == BLAS.Backend.blis.rawValue {
             return blis("SSMKIT_BLAS=blis") ?? openBLAS("SSMKIT_BLAS=blis, but libblis.so.4 is missing or has only generic kernels")
         }
+        // An unknown value is ignored, and said so in the description.
+        let ignored = requested.map { "; SSMKIT_BLAS=\($0) ignored: expected openblas or blis" } ?? ""
+        var chosen = automatic()
+        if !ignored.isEmpty {
+            chosen = GEMMLibrary(backend: chosen.backend, description: chosen.description + ignored, sgemm: chosen.sgemm, dgemm: chosen.dgemm)
+        }
+        return chosen
+    }
+
+    /// OpenBLAS where it recognized the CPU, else BLIS when it can run.
+    static func automatic() -> GEMMLibrary {
         let core = String(cString: openblas_get_corename()).lowercased()
         if ssm_cpu_has_avx2_fma() != 0, coresWithoutAVX2.contains(core) {
             return blis("OpenBLAS chose \(core) kernels on a CPU with AVX2")
@@ -115,6 +127,8 @@ struct GEMMLibrary: @unchecked Sendable {
 let gemmLibrary = GEMMLibrary.choose()
 
 extension Float {
+    /// One single-threaded row-major GEMM on the chosen library (``BLAS/backend``):
+    /// c = alpha·op(a)·op(b) + beta·c, with op(a) m × k and op(b) k × n.
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -124,6 +138,8 @@ extension Float {
 }
 
 extension Double {
+    /// One single-threaded row-major GEMM on the chosen library (``BLAS/backend``):
+    /// c = alpha·op(a)·op(b) + beta·c, with op(a) m × k and op(b) k × n.
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double,
                             c: UnsafeMutablePointer<Double>, ldc: Int) {
@@ -132,85 +148,85 @@ extension Double {
     }
 }
 
-/// c (m × n) = op(a) · op(b), or c += … when `accumulate`; row-major. op(a) is m × k: `a` is
-/// stored m × k, or k × m when `transposeA`; op(b) is k × n: `b` is k × n, or n × k when
-/// `transposeB`. A precondition checks the counts (a programmer error, not user input).
-///
-/// Products of at least 2²² flops are split on `threads` workers (default: all online
-/// processors) into blocks of rows of c, or of columns when c has more columns than rows; each
-/// block is one single-threaded GEMM over the whole of k.
 extension BLAS {
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
-public static func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
-                                 m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false, threads: Int? = nil) {
-    precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
-    guard m > 0, n > 0 else { return }
-    if k == 0 {
-        if !accumulate { for i in 0 ..< m * n { c[i] = 0 } }
-        return
-    }
-    let byRows = m >= n
-    let extent = byRows ? m : n
-    let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), extent / 16)) : 1
-    let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
-    let beta: T = accumulate ? 1 : 0
-    a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-            c.withUnsafeMutableBufferPointer { c in
-                let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)),
-                                    SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!)), SendablePointer(c.baseAddress!))
-                let block: @Sendable (Int, Int) -> Void = { part, _ in
-                    let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
-                    guard hi > lo else { return }
-                    if byRows {
-                        T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
-                               a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
-                               c: pc.pointer + lo * n, ldc: n)
-                    } else {
-                        T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
-                               a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
-                               c: pc.pointer + lo, ldc: n)
+    /// c (m × n) = op(a) · op(b), or c += … when `accumulate`; row-major. op(a) is m × k: `a` is
+    /// stored m × k, or k × m when `transposeA`; op(b) is k × n: `b` is k × n, or n × k when
+    /// `transposeB`. A precondition checks the counts (a programmer error, not user input).
+    ///
+    /// Products of at least 2²² flops are split on `threads` workers (default: all online
+    /// processors) into blocks of rows of c, or of columns when c has more columns than rows; each
+    /// block is one single-threaded GEMM over the whole of k.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public static func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
+                                            m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false, threads: Int? = nil) {
+        precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            if !accumulate { for i in 0 ..< m * n { c[i] = 0 } }
+            return
+        }
+        let byRows = m >= n
+        let extent = byRows ? m : n
+        let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), extent / 16)) : 1
+        let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+        let beta: T = accumulate ? 1 : 0
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)),
+                                        SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!)), SendablePointer(c.baseAddress!))
+                    let block: @Sendable (Int, Int) -> Void = { part, _ in
+                        let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
+                        guard hi > lo else { return }
+                        if byRows {
+                            T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
+                                   a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
+                                   c: pc.pointer + lo * n, ldc: n)
+                        } else {
+                            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
+                                   a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
+                                   c: pc.pointer + lo, ldc: n)
+                        }
                     }
+                    if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
                 }
-                if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
             }
         }
     }
-}
 
-/// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
-/// tiles (so that reads and writes both stay within a few cache lines), the (matrix, tile row)
-/// pairs split over the worker pool when there are more than 2^16 values.
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
-public static func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
-    precondition(a.count == batch * rows * cols, "transposed: counts")
-    var t = [T](repeating: 0, count: a.count)
-    let tile = 32
-    let tileRows = (rows + tile - 1) / tile
-    let tasks = batch * tileRows
-    guard tasks > 0, cols > 0 else { return t }
-    a.withUnsafeBufferPointer { a in
-        t.withUnsafeMutableBufferPointer { t in
-            let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)), SendablePointer(t.baseAddress!))
-            let body: @Sendable (Int, Int) -> Void = { task, _ in
-                let (b, r0) = (task / tileRows, task % tileRows * tile)
-                let base = b * rows * cols
-                let r1 = min(r0 + tile, rows)
-                var c0 = 0
-                while c0 < cols {
-                    let c1 = min(c0 + tile, cols)
-                    for r in r0 ..< r1 {
-                        for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
+    /// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
+    /// tiles (so that reads and writes both stay within a few cache lines), the (matrix, tile row)
+    /// pairs split over the worker pool when there are more than 2^16 values.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public static func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
+        precondition(a.count == batch * rows * cols, "transposed: counts")
+        var t = [T](repeating: 0, count: a.count)
+        let tile = 32
+        let tileRows = (rows + tile - 1) / tile
+        let tasks = batch * tileRows
+        guard tasks > 0, cols > 0 else { return t }
+        a.withUnsafeBufferPointer { a in
+            t.withUnsafeMutableBufferPointer { t in
+                let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)), SendablePointer(t.baseAddress!))
+                let body: @Sendable (Int, Int) -> Void = { task, _ in
+                    let (b, r0) = (task / tileRows, task % tileRows * tile)
+                    let base = b * rows * cols
+                    let r1 = min(r0 + tile, rows)
+                    var c0 = 0
+                    while c0 < cols {
+                        let c1 = min(c0 + tile, cols)
+                        for r in r0 ..< r1 {
+                            for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
+                        }
+                        c0 = c1
                     }
-                    c0 = c1
                 }
+                let workers = a.count > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
+                WorkerPool.shared.runTasks(tasks, workers: workers, body)
             }
-            let workers = a.count > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
-            WorkerPool.shared.runTasks(tasks, workers: workers, body)
         }
+        return t
     }
-    return t
-}
 }

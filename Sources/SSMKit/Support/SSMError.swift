@@ -27,7 +27,7 @@ public enum SSMError: Error, Equatable, CustomStringConvertible {
 extension SSMError {
     /// The same error with its argument or option renamed through `names` (unlisted names are
     /// kept): how a command-line tool reports a library argument under the flag that set it.
-    public func renamingArguments(_ names: [String: String]) -> SSMError {
+    package func renamingArguments(_ names: [String: String]) -> SSMError {
         func rename(_ name: String) -> String { names[name] ?? name }
         return switch self {
         case let .shape(argument, expected, actual): .shape(argument: rename(argument), expected: expected, actual: actual)

@@ -17,7 +17,8 @@ import Darwin
 /// not hold up the others), the calling thread working as worker 0. When the pool is already
 /// running another caller's job, the call falls back to `concurrentPerform`, so concurrent
 /// callers never wait for each other.
-public final class WorkerPool: @unchecked Sendable {
+@usableFromInline
+package final class WorkerPool: @unchecked Sendable {
     @usableFromInline static let shared = WorkerPool()
 
     // All state below is guarded by `mutex`; the pointers are allocated once and never freed
@@ -148,14 +149,14 @@ struct SendablePointer<T>: @unchecked Sendable {
 
 extension WorkerPool {
     /// The number of processors online, at least 1.
-    public static func onlineProcessorCount() -> Int {
+    package static func onlineProcessorCount() -> Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// Calls `body(index, worker)` once for each index in `0 ..< count` on up to `threads`
     /// threads of SSMKit's worker pool (worker < threads selects per-thread scratch), returning
     /// when all calls have returned. For the training layers' parallel loops.
-    public static func forEachInParallel(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
+    package static func forEachInParallel(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
         shared.runTasks(count, workers: threads, body)
     }
 }

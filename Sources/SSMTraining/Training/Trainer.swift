@@ -100,7 +100,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
         let (outputs, activations) = try model.forward(batch, parameters: parameters, dropoutSeed: configuration.seed &+ UInt64(t))
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
         let result: Loss.Result<T> = task.loss.evaluate(outputs, targets: batch.targets, rows: rows, classes: model.configuration.output.classes)
-        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (lower --lr?)") }
+        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
         gradients.zero()
         try model.backward(dOutputs: result.dOutputs, activations: activations, parameters: parameters, gradients: &gradients)
         let norm = configuration.clip > 0 ? gradients.clipNorm(maximum: configuration.clip) : .nan

@@ -2,12 +2,12 @@ import SSMKit
 
 /// max|a − e| / max(max|e|, scale), in Double: the error measure of the fixtures. `scale`
 /// keeps tensors that are analytically ~0 (rounding noise only) from dividing by noise.
-/// Counts that differ, and any non-finite value, give +∞.
+/// Counts that differ, and any non-finite value (actual or expected), give +∞.
 func fixtureError(_ actual: [Double], _ expected: [Double], scale: Double) -> Double {
     guard actual.count == expected.count else { return .infinity }
     var diff = 0.0, magnitude = 0.0
     for (a, e) in zip(actual, expected) {
-        if !a.isFinite { return .infinity }
+        if !a.isFinite || !e.isFinite { return .infinity }
         diff = max(diff, abs(a - e))
         magnitude = max(magnitude, abs(e))
     }
@@ -59,13 +59,20 @@ func hippoErrors(_ got: SafeTensorsFile, _ expected: SafeTensorsFile) throws -> 
     let a = try values(expected, "A"), b = try values(expected, "B")
     let n = Int(Double(a.count).squareRoot()), half = n / 2
     var errors = [("A", fixtureError(try values(got, "A"), a, scale: 0)), ("B", fixtureError(try values(got, "B"), b, scale: 0))]
+    // Every count the invariants index by, checked first: a malformed file fails, never traps.
+    let rank = try values(got, "P").count / max(1, 2 * half)
+    let counts: [(String, SafeTensorsFile, Int)] = [
+        ("Lambda", got, 2 * half), ("Lambda", expected, 2 * half), ("V", got, 2 * n * half), ("V", expected, 2 * n * half),
+        ("B_dplr", got, 2 * half), ("P", got, 2 * rank * half), ("P", expected, 2 * rank * half),
+    ]
+    guard n >= 2, n * n == a.count, b.count == n, rank >= 1,
+          try counts.allSatisfy({ try values($0.1, $0.0).count == $0.2 })
+    else { return errors + [("tensor sizes", .infinity)] }
     let order: (Complex<Double>, Complex<Double>) -> Bool = { ($0.imaginary, $0.real) < ($1.imaginary, $1.real) }
     let lambda = try complex(got, "Lambda"), lambdaExpected = try complex(expected, "Lambda").sorted(by: order)
-    guard lambda.count == half, lambdaExpected.count == half else { return errors + [("Lambda count", .infinity)] }
     let lambdaScale = lambdaExpected.map(\.length).max() ?? 1
     errors.append(("Lambda sorted", zip(lambda.sorted(by: order), lambdaExpected).map { ($0 - $1).length }.max()! / lambdaScale))
     let v = try complex(got, "V")
-    guard v.count == n * half else { return errors + [("V count", .infinity)] }
     // [V, conj V]* [V, conj V] = I.
     var unitary = 0.0
     for i in 0 ..< n {
@@ -82,7 +89,6 @@ func hippoErrors(_ got: SafeTensorsFile, _ expected: SafeTensorsFile) throws -> 
     errors.append(("V unitary", unitary))
     func gram(_ f: SafeTensorsFile) throws -> [Double] {
         let vv = try complex(f, "V"), p = try complex(f, "P")
-        let rank = p.count / half
         // P_orig[r][i] = 2·Re Σ_k V[i][k] P̃[r][k]; Gram = P_origᵀ P_orig.
         let original = (0 ..< rank).map { r in (0 ..< n).map { i in 2 * (0 ..< half).reduce(Complex<Double>.zero) { $0 + vv[i * half + $1] * p[r * half + $1] }.real } }
         return (0 ..< n * n).map { ij in original.reduce(0) { $0 + $1[ij / n] * $1[ij % n] } }
@@ -98,7 +104,6 @@ func hippoErrors(_ got: SafeTensorsFile, _ expected: SafeTensorsFile) throws -> 
     }
     errors.append(("A rebuilt", fixtureError(rebuilt, a, scale: 0)))
     let bTilde = try complex(got, "B_dplr")
-    guard bTilde.count == half else { return errors + [("B_dplr count", .infinity)] }
     let bScale = try complex(expected, "B_dplr").map(\.length).max() ?? 1
     var bErr = 0.0
     for k in 0 ..< half {

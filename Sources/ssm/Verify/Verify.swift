@@ -12,7 +12,8 @@ struct Verify: ParsableCommand {
         discussion: """
         Each case of DIR/cases.json runs as `ssm eval OP --input DIR/<case>.in.safetensors` with \
         the case's options, in this process, and every tensor of DIR/<case>.out.safetensors is \
-        compared: max|actual − expected| / max|expected| must not exceed the case's tolerance. \
+        compared: max|actual − expected| / max(max|expected|, scale) must not exceed the case's \
+        tolerance (scale, from cases.json, only for tensors that are analytically ~0). \
         The repository's fixtures are in Tests/Fixtures (see its README for their provenance).
         """
     )
@@ -31,7 +32,8 @@ struct Verify: ParsableCommand {
         var failed = 0
         let width = cases.map(\.name.count).max() ?? 0
         for c in cases {
-            let (checks, failure) = Self.check(c, in: set.directory)
+            var (checks, failure) = Self.check(c, in: set.directory)
+            if failure == nil, checks.isEmpty { failure = "nothing compared: \(c.outputPath(in: set.directory)) holds no tensors" }
             let worst = checks.max { $0.error / $0.tolerance < $1.error / $1.tolerance }
             let ok = failure == nil && checks.allSatisfy(\.passed)
             if !ok { failed += 1 }
