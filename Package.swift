@@ -35,12 +35,10 @@ let package = Package(
             pkgConfig: "lapacke",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // The pointwise spectral products, with AVX2 / AVX-512 clones chosen at load time.
-        .target(name: "CSSMKitSpectral"),
-        // The selective scan's row loops and vectorized exponential, cloned the same way.
-        .target(name: "CSSMKitSelective"),
-        // The step-mode row loops (diagonal, DPLR linear, dense), cloned the same way.
-        .target(name: "CSSMKitRecurrence"),
+        // The hot loops in C, each compiled for AVX-512, AVX2 and the baseline with the copy
+        // chosen at load time (clones.h): spectral products, Cauchy sums, the selective scan's
+        // rows and vectorized exponential, the step engine's rows.
+        .target(name: "CSSMKitKernels"),
         // Process-wide settings the ssm tool makes at start-up (the malloc policy).
         .target(name: "CSSMKitProcess"),
         .target(
@@ -48,9 +46,7 @@ let package = Package(
             dependencies: [
                 "CSSMKitFFTW",
                 "CSSMKitBLAS",
-                "CSSMKitSpectral",
-                "CSSMKitSelective",
-                "CSSMKitRecurrence",
+                "CSSMKitKernels",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),

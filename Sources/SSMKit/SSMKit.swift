@@ -9,7 +9,7 @@
 @_exported import ComplexModule
 @_exported import RealModule
 
-import CSSMKitSpectral
+import CSSMKitKernels
 
 /// This build of SSMKit and what it chose for the CPU it runs on.
 public enum BuildInfo {

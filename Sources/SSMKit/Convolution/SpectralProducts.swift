@@ -1,8 +1,8 @@
-import CSSMKitSpectral
+import CSSMKitKernels
 import ComplexModule
 
 // Pointwise products of half spectra: the only arithmetic the FFT convolution does between
-// transforms. The loops live in the C target CSSMKitSpectral, which is compiled with AVX2 and AVX-512
+// transforms. The loops live in the C target CSSMKitKernels, which is compiled with AVX2 and AVX-512
 // clones selected at load time: on this project's machines the AVX-512 clone runs these
 // products about 2× faster than the SSE2 code Swift emits for the baseline x86-64 target, and
 // the products are the largest cost of the convolution after FFTW itself. A loop in Swift

@@ -1,5 +1,5 @@
 import CSSMKitFFTW
-import CSSMKitSpectral
+import CSSMKitKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -40,13 +40,13 @@ where Self.RawSignificand: FixedWidthInteger {
     static func fftwImportWisdom(_ text: String) -> Bool
     static func fftwForgetWisdom()
 
-    // Interleaved complex products of CSSMKitSpectral (see SpectralProducts.swift).
+    // Interleaved complex products of CSSMKitKernels (see SpectralProducts.swift).
     static func spectralMultiply(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ count: Int)
     static func spectralMultiplyInPlace(_ a: UnsafeMutableRawPointer, _ b: UnsafeRawPointer, _ count: Int)
     static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
                                           _ count: Int, _ accumulate: Bool)
 
-    // The selective scan's row loops of CSSMKitSelective (see Selective/SelectiveRow.swift); false
+    // The selective scan's row loops of CSSMKitKernels (see Selective/SelectiveRow.swift); false
     // when the row's u, delta, z (or dOut) hold a non-finite value.
     static func selectiveScanForward(_ row: SelectiveRow<Self>, out: UnsafeMutablePointer<Self>,
                                      lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>) -> Bool
@@ -55,7 +55,7 @@ where Self.RawSignificand: FixedWidthInteger {
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
     static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
 
-    // The step-mode row loops of CSSMKitRecurrence (see Recurrence/StepEngine.swift).
+    // The step-mode row loops of CSSMKitKernels (see Recurrence/StepEngine.swift).
     static func stepRow(_ io: StepRowIO<Self>, _ p: StepRowParameters<Self>, xRe: UnsafeMutablePointer<Self>,
                         xIm: UnsafeMutablePointer<Self>, work: UnsafeMutablePointer<Self>)
 

@@ -1,4 +1,4 @@
-import CSSMKitSpectral
+import CSSMKitKernels
 import ComplexModule
 import RealModule
 
@@ -91,7 +91,7 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
                 }
             }
         }
-        // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSSMKitSpectral/cauchy.c).
+        // The Cauchy sums for every node but ω = −1, in one vectorized C call (CSSMKitKernels/cauchy.c).
         let nodes = L / 2 + 1 - (L % 2 == 0 ? 1 : 0)
         var gRe = [Double](repeating: 0, count: nodes), gIm = gRe
         let omegas = (0 ..< nodes).map { j in

@@ -1,6 +1,6 @@
 /// The fast step engine of recurrent mode: the step operators of ``S4DRecurrence`` and
 /// ``S4Recurrence`` (set up in Double there) rounded once to T, stepped by the C loops of
-/// CSSMKitRecurrence (AVX2 / AVX-512 clones, vectorized over the state).
+/// CSSMKitKernels (AVX2 / AVX-512 clones, vectorized over the state).
 ///
 /// Legend: B batch · C output copies · H channels · n complex state entries per row (N/2 for
 /// S4D and S4 `linear`, N for S4 `dense` and `diagonal`) · R rank.

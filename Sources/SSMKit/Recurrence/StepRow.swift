@@ -1,6 +1,6 @@
-import CSSMKitRecurrence
+import CSSMKitKernels
 
-/// One row's inputs and outputs as CSSMKitRecurrence's loops see them (see recurrence.h).
+/// One row's inputs and outputs as CSSMKitKernels's loops see them (see recurrence.h).
 public struct StepRowIO<T> {
     public var size: Int
     public var copies: Int

@@ -1,6 +1,6 @@
-import CSSMKitSelective
+import CSSMKitKernels
 
-/// One (batch, channel) row of the selective scan as the C loops of CSSMKitSelective see it: the
+/// One (batch, channel) row of the selective scan as the C loops of CSSMKitKernels see it: the
 /// row's u, delta and z, channel d's A, D and delta bias, and where B_t and C_t are
 /// (`b + t·bStep`: step N for input-dependent B stored (L, N), step 0 for a time-invariant one).
 public struct SelectiveRow<T> {
@@ -34,7 +34,7 @@ public struct SelectiveRowGradients<T> {
     public var deltaBias: UnsafeMutablePointer<T>
 }
 
-/// Scalars of scratch one row needs: forward 3·L; backward (from CSSMKitSelective) for a chunk length.
+/// Scalars of scratch one row needs: forward 3·L; backward (from CSSMKitKernels) for a chunk length.
 func selectiveForwardWork(length: Int) -> Int { 3 * length }
 func selectiveBackwardWork(length: Int, state: Int, chunk: Int) -> Int { ssm_scan_backward_work(length, state, chunk) }
 

@@ -5,7 +5,7 @@
 ///     x_t  = exp(dt_t A_d) ⊙ x_{t−1} + dt_t u_t B_t        x_{−1} = initial state or 0
 ///     y_t  = C_t · x_t + D_d u_t,   out_t = y_t · silu(z_t)   (when z is given)
 ///
-/// The fast path runs one (b, d) row at a time in C (CSSMKitSelective), its state x: (N) in registers
+/// The fast path runs one (b, d) row at a time in C (CSSMKitKernels), its state x: (N) in registers
 /// or L1 for the whole sequence, vectorized over N with a vectorized exponential (AVX2 /
 /// AVX-512 clones), rows in parallel; input-dependent B and C are transposed once per call to
 /// (B, G, L, N) so that each step reads N contiguous values. Nothing of size B·D·L·N is ever
@@ -203,7 +203,7 @@ func sumOverBatch<T: FFTScalar>(_ values: [T], _ copies: Int) -> [T] {
     return sum
 }
 
-/// The pinned inputs of one call, and the row view CSSMKitSelective takes.
+/// The pinned inputs of one call, and the row view CSSMKitKernels takes.
 struct RowInputs<T: FFTScalar>: @unchecked Sendable {
     let u, delta, a, b, c: UnsafePointer<T>
     let d, z, deltaBias, initialState: UnsafePointer<T>?

@@ -1,5 +1,5 @@
 import CSSMKitBLAS
-import CSSMKitSpectral
+import CSSMKitKernels
 #if canImport(Glibc)
 import Glibc
 #endif

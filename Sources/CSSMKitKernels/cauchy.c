@@ -1,10 +1,6 @@
 #include "cauchy.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && defined(__clang__)
-#define SSM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SSM_CLONES
-#endif
+#include "clones.h"
 
 enum { BLOCK = 4 };
 

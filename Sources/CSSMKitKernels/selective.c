@@ -3,13 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-// Clones for x86-64 CPUs with AVX2 or AVX-512 (see CSSMKitSpectral); other architectures get the
-// plain loops, which their compilers vectorize for their own baseline.
-#if defined(__x86_64__) && defined(__ELF__) && defined(__clang__)
-#define SSM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SSM_CLONES
-#endif
+#include "clones.h"
 
 // 2^k for an integer-valued k with k + bias in [1, 2·bias]: after adding 1.5·2^p, the low bits
 // of the significand hold k + bias; shifted into the exponent field they make 2^k.

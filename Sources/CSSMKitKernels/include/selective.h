@@ -2,7 +2,7 @@
 // held in a local array that stays in registers or L1 for the whole sequence
 // (SSMKit/Selective/SelectiveScan.swift orchestrates rows, layouts and threads).
 //
-// Written in C for the same reason as CSSMKitSpectral: target_clones builds AVX2 and AVX-512 copies
+// Written in C for the same reason as spectral.h: target_clones builds AVX2 and AVX-512 copies
 // beside the baseline, so the loops over the state run 8 or 16 lanes wide with a vectorized
 // exponential. Each function exists for float (_f32) and double (_f64).
 //

@@ -10,13 +10,6 @@
 
 #include <stddef.h>
 
-/// The clone of the SIMD loops (spectral products, selective scan, step engine) that this CPU
-/// runs: "avx512f", "avx2" or "baseline", by the same test, in the same order, as the loader's
-/// choice among the target_clones copies.
-const char *ssm_simd_path(void);
-
-/// 1 when this CPU has AVX2 and FMA (and the OS saves their registers), else 0.
-int ssm_cpu_has_avx2_fma(void);
 
 /// a[i] *= b[i]
 void ssm_spectral_multiply_inplace_f32(float *a, const float *b, ptrdiff_t count);

@@ -1,30 +1,6 @@
 #include "spectral.h"
 
-// Clones for x86-64 CPUs with AVX2 or AVX-512; other architectures get the plain loop, which
-// their compilers vectorize for their own baseline.
-#if defined(__x86_64__) && defined(__ELF__) && defined(__clang__)
-#define SSM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SSM_CLONES
-#endif
-
-const char *ssm_simd_path(void) {
-#if defined(__x86_64__) && defined(__ELF__) && defined(__clang__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return "avx512f";
-    if (__builtin_cpu_supports("avx2")) return "avx2";
-#endif
-    return "baseline";
-}
-
-int ssm_cpu_has_avx2_fma(void) {
-#if defined(__x86_64__) && defined(__clang__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+#include "clones.h"
 
 // One body per precision, instantiated for float and double.
 #define SSM_SPECTRAL(T, SUFFIX)                                                                   \

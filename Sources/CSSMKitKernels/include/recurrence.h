@@ -1,7 +1,7 @@
 // The inner loops of recurrent (step) mode: one (batch, channel) row stepped over `steps`
 // inputs, its state kept in caller-owned arrays (split real / imaginary parts) and in
 // registers between steps (SSMKit/Recurrence/StepEngine.swift owns the rows and threads).
-// Cloned for AVX2 / AVX-512 like CSSMKitSpectral; each function exists for float and double.
+// Cloned for AVX2 / AVX-512 (clones.h); each function exists for float and double.
 //
 // Every function reads u[t·u_stride] for t < steps and writes the C outputs of step t to
 // y[c·y_copy + t·y_stride] = scale·Re(Σ_n c[c][n] x_t[n]) + d[c]·u_t (d may be NULL).
