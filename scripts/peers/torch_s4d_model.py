@@ -1,25 +1,22 @@
 """The PyTorch twin of SSMKit's S4D SequenceModel (features input, pooled output), built from the
-official s4d.py `S4D` layer loaded at run time by ../shared/peers/peer_load.py (nothing of the
-official code is copied here). Its state_dict names are the ones SSMKit's checkpoints use:
-encoder.*, s4_layers.{i}.*, norms.{i}.*, decoder.*.
+official s4d.py `S4D` layer, imported at run time from the state-spaces/s4 checkout that
+scripts/peers/setup.sh makes (scripts/peers/official.py; nothing of the official code is copied
+here). Its state_dict names are the ones SSMKit's checkpoints use: encoder.*, s4_layers.{i}.*,
+norms.{i}.*, decoder.*.
 
     x = encoder(u)                                  Linear(F, H), u: (B, L, F)
     x = x + S4D(LayerNorm(x))   for each layer      pre-norm residual blocks
     logits = decoder(mean over L of x)              Linear(H, K)
+
+    s4d = official.load_s4d(args.s4_source)
+    model = S4DModel(s4d, features, width, state, layers, classes)
 """
-import os
-import sys
-
-here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(here, "..", "..", "shared", "peers"))
-import peer_load  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-s4d = peer_load.load_s4d()
+import torch.nn as nn
 
 
 class S4DModel(nn.Module):
-    def __init__(self, features, width, state, layers, classes):
+    def __init__(self, s4d, features, width, state, layers, classes):
+        """s4d: the official s4d.py module (official.load_s4d)."""
         super().__init__()
         self.encoder = nn.Linear(features, width)
         self.s4_layers = nn.ModuleList([s4d.S4D(width, d_state=state, dropout=0.0, transposed=True) for _ in range(layers)])
