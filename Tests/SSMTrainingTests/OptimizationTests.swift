@@ -35,6 +35,23 @@ struct OptimizationTests {
         #expect(throws: SSMError.self) { try AdamW<Double>.Hyperparameters(learningRate: 0.1, beta1: 1) }
     }
 
+    @Test("a ParameterSet is one flat buffer: parameters in order, views in place, zeroed in one call")
+    func flatLayout() throws {
+        var set = ParameterSet<Double>()
+        set.add("a", shape: [2, 2], values: [1, 2, 3, 4])
+        set.add("b", shape: [3], group: .ssm, values: [5, 6, 7])
+        #expect(set.storage == [1, 2, 3, 4, 5, 6, 7])
+        #expect(set.ranges["a"] == 0 ..< 4 && set.ranges["b"] == 4 ..< 7 && set.scalarCount == 7)
+        set.withUnsafeMutableBufferPointer("b") { $0[1] = -6 }
+        set.accumulate("a", [10, 0, 0, 10])
+        set["b"] = [set["b"][0], set["b"][1], 70]
+        #expect(set.storage == [11, 2, 3, 14, 5, -6, 70])
+        let z = set.zeros()
+        #expect(z.hasLayout(of: set) && z.storage.allSatisfy { $0 == 0 })
+        set.zero()
+        #expect(set.storage == [Double](repeating: 0, count: 7))
+    }
+
     @Test("gradient clipping scales to the maximum norm and returns the norm before")
     func clipping() {
         var g = ParameterSet<Double>()

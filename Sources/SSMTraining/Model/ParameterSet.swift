@@ -9,70 +9,83 @@ public enum ParameterGroup: String, Sendable, CaseIterable {
     case ssm
 }
 
-/// Named parameters, each flat in its official row-major shape, in state_dict order.
+/// Named parameters, each flat in its official row-major shape, in state_dict order, stored one
+/// after the other in one flat buffer (``storage``).
 ///
 /// Parameters, their gradients and the optimizer's moments are all `ParameterSet`s of one
-/// layout (same names, shapes and groups), so the optimizer is one loop over names and the
-/// gradients are zeroed by one explicit call (``zero()``).
+/// layout (same names, shapes, groups and offsets), so the optimizer is one pass over the flat
+/// buffers, the gradients are zeroed by one explicit call (``zero()``), and the whole set is
+/// one contiguous block for a future all-reduce. ``withUnsafeMutableBufferPointer(_:_:)``
+/// gives a typed view of one parameter without a copy.
 public struct ParameterSet<T: SafeTensorsScalar>: Sendable {
     public private(set) var names: [String] = []
     public private(set) var shapes: [String: [Int]] = [:]
     public private(set) var groups: [String: ParameterGroup] = [:]
-    public private(set) var values: [String: [T]] = [:]
+    /// Where each parameter's values sit in ``storage``.
+    public private(set) var ranges: [String: Range<Int>] = [:]
+    /// Every value, parameter after parameter in ``names`` order.
+    public internal(set) var storage: [T] = []
 
     public init() {}
 
     /// Appends a parameter. A name given twice or a count that does not match the shape is a
     /// programmer error.
     public mutating func add(_ name: String, shape: [Int], group: ParameterGroup = .standard, values v: [T]) {
-        precondition(values[name] == nil, "ParameterSet: \(name) added twice")
+        precondition(ranges[name] == nil, "ParameterSet: \(name) added twice")
         precondition(v.count == shape.reduce(1, *), "ParameterSet: \(name) has \(v.count) values for shape \(shape)")
         names.append(name)
         shapes[name] = shape
         groups[name] = group
-        values[name] = v
+        ranges[name] = storage.count ..< storage.count + v.count
+        storage.append(contentsOf: v)
     }
 
-    /// The values of `name`; setting keeps the count (a programmer error otherwise).
+    private func range(_ name: String) -> Range<Int> {
+        guard let r = ranges[name] else { preconditionFailure("ParameterSet: no parameter \(name)") }
+        return r
+    }
+
+    /// The values of `name` (a copy); setting keeps the count (a programmer error otherwise).
     public subscript(_ name: String) -> [T] {
-        get {
-            guard let v = values[name] else { preconditionFailure("ParameterSet: no parameter \(name)") }
-            return v
-        }
+        get { Array(storage[range(name)]) }
         set {
-            precondition(newValue.count == values[name]?.count, "ParameterSet: \(name) set with \(newValue.count) values")
-            values[name] = newValue
+            let r = range(name)
+            precondition(newValue.count == r.count, "ParameterSet: \(name) set with \(newValue.count) values")
+            storage.replaceSubrange(r, with: newValue)
         }
+    }
+
+    /// Calls `body` with the values of `name` in place.
+    public mutating func withUnsafeMutableBufferPointer<R>(_ name: String, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
+        let r = range(name)
+        return try storage.withUnsafeMutableBufferPointer { try body(UnsafeMutableBufferPointer(rebasing: $0[r])) }
     }
 
     /// Adds `delta` into `name` element by element (backward passes accumulate).
     public mutating func accumulate(_ name: String, _ delta: [T]) {
-        guard var v = values.removeValue(forKey: name) else { preconditionFailure("ParameterSet: no parameter \(name)") }
-        precondition(v.count == delta.count, "ParameterSet: \(name) accumulates \(delta.count) into \(v.count)")
-        for i in v.indices { v[i] += delta[i] }
-        values[name] = v
+        let r = range(name)
+        precondition(r.count == delta.count, "ParameterSet: \(name) accumulates \(delta.count) into \(r.count)")
+        storage.withUnsafeMutableBufferPointer { s in
+            for i in 0 ..< delta.count { s[r.lowerBound + i] += delta[i] }
+        }
     }
 
     /// A set of the same layout, all zero (gradients, optimizer moments).
     public func zeros() -> ParameterSet {
         var z = self
-        for name in names { z.values[name] = [T](repeating: 0, count: values[name]!.count) }
+        z.storage = [T](repeating: 0, count: storage.count)
         return z
     }
 
-    /// Sets every value to zero, keeping the storage.
+    /// Sets every value to zero, keeping the storage: one pass over the flat buffer.
     public mutating func zero() {
-        for name in names {
-            var v = values.removeValue(forKey: name)!
-            for i in v.indices { v[i] = 0 }
-            values[name] = v
-        }
+        storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
     /// Number of scalars.
-    public var scalarCount: Int { names.reduce(0) { $0 + values[$1]!.count } }
+    public var scalarCount: Int { storage.count }
 
-    /// Whether `other` has the same names, shapes and groups.
+    /// Whether `other` has the same names, shapes and groups (and so the same offsets).
     public func hasLayout(of other: ParameterSet) -> Bool {
         names == other.names && shapes == other.shapes && groups == other.groups
     }
@@ -80,7 +93,7 @@ public struct ParameterSet<T: SafeTensorsScalar>: Sendable {
     /// The subset whose names start with `prefix`, with the prefix removed.
     public func subset(_ prefix: String) -> [String: [T]] {
         var out: [String: [T]] = [:]
-        for name in names where name.hasPrefix(prefix) { out[String(name.dropFirst(prefix.count))] = values[name] }
+        for name in names where name.hasPrefix(prefix) { out[String(name.dropFirst(prefix.count))] = self[name] }
         return out
     }
 }

@@ -103,7 +103,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
                 set.add(normPrefix(i) + "weight", shape: [H], values: [T](repeating: 1, count: H))
                 let mc = try c.mamba
                 var p = MambaParameters<T>(configuration: mc, seed: layerSeed)
-                p.values["out_proj.weight"] = p["out_proj.weight"].map { $0 / T(Double(c.layers).squareRoot()) }
+                p["out_proj.weight"] = p["out_proj.weight"].map { $0 / T(Double(c.layers).squareRoot()) }
                 for (name, shape) in mc.parameterShapes {
                     set.add(mixerPrefix(i) + name, shape: shape, group: ["A_log", "D"].contains(name) ? .ssm : .standard, values: p[name])
                 }

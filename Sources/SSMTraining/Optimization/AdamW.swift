@@ -61,23 +61,30 @@ public struct AdamW<T: SafeTensorsScalar>: Sendable {
         step += 1
         let h = hyperparameters
         let correction1 = 1 - Double.pow(h.beta1, Double(step)), correction2 = 1 - Double.pow(h.beta2, Double(step))
-        for name in parameters.names {
-            let ssm = parameters.groups[name] == .ssm
-            let lr = scale * (ssm ? h.ssmLearningRate : h.learningRate)
-            let decay = ssm ? 0 : h.weightDecay
-            var p = parameters[name], mi = m[name], vi = v[name]
-            let gi = g[name]
-            for k in p.indices {
-                let gk = Double(gi[k])
-                let mk = h.beta1 * Double(mi[k]) + (1 - h.beta1) * gk
-                let vk = h.beta2 * Double(vi[k]) + (1 - h.beta2) * gk * gk
-                (mi[k], vi[k]) = (T(mk), T(vk))
-                let decayed = Double(p[k]) * (1 - lr * decay)
-                p[k] = T(decayed - lr * (mk / correction1) / ((vk / correction2).squareRoot() + h.epsilon))
+        // One pass over the flat buffers, parameter by parameter for the group's rate and decay.
+        let segments = parameters.names.map { name in
+            (range: parameters.ranges[name]!, ssm: parameters.groups[name] == .ssm)
+        }
+        let (beta1, beta2, epsilon) = (h.beta1, h.beta2, h.epsilon)
+        g.storage.withUnsafeBufferPointer { gs in
+            m.storage.withUnsafeMutableBufferPointer { ms in
+                v.storage.withUnsafeMutableBufferPointer { vs in
+                    parameters.storage.withUnsafeMutableBufferPointer { ps in
+                        for segment in segments {
+                            let lr = scale * (segment.ssm ? h.ssmLearningRate : h.learningRate)
+                            let decay = segment.ssm ? 0 : h.weightDecay
+                            for k in segment.range {
+                                let gk = Double(gs[k])
+                                let mk = beta1 * Double(ms[k]) + (1 - beta1) * gk
+                                let vk = beta2 * Double(vs[k]) + (1 - beta2) * gk * gk
+                                (ms[k], vs[k]) = (T(mk), T(vk))
+                                let decayed = Double(ps[k]) * (1 - lr * decay)
+                                ps[k] = T(decayed - lr * (mk / correction1) / ((vk / correction2).squareRoot() + epsilon))
+                            }
+                        }
+                    }
+                }
             }
-            parameters[name] = p
-            m[name] = mi
-            v[name] = vi
         }
     }
 }
@@ -87,12 +94,13 @@ extension ParameterSet {
     /// `clip_grad_norm_`), and returns the norm before clipping.
     @discardableResult
     public mutating func clipNorm(maximum: Double) -> Double {
+        // Summed in storage order, which is the parameters' order.
         var squares = 0.0
-        for name in names { for x in self[name] { squares += Double(x) * Double(x) } }
+        for x in storage { squares += Double(x) * Double(x) }
         let norm = squares.squareRoot()
         if norm > maximum, norm.isFinite {
             let factor = T(maximum / (norm + 1e-6))
-            for name in names { self[name] = self[name].map { $0 * factor } }
+            storage.withUnsafeMutableBufferPointer { s in for i in s.indices { s[i] *= factor } }
         }
         return norm
     }
