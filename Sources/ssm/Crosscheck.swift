@@ -159,12 +159,8 @@ struct SeededS4Model<T: FFTScalar> {
     let kernel: S4Kernel<T>
 
     init(channels H: Int, state N: Int, rng: inout SplitMix64) throws {
-        let form = try HiPPO.nplr(.legs, size: N)
-        invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
-        aReal = form.lambda.map { T(Double.log(-$0.real)) }
-        aImag = form.lambda.map { T(-$0.imaginary) }
-        b = form.b.map { Complex(T($0.real), T($0.imaginary)) }
-        p = form.p.map { Complex(T($0.real), T($0.imaginary)) }
+        let legs = try S4LegSInitialization<T>(channels: H, state: N, rng: &rng)
+        (invDt, aReal, aImag, b, p) = (legs.invDt, legs.aReal, legs.aImag, legs.b, legs.p)
         cTilde = (0 ..< H * N / 2).map { _ in Complex(T.random(in: -1 ..< 1, using: &rng), T.random(in: -1 ..< 1, using: &rng)) }
         kernel = try S4Kernel<T>(copies: 1, channels: H, ssms: 1, modes: N / 2, rank: 1)
     }

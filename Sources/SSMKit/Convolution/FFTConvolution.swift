@@ -13,7 +13,7 @@ import ComplexModule
 /// transform's normalization enters y and dU) is computed once per call and shared by the whole
 /// batch. Each (b, h) row then costs one forward and C inverse transforms.
 ///
-/// Scheduling: tasks are handed to ``WorkerPool``'s persistent threads and claimed one at a time.
+/// Scheduling: tasks are handed to `WorkerPool`'s persistent threads and claimed one at a time.
 /// With at least as many channels as threads, a task is one channel h: its C kernel
 /// spectra go to the worker's scratch and stay in cache while the B rows of h are convolved, so
 /// no spectrum ever travels through main memory. With fewer channels than threads, all C·H

@@ -43,10 +43,3 @@ extension SelectiveScan {
     }
 }
 
-/// log(1 + eᵛ), and v itself above 20 (the threshold of torch's softplus).
-@inlinable
-func softplus<T: Real>(_ v: T) -> T { v > 20 ? v : T.log(onePlus: T.exp(v)) }
-
-/// v · σ(v).
-@inlinable
-func silu<T: Real>(_ v: T) -> T { v / (1 + T.exp(-v)) }

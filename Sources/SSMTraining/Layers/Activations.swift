@@ -11,20 +11,6 @@ func geluDerivative<T: FFTScalar>(_ v: T) -> T {
     return (1 + T.erf(v / T(2).squareRoot())) / 2 + v * phi
 }
 
-/// The logistic function σ(v) = 1/(1 + e^{−v}).
-@inlinable
-func sigmoid<T: FFTScalar>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
-
-/// SiLU(v) = v·σ(v).
-@inlinable
-func silu<T: FFTScalar>(_ v: T) -> T { v * sigmoid(v) }
-
-/// SiLU′(v) = σ(v)·(1 + v·(1 − σ(v))).
-@inlinable
-func siluDerivative<T: FFTScalar>(_ v: T) -> T {
-    let s = sigmoid(v)
-    return s * (1 + v * (1 - s))
-}
 
 /// Pointwise activations as forward/backward pairs on flat buffers. The loops split into
 /// chunks over `threads` workers (elementwise, so the result does not depend on the split).
@@ -35,7 +21,7 @@ public enum Activation: String, Sendable, CaseIterable {
     public func value<T: FFTScalar>(_ v: T) -> T {
         switch self {
         case .gelu: SSMTraining.gelu(v)
-        case .silu: SSMTraining.silu(v)
+        case .silu: SSMKit.silu(v)
         }
     }
 

@@ -132,17 +132,15 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
             set.add(prefix + "kernel.log_A_real", shape: [H, N2], group: .ssm, values: k.logAReal)
             set.add(prefix + "kernel.A_imag", shape: [H, N2], group: .ssm, values: k.aImag)
         case .s4:
-            let form = try HiPPO.nplr(.legs, size: configuration.state)
             var rng = SplitMix64(seed: seed)
-            let invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(1e-3) ... Double.log(1e-1), using: &rng)) }
+            let legs = try S4LegSInitialization<T>(channels: H, state: configuration.state, rng: &rng)
+            // One SSM per channel (S = H), each starting from the same LegS form.
             let S = H
-            set.add(prefix + "kernel.inv_dt", shape: [H, 1], group: .ssm, values: invDt)
-            set.add(prefix + "kernel.A_real", shape: [S, N2], group: .ssm, values: (0 ..< S * N2).map { T(Double.log(-form.lambda[$0 % N2].real)) })
-            set.add(prefix + "kernel.A_imag", shape: [S, N2], group: .ssm, values: (0 ..< S * N2).map { T(-form.lambda[$0 % N2].imaginary) })
-            set.add(prefix + "kernel.B", shape: [S, N2, 2], group: .ssm,
-                    values: (0 ..< S * N2).flatMap { [T(form.b[$0 % N2].real), T(form.b[$0 % N2].imaginary)] })
-            set.add(prefix + "kernel.P", shape: [1, S, N2, 2], group: .ssm,
-                    values: (0 ..< S * N2).flatMap { [T(form.p[$0 % N2].real), T(form.p[$0 % N2].imaginary)] })
+            set.add(prefix + "kernel.inv_dt", shape: [H, 1], group: .ssm, values: legs.invDt)
+            set.add(prefix + "kernel.A_real", shape: [S, N2], group: .ssm, values: (0 ..< S * N2).map { legs.aReal[$0 % N2] })
+            set.add(prefix + "kernel.A_imag", shape: [S, N2], group: .ssm, values: (0 ..< S * N2).map { legs.aImag[$0 % N2] })
+            set.add(prefix + "kernel.B", shape: [S, N2, 2], group: .ssm, values: interleaved((0 ..< S * N2).map { legs.b[$0 % N2] }))
+            set.add(prefix + "kernel.P", shape: [1, S, N2, 2], group: .ssm, values: interleaved((0 ..< S * N2).map { legs.p[$0 % N2] }))
             set.add(prefix + "kernel.C", shape: [1, H, N2, 2], values: complexNormal(H * N2))
         case .mamba: preconditionFailure("Mamba layers are not convolution layers")
         }
@@ -260,12 +258,3 @@ public struct SequenceModel<T: SafeTensorsScalar>: Sendable {
     }
 }
 
-/// Complex values from interleaved (re, im) pairs, the layout of PyTorch's `view_as_real`.
-func complexArray<T: FFTScalar>(_ v: [T]) -> [Complex<T>] {
-    (0 ..< v.count / 2).map { Complex(v[2 * $0], v[2 * $0 + 1]) }
-}
-
-/// Interleaved (re, im) pairs from complex values.
-func interleaved<T: FFTScalar>(_ c: [Complex<T>]) -> [T] {
-    c.flatMap { [$0.real, $0.imaginary] }
-}

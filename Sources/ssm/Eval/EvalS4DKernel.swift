@@ -94,11 +94,9 @@ func expectShape<T>(_ tensor: Tensor<T>, _ name: String, _ shape: [Int]) throws 
 }
 
 /// The complex values of a (…, 2) real view (torch.view_as_real layout).
-func complexValues<T: SafeTensorsScalar>(_ t: Tensor<T>) -> [Complex<T>] {
-    stride(from: 0, to: t.scalars.count, by: 2).map { Complex(t.scalars[$0], t.scalars[$0 + 1]) }
-}
+func complexValues<T: SafeTensorsScalar>(_ t: Tensor<T>) -> [Complex<T>] { complexArray(t.scalars) }
 
 /// A (…, 2) real view of complex values.
 func realView<T: SafeTensorsScalar>(_ z: [Complex<T>], shape: [Int]) -> Tensor<T> {
-    Tensor(shape: shape, scalars: z.flatMap { [$0.real, $0.imaginary] })
+    Tensor(shape: shape, scalars: interleaved(z))
 }

@@ -52,10 +52,7 @@ func compareFixture(_ c: FixtureCase, produced: SafeTensorsFile, expected: SafeT
 /// the imaginary part to [−2, 2] as the official `nplr` does.
 func hippoErrors(_ got: SafeTensorsFile, _ expected: SafeTensorsFile) throws -> [(String, Double)] {
     func values(_ f: SafeTensorsFile, _ name: String) throws -> [Double] { try f.tensor(name, as: Double.self).scalars }
-    func complex(_ f: SafeTensorsFile, _ name: String) throws -> [Complex<Double>] {
-        let v = try values(f, name)
-        return stride(from: 0, to: v.count, by: 2).map { Complex(v[$0], v[$0 + 1]) }
-    }
+    func complex(_ f: SafeTensorsFile, _ name: String) throws -> [Complex<Double>] { complexArray(try values(f, name)) }
     let a = try values(expected, "A"), b = try values(expected, "B")
     let n = Int(Double(a.count).squareRoot()), half = n / 2
     var errors = [("A", fixtureError(try values(got, "A"), a, scale: 0)), ("B", fixtureError(try values(got, "B"), b, scale: 0))]

@@ -246,9 +246,3 @@ func addRowVector<T: FFTScalar>(_ v: [T], to m: inout [T], rows: Int) {
     }
 }
 
-/// The derivative of silu: σ(v)(1 + v(1 − σ(v))).
-@inlinable
-func siluDerivative<T: Real>(_ v: T) -> T {
-    let s = 1 / (1 + T.exp(-v))
-    return s * (1 + v * (1 - s))
-}

@@ -1,0 +1,20 @@
+// The scalar nonlinearities that the engine and the training layers share, each written once.
+
+/// The logistic function σ(v) = 1/(1 + e^{−v}).
+@inlinable
+package func sigmoid<T: Real>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
+
+/// SiLU(v) = v·σ(v) (PyTorch's `F.silu`).
+@inlinable
+package func silu<T: Real>(_ v: T) -> T { v * sigmoid(v) }
+
+/// SiLU′(v) = σ(v)·(1 + v·(1 − σ(v))).
+@inlinable
+package func siluDerivative<T: Real>(_ v: T) -> T {
+    let s = sigmoid(v)
+    return s * (1 + v * (1 - s))
+}
+
+/// softplus(v) = log(1 + eᵛ), and v itself above 20 (as the official selective scan).
+@inlinable
+package func softplus<T: Real>(_ v: T) -> T { v > 20 ? v : T.log(onePlus: T.exp(v)) }
