@@ -36,3 +36,22 @@ struct TrainTests {
         }
     }
 }
+
+@Suite("ssm bench train")
+struct BenchTrainTests {
+    @Test("each row carries the step's GEMM + FFT bound, recorded from the step itself", arguments: ["s4d", "s4", "mamba"])
+    func bound(_ model: String) throws {
+        let run = try runSSM(["bench", "train", "--model", model, "--layers", "2", "--channels", "8", "--state", "4",
+                              "--length", "32", "--batch", "2", "--repeats", "1", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = try #require(run.stdout.split(separator: "\n").last)
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let gemms = try #require(row["bound_gemms"] as? Int), phases = try #require(row["bound_transform_phases"] as? Int)
+        // Every model runs GEMMs (encoder, decoder, projections); the S4 models convolve by FFT,
+        // forward and backward, in every layer; Mamba's scan is no FFT.
+        #expect(gemms > 0)
+        #expect(model == "mamba" ? phases == 0 : phases >= 2 * 2, "\(phases) transform phases")
+        let bound = try #require(row["bound_seconds"] as? Double), step = try #require(row["seconds"] as? Double)
+        #expect(bound > 0 && bound.isFinite && step > 0)
+    }
+}

@@ -57,6 +57,9 @@ public final class FFTConvolution<T: FFTScalar> {
     /// ``runParallel(_:count:)`` so that it is compiled specialized for the caller's `T`.
     @usableFromInline var task: (@Sendable (Int, Int) -> Void)?
 
+    /// A strong reference handed to an `OperationRecorder`'s replay closures.
+    struct RetainedConvolution: @unchecked Sendable { let convolution: FFTConvolution }
+
     /// `self` for the worker closure: the instance outlives every section it runs, and workers
     /// only read its configuration and the current ``arguments``.
     @usableFromInline
@@ -67,7 +70,7 @@ public final class FFTConvolution<T: FFTScalar> {
 
     /// The kinds of parallel sections.
     @usableFromInline
-    enum Phase {
+    enum Phase: Sendable {
         case kernelSpectra, forwardRows, forwardChannels, backwardChannels
         case boundKernelSpectra, boundForwardRows, boundForwardChannels, boundBackwardChannels
     }
@@ -158,12 +161,30 @@ public final class FFTConvolution<T: FFTScalar> {
     /// ``arguments`` must be set), then clears the arguments.
     @inlinable
     func runParallel(_ phase: Phase, count: Int) {
+        noteForBound(phase, count: count)
         self.phase = phase
         if task == nil {
             let target = TaskTarget(self)
             task = { index, worker in target.convolution.runTask(index, worker: worker) }
         }
         WorkerPool.shared.runTasks(count, workers: threads, task!)
+    }
+
+    /// Tells a running `OperationRecorder` the transform-only twin of `phase`.
+    @usableFromInline
+    func noteForBound(_ phase: Phase, count: Int) {
+        let bound: Phase? = switch phase {
+        case .kernelSpectra: .boundKernelSpectra
+        case .forwardRows: .boundForwardRows
+        case .forwardChannels: .boundForwardChannels
+        case .backwardChannels: .boundBackwardChannels
+        default: nil
+        }
+        guard let bound else { return }
+        // Held strongly: the layer may drop this instance before the recording is replayed.
+        let target = RetainedConvolution(convolution: self)
+        OperationRecorder.note(prepare: { target.convolution.prepareTransformsOnly() },
+                               run: { target.convolution.runParallel(bound, count: count) })
     }
 
     /// One task of the current ``phase``.

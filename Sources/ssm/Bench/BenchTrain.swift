@@ -12,7 +12,10 @@ struct BenchTrain: ParsableCommand {
         pre-norm residual blocks of width --channels, mean pooling and a 10-class decoder; \
         cross-entropy loss, gradients zeroed, clipped to norm 1, AdamW. Each row reports the \
         step's median and spread over repeats, and the medians of its three phases; samples per \
-        second counts B·L tokens. The first step (plans, allocations) is timed apart as warm-up.
+        second counts B·L tokens. The first step (plans, allocations) is timed apart as warm-up. \
+        The bound is one more step's GEMMs and FFT-convolution transforms alone, recorded and \
+        replayed with the same shapes, libraries, plans and threads (median over the repeats); \
+        ratio = step / bound.
         """
     )
 
@@ -33,7 +36,7 @@ struct BenchTrain: ParsableCommand {
 
     func rows() throws {
         if !options.json {
-            print("op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms")
+            print("op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms  bound_ms  gemm_ms  fft_ms  ratio")
         }
         for L in options.length.values {
             for B in options.batch.values {
@@ -77,15 +80,24 @@ struct BenchTrain: ParsableCommand {
         for _ in 0 ..< options.repeats { times.append(try seconds { try step() }) }
         let t = Timing(times), p = phases.map { Timing($0).median }
         let samples = Double(B * L)
+        let recorder = try OperationRecorder.record { try step() }.recorder
+        let threads = net.threads
+        let gemm = Timing((0 ..< options.repeats).map { _ in recorder.gemmSeconds(threads: threads) }).median
+        let fft = Timing((0 ..< options.repeats).map { _ in recorder.transformSeconds() }).median
+        let bound = gemm + fft
         if options.json {
             print(jsonLine([("op", "train"), ("model", model.rawValue), ("layers", layers), ("batch", B), ("channels", H), ("state", state),
                             ("length", L), ("precision", T.precisionName), ("threads", net.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
-                            ("forward_seconds", p[0]), ("backward_seconds", p[1]), ("optimizer_seconds", p[2]), ("warmup_seconds", warmup)]))
+                            ("forward_seconds", p[0]), ("backward_seconds", p[1]), ("optimizer_seconds", p[2]), ("warmup_seconds", warmup),
+                            ("bound_seconds", bound), ("bound_gemm_seconds", gemm), ("bound_fft_seconds", fft),
+                            ("bound_gemms", recorder.counts.gemms), ("bound_transform_phases", recorder.counts.transformPhases),
+                            ("ratio", t.median / bound)]))
         } else {
             print("train  \(model.rawValue.padding(to: 5)) \(column(layers, 6)) \(column(B, 3)) \(column(H, 6)) \(column(L, 7)) \(column(state, 4))  \(T.precisionName) "
                 + "\(column(t.median * 1e3, 10, 1)) \(column(t.min * 1e3, 10, 1)) \(column(t.max * 1e3, 10, 1)) \(column(p[0] * 1e3, 7, 1)) "
-                + "\(column(p[1] * 1e3, 7, 1)) \(column(p[2] * 1e3, 9, 1)) \(column(samples / t.median / 1e3, 10, 1)) \(column(warmup * 1e3, 10, 1))")
+                + "\(column(p[1] * 1e3, 7, 1)) \(column(p[2] * 1e3, 9, 1)) \(column(samples / t.median / 1e3, 10, 1)) \(column(warmup * 1e3, 10, 1)) "
+                + "\(column(bound * 1e3, 9, 1)) \(column(gemm * 1e3, 8, 1)) \(column(fft * 1e3, 7, 1)) \(column(t.median / bound, 6, 2))")
         }
     }
 }
