@@ -173,6 +173,8 @@ public final class FFTConvolution<T: FFTScalar> {
     /// Tells a running `OperationRecorder` the transform-only twin of `phase`.
     @usableFromInline
     func noteForBound(_ phase: Phase, count: Int) {
+        // Outside a recording this is one relaxed atomic load: no closure, no retain.
+        guard OperationRecorder.isRecording else { return }
         let bound: Phase? = switch phase {
         case .kernelSpectra: .boundKernelSpectra
         case .forwardRows: .boundForwardRows

@@ -12,11 +12,12 @@ public struct S4LegSInitialization<T: FFTScalar>: Sendable {
     public let b: [Complex<T>], p: [Complex<T>]
 
     /// Draws Δ from `rng` (H draws), then takes the rest from `HiPPO.nplr(.legs, size: N)`.
-    /// - Throws: ``SSMError`` for an odd or non-positive state size, or 0 < dtMin ≤ dtMax violated.
+    /// - Throws: ``SSMError`` for no channels, an odd or non-positive state size, or
+    ///   0 < dtMin ≤ dtMax < ∞ violated.
     public init(channels H: Int, state N: Int, dtMin: Double = 1e-3, dtMax: Double = 1e-1,
                 rng: inout SplitMix64) throws(SSMError) {
         guard H >= 1 else { throw SSMError.value(argument: "channels", expected: "at least 1, got \(H)") }
-        guard dtMin > 0, dtMin <= dtMax else {
+        guard dtMin > 0, dtMin <= dtMax, dtMax.isFinite else {
             throw SSMError.value(argument: "dt_min, dt_max", expected: "0 < dt_min ≤ dt_max, got \(dtMin), \(dtMax)")
         }
         let form = try HiPPO.nplr(.legs, size: N)

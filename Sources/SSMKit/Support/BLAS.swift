@@ -132,8 +132,10 @@ extension Float {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
-        OperationRecorder.note(.init(double: false, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                                     lda: lda, ldb: ldb, ldc: ldc))
+        if OperationRecorder.isRecording {
+            OperationRecorder.note(.init(double: false, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                         lda: lda, ldb: ldb, ldc: ldc, beta: Double(beta)))
+        }
         gemmLibrary.sgemm(GEMMLibrary.rowMajor, GEMMLibrary.transpose(transposeA), GEMMLibrary.transpose(transposeB),
                           Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -145,8 +147,10 @@ extension Double {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double,
                             c: UnsafeMutablePointer<Double>, ldc: Int) {
-        OperationRecorder.note(.init(double: true, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                                     lda: lda, ldb: ldb, ldc: ldc))
+        if OperationRecorder.isRecording {
+            OperationRecorder.note(.init(double: true, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                         lda: lda, ldb: ldb, ldc: ldc, beta: beta))
+        }
         gemmLibrary.dgemm(GEMMLibrary.rowMajor, GEMMLibrary.transpose(transposeA), GEMMLibrary.transpose(transposeB),
                           Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -5,15 +5,20 @@ import Synchronization
 /// shapes, the same libraries and plans, on the same worker threads (`ssm bench train`).
 ///
 /// GEMMs are recorded as they are issued (a product split over the workers is one record per
-/// block) and replayed on zeroed buffers, spread over the workers. A convolution pass is
+/// block) and replayed on zeroed buffers, all of them in one parallel section over the
+/// workers: an idealized lower bound, since the step runs small products on one thread and
+/// each replayed worker reuses its operands (which stay in cache). A convolution pass is
 /// replayed as its bound (`FFTConvolution.runTransformsOnly`): the same transforms of the same
 /// instance with nothing between them; a backward pass is replayed with every gradient's
-/// transforms. A benchmarking tool of the package, not an API.
+/// transforms. The recording is process-wide (GEMMs of other threads are recorded too) and
+/// keeps the step's convolution instances alive until the recorder is released. A
+/// benchmarking tool of the package, not an API.
 package final class OperationRecorder: @unchecked Sendable {
     struct GEMM: Sendable {
         var double: Bool
         var transposeA: Bool, transposeB: Bool
         var m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+        var beta: Double
         var aCount: Int { (transposeA ? k : m) * lda }
         var bCount: Int { (transposeB ? n : k) * ldb }
         var cCount: Int { m * ldc }
@@ -45,14 +50,17 @@ package final class OperationRecorder: @unchecked Sendable {
         return (try body(), recorder)
     }
 
+    /// Whether a recording is running (a relaxed load: callers check it before building a note).
+    static var isRecording: Bool { recording.load(ordering: .relaxed) }
+
     static func note(_ gemm: GEMM) {
-        guard recording.load(ordering: .relaxed) else { return }
+        guard isRecording else { return }
         active.withLock { $0?.gemms.withLock { $0.append(gemm) } }
     }
 
     @usableFromInline
     static func note(prepare: @escaping @Sendable () -> Void, run: @escaping @Sendable () -> Void) {
-        guard recording.load(ordering: .relaxed) else { return }
+        guard isRecording else { return }
         active.withLock { $0?.transforms.withLock { $0.append(Transforms(prepare: prepare, run: run)) } }
     }
 
@@ -73,10 +81,10 @@ package final class OperationRecorder: @unchecked Sendable {
             let g = list[index], b = buffers[worker]
             if g.double {
                 Double.gemm(transposeA: g.transposeA, transposeB: g.transposeB, m: g.m, n: g.n, k: g.k, alpha: 1, a: b.d[0].base,
-                            lda: g.lda, b: b.d[1].base, ldb: g.ldb, beta: 0, c: b.d[2].base, ldc: g.ldc)
+                            lda: g.lda, b: b.d[1].base, ldb: g.ldb, beta: g.beta, c: b.d[2].base, ldc: g.ldc)
             } else {
                 Float.gemm(transposeA: g.transposeA, transposeB: g.transposeB, m: g.m, n: g.n, k: g.k, alpha: 1, a: b.f[0].base,
-                           lda: g.lda, b: b.f[1].base, ldb: g.ldb, beta: 0, c: b.f[2].base, ldc: g.ldc)
+                           lda: g.lda, b: b.f[1].base, ldb: g.ldb, beta: Float(g.beta), c: b.f[2].base, ldc: g.ldc)
             }
         }
         return Self.seconds { WorkerPool.shared.runTasks(list.count, workers: workers, task) }

@@ -4,9 +4,9 @@
 @inlinable
 package func sigmoid<T: Real>(_ v: T) -> T { 1 / (1 + T.exp(-v)) }
 
-/// SiLU(v) = v·σ(v) (PyTorch's `F.silu`).
+/// SiLU(v) = v·σ(v), computed as v / (1 + e^{−v}) (one rounding fewer).
 @inlinable
-package func silu<T: Real>(_ v: T) -> T { v * sigmoid(v) }
+package func silu<T: Real>(_ v: T) -> T { v / (1 + T.exp(-v)) }
 
 /// SiLU′(v) = σ(v)·(1 + v·(1 − σ(v))).
 @inlinable

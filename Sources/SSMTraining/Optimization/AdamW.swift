@@ -57,7 +57,10 @@ public struct AdamW<T: SafeTensorsScalar>: Sendable {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public mutating func update(_ parameters: inout ParameterSet<T>, gradients g: ParameterSet<T>, scale: Double = 1) {
-        precondition(parameters.hasLayout(of: g) && parameters.hasLayout(of: m), "AdamW: parameters, gradients and moments differ in layout")
+        precondition(parameters.hasLayout(of: g) && parameters.hasLayout(of: m) && parameters.hasLayout(of: v),
+                     "AdamW: parameters, gradients and moments differ in layout")
+        precondition(Set([parameters.storage.count, g.storage.count, m.storage.count, v.storage.count]).count == 1,
+                     "AdamW: parameters, gradients and moments differ in size")
         step += 1
         let h = hyperparameters
         let correction1 = 1 - Double.pow(h.beta1, Double(step)), correction2 = 1 - Double.pow(h.beta2, Double(step))
