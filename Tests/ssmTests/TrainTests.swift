@@ -39,7 +39,7 @@ struct TrainTests {
 
 @Suite("ssm bench train")
 struct BenchTrainTests {
-    @Test("each row carries the step's GEMM + FFT bound, recorded from the step itself", arguments: ["s4d", "s4", "mamba"])
+    @Test("each row carries the step's GEMM + FFT + scan bound, recorded from the step itself", arguments: ["s4d", "s4", "mamba"])
     func bound(_ model: String) throws {
         let run = try runSSM(["bench", "train", "--model", model, "--layers", "2", "--channels", "8", "--state", "4",
                               "--length", "32", "--batch", "2", "--repeats", "1", "--json"])
@@ -51,6 +51,9 @@ struct BenchTrainTests {
         // forward and backward, in every layer; Mamba's scan is no FFT.
         #expect(gemms > 0)
         #expect(model == "mamba" ? phases == 0 : phases >= 2 * 2, "\(phases) transform phases")
+        // Mamba's scan runs forward and backward in each of the 2 layers.
+        let scans = try #require(row["bound_scans"] as? Int)
+        #expect(model == "mamba" ? scans == 2 * 2 : scans == 0, "\(scans) scans")
         let bound = try #require(row["bound_seconds"] as? Double), step = try #require(row["seconds"] as? Double)
         #expect(bound > 0 && bound.isFinite && step > 0)
     }

@@ -42,6 +42,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
     @_specialize(exported: true, where T == Double)
     public func forward(_ x: SelectiveScanInputs<T>) throws(SSMError) -> (out: [T], lastState: [T]) {
         try shape.check(x, sequences: false)
+        if OperationRecorder.isRecording { OperationRecorder.noteScan { _ = try? self.forward(x) } }
         let s = shape
         let (D, L, N) = (s.channels, s.length, s.state)
         let rows = s.batch * D
@@ -82,6 +83,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         let sequence = "(B, D, L) = (\(shape.batch), \(shape.channels), \(shape.length))"
         try shape.check(x, sequences: false)
         try checkValues(dOut, "d_out", shape.sequenceCount, sequence, finite: false)
+        if OperationRecorder.isRecording { OperationRecorder.noteScan { _ = try? self.backward(x, dOut: dOut) } }
         let s = shape
         let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
         let chunk = min(chunkLength, L)

@@ -1,8 +1,10 @@
 import Synchronization
 
-/// Records the GEMMs and the FFT convolutions' transform phases that SSMKit runs inside
-/// ``record(_:)``, and replays them alone: the GEMM + FFT bound of that work, with the same
-/// shapes, the same libraries and plans, on the same worker threads (`ssm bench train`).
+/// Records the GEMMs, the FFT convolutions' transform phases and the selective scans that
+/// SSMKit runs inside ``record(_:)``, and replays them alone: the GEMM + FFT (+ scan) bound of
+/// that work, with the same shapes, the same libraries and plans, on the same worker threads
+/// (`ssm bench train`). A scan is replayed whole (forward, or backward with its recomputation),
+/// on the inputs it was given.
 ///
 /// GEMMs are recorded as they are issued (a product split over the workers is one record per
 /// block) and replayed on zeroed buffers, all of them in one parallel section over the
@@ -32,6 +34,7 @@ package final class OperationRecorder: @unchecked Sendable {
 
     private let gemms = Mutex<[GEMM]>([])
     private let transforms = Mutex<[Transforms]>([])
+    private let scans = Mutex<[@Sendable () -> Void]>([])
 
     private static let active = Mutex<OperationRecorder?>(nil)
     private static let recording = Atomic<Bool>(false)
@@ -64,8 +67,21 @@ package final class OperationRecorder: @unchecked Sendable {
         active.withLock { $0?.transforms.withLock { $0.append(Transforms(prepare: prepare, run: run)) } }
     }
 
-    /// Operations recorded: GEMMs (blocks) and convolution transform phases.
-    package var counts: (gemms: Int, transformPhases: Int) { (gemms.withLock(\.count), transforms.withLock(\.count)) }
+    static func noteScan(_ run: @escaping @Sendable () -> Void) {
+        guard isRecording else { return }
+        active.withLock { $0?.scans.withLock { $0.append(run) } }
+    }
+
+    /// Operations recorded: GEMMs (blocks), convolution transform phases and scan passes.
+    package var counts: (gemms: Int, transformPhases: Int, scans: Int) {
+        (gemms.withLock(\.count), transforms.withLock(\.count), scans.withLock(\.count))
+    }
+
+    /// Seconds for the recorded selective scans alone (each on its own worker threads).
+    package func scanSeconds() -> Double {
+        let list = scans.withLock { $0 }
+        return list.reduce(0) { $0 + Self.seconds($1) }
+    }
 
     /// Seconds for the recorded GEMMs alone, spread over `threads` workers.
     package func gemmSeconds(threads: Int) -> Double {
