@@ -123,7 +123,8 @@ struct Train: ParsableCommand {
                                    configuration: settings)
             }
         }
-        let c = trainer.model.configuration, s = trainer.configuration
+        // Every model here is built from a configuration (flags or a checkpoint's metadata).
+        let c = trainer.model.configuration!, s = trainer.configuration
         var run = s.metadata
         run["task"] = taskKind.rawValue
         run["length"] = "\(trainer.task.length)"
@@ -159,9 +160,9 @@ struct Train: ParsableCommand {
             try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
         }
         let validation = try trainer.evaluate()
-        let recurrent = c.family == .mamba ? nil : try trainer.evaluate(recurrent: true)
+        let recurrent = c.mixers.contains(where: \.hasDistinctRecurrentMode) ? try trainer.evaluate(recurrent: true) : nil
         let fields: [(String, Any)] = [
-            ("task", taskKind.rawValue), ("model", c.family.rawValue), ("steps", trainer.step), ("seconds", trainSeconds),
+            ("task", taskKind.rawValue), ("model", c.mixerDescription), ("steps", trainer.step), ("seconds", trainSeconds),
             ("loss", validation.loss), ("accuracy", validation.accuracy), ("recurrent_accuracy", recurrent.map { $0.accuracy } ?? Double.nan),
             ("train_loss", recentLoss.reduce(0, +) / Double(max(recentLoss.count, 1))), ("layers", c.layers), ("width", c.width),
             ("state", c.state), ("length", trainer.task.length), ("batch", s.batch), ("lr", trainer.optimizer.hyperparameters.learningRate),
@@ -171,7 +172,7 @@ struct Train: ParsableCommand {
         if json {
             print(jsonLine(fields))
         } else {
-            print("\(taskKind.rawValue) · \(c.family.rawValue) · \(c.layers) layers · width \(c.width) · state \(c.state) · L \(trainer.task.length)")
+            print("\(taskKind.rawValue) · \(c.mixerDescription) · \(c.layers) layers · width \(c.width) · state \(c.state) · L \(trainer.task.length)")
             print("steps \(trainer.step) in \(formatFixed(trainSeconds, 1)) s · validation loss \(formatFixed(validation.loss, 4)) · accuracy \(formatFixed(100 * validation.accuracy, 2))%"
                 + (recurrent.map { " · recurrent accuracy \(formatFixed(100 * $0.accuracy, 2))%" } ?? ""))
         }

@@ -16,6 +16,24 @@ public enum S4DInitialization: String, Sendable, CaseIterable {
     case real
 }
 
+extension S4DInitialization {
+    /// The N/2 modes of this initialization: −Re λ, Im λ, and B (nil for B = 1).
+    /// - Throws: ``SSMError`` for an odd or non-positive N.
+    public func modes(state N: Int) throws(SSMError) -> (realPart: [Double], imagPart: [Double], b: [Complex<Double>]?) {
+        guard N >= 2, N % 2 == 0 else { throw SSMError.value(argument: "state", expected: "an even N ≥ 2, got \(N)") }
+        let n2 = N / 2
+        let index = (0 ..< n2).map(Double.init)
+        switch self {
+        case .lin: return ([Double](repeating: 0.5, count: n2), index.map { .pi * $0 }, nil)
+        case .inv: return ([Double](repeating: 0.5, count: n2), index.map { Double(N) / .pi * (Double(N) / (1 + 2 * $0) - 1) }, nil)
+        case .real: return (index.map { 1 + $0 }, [Double](repeating: 0, count: n2), nil)
+        case .legs:
+            let form = try HiPPO.nplr(.legs, size: N)
+            return ([Double](repeating: 0.5, count: n2), form.lambda.map { -$0.imaginary }, form.b)
+        }
+    }
+}
+
 /// Parameters of ``S4DKernel`` (official `S4DKernel` names in the comments).
 public struct S4DParameters<T: FFTScalar>: Sendable {
     /// `log_dt`: (H)
@@ -47,25 +65,12 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
         }
         let n2 = N / 2
         var rng = SplitMix64(seed: seed)
-        logDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(dtMin) ... Double.log(dtMax), using: &rng)) }
+        logDt = rng.logTimeSteps(count: H, dtMin: dtMin, dtMax: dtMax).map { T($0) }
         c = (0 ..< H * n2).map { _ in
             let (x, y) = rng.nextStandardNormalPair()
             return Complex(T(x * 0.5.squareRoot()), T(y * 0.5.squareRoot()))
         }
-        var realPart = [Double](repeating: 0.5, count: n2)
-        var imagPart = (0 ..< n2).map(Double.init)
-        var bRow: [Complex<Double>]? = nil
-        switch initialization {
-        case .lin: imagPart = imagPart.map { .pi * $0 }
-        case .inv: imagPart = imagPart.map { Double(N) / .pi * (Double(N) / (1 + 2 * $0) - 1) }
-        case .real:
-            realPart = (0 ..< n2).map { 1 + Double($0) }
-            imagPart = [Double](repeating: 0, count: n2)
-        case .legs:
-            let form = try HiPPO.nplr(.legs, size: N)
-            imagPart = form.lambda.map { -$0.imaginary }
-            bRow = form.b
-        }
+        let (realPart, imagPart, bRow) = try initialization.modes(state: N)
         logAReal = (0 ..< H * n2).map { T(Double.log(realPart[$0 % n2])) }
         aImag = (0 ..< H * n2).map { T(imagPart[$0 % n2]) }
         b = bRow.map { row in (0 ..< H * n2).map { Complex(T(row[$0 % n2].real), T(row[$0 % n2].imaginary)) } }
@@ -73,6 +78,12 @@ public struct S4DParameters<T: FFTScalar>: Sendable {
 }
 
 extension SplitMix64 {
+    /// log Δ for `count` channels, log-uniform in [dtMin, dtMax]: the official S4 and S4D
+    /// `log_dt` draw (one draw per channel).
+    public mutating func logTimeSteps(count: Int, dtMin: Double = 1e-3, dtMax: Double = 1e-1) -> [Double] {
+        (0 ..< count).map { _ in Double.random(in: Double.log(dtMin) ... Double.log(dtMax), using: &self) }
+    }
+
     /// Two independent standard normal numbers (Box–Muller).
     public mutating func nextStandardNormalPair() -> (Double, Double) {
         let u = Double.random(in: Double.ulpOfOne ..< 1, using: &self)

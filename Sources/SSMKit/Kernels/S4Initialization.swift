@@ -21,7 +21,7 @@ public struct S4LegSInitialization<T: FFTScalar>: Sendable {
             throw SSMError.value(argument: "dt_min, dt_max", expected: "0 < dt_min ≤ dt_max, got \(dtMin), \(dtMax)")
         }
         let form = try HiPPO.nplr(.legs, size: N)
-        invDt = (0 ..< H).map { _ in T(Double.random(in: Double.log(dtMin) ... Double.log(dtMax), using: &rng)) }
+        invDt = rng.logTimeSteps(count: H, dtMin: dtMin, dtMax: dtMax).map { T($0) }
         aReal = form.lambda.map { T(Double.log(-$0.real)) }
         aImag = form.lambda.map { T(-$0.imaginary) }
         b = form.b.map { Complex(T($0.real), T($0.imaginary)) }

@@ -164,14 +164,29 @@ extension BLAS {
     /// Products of at least 2²² flops are split on `threads` workers (default: all online
     /// processors) into blocks of rows of c, or of columns when c has more columns than rows; each
     /// block is one single-threaded GEMM over the whole of k.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
+    @inlinable
     public static func matmul<T: FFTScalar>(_ a: [T], transposeA: Bool = false, _ b: [T], transposeB: Bool = false,
                                             m: Int, n: Int, k: Int, into c: inout [T], accumulate: Bool = false, threads: Int? = nil) {
         precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "matmul: counts")
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    matmul(a.baseAddress!, transposeA: transposeA, b.baseAddress!, transposeB: transposeB, m: m, n: n, k: k,
+                           into: c.baseAddress!, accumulate: accumulate, threads: threads)
+                }
+            }
+        }
+    }
+
+    /// ``matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)`` on the caller's
+    /// buffers (`c` must not overlap `a` or `b`).
+    @inlinable
+    public static func matmul<T: FFTScalar>(_ a: UnsafePointer<T>, transposeA: Bool = false, _ b: UnsafePointer<T>, transposeB: Bool = false,
+                                            m: Int, n: Int, k: Int, into c: UnsafeMutablePointer<T>, accumulate: Bool = false,
+                                            threads: Int? = nil) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
-            if !accumulate { for i in 0 ..< m * n { c[i] = 0 } }
+            if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
         let byRows = m >= n
@@ -179,62 +194,63 @@ extension BLAS {
         let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), extent / 16)) : 1
         let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
         let beta: T = accumulate ? 1 : 0
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                c.withUnsafeMutableBufferPointer { c in
-                    let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)),
-                                        SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!)), SendablePointer(c.baseAddress!))
-                    let block: @Sendable (Int, Int) -> Void = { part, _ in
-                        let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
-                        guard hi > lo else { return }
-                        if byRows {
-                            T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
-                                   a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
-                                   c: pc.pointer + lo * n, ldc: n)
-                        } else {
-                            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
-                                   a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
-                                   c: pc.pointer + lo, ldc: n)
-                        }
-                    }
-                    if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
-                }
+        let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a)), SendablePointer(UnsafeMutablePointer(mutating: b)),
+                            SendablePointer(c))
+        let block: @Sendable (Int, Int) -> Void = { part, _ in
+            let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
+            guard hi > lo else { return }
+            if byRows {
+                T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
+                       a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
+                       c: pc.pointer + lo * n, ldc: n)
+            } else {
+                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
+                       a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
+                       c: pc.pointer + lo, ldc: n)
             }
         }
+        if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
     }
 
     /// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
     /// tiles (so that reads and writes both stay within a few cache lines), the (matrix, tile row)
     /// pairs split over the worker pool when there are more than 2^16 values.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
+    @inlinable
     public static func transposed<T: FFTScalar>(_ a: [T], batch: Int, rows: Int, cols: Int, threads: Int? = nil) -> [T] {
         precondition(a.count == batch * rows * cols, "transposed: counts")
         var t = [T](repeating: 0, count: a.count)
-        let tile = 32
-        let tileRows = (rows + tile - 1) / tile
-        let tasks = batch * tileRows
-        guard tasks > 0, cols > 0 else { return t }
         a.withUnsafeBufferPointer { a in
             t.withUnsafeMutableBufferPointer { t in
-                let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!)), SendablePointer(t.baseAddress!))
-                let body: @Sendable (Int, Int) -> Void = { task, _ in
-                    let (b, r0) = (task / tileRows, task % tileRows * tile)
-                    let base = b * rows * cols
-                    let r1 = min(r0 + tile, rows)
-                    var c0 = 0
-                    while c0 < cols {
-                        let c1 = min(c0 + tile, cols)
-                        for r in r0 ..< r1 {
-                            for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
-                        }
-                        c0 = c1
-                    }
-                }
-                let workers = a.count > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
-                WorkerPool.shared.runTasks(tasks, workers: workers, body)
+                transpose(a.baseAddress!, into: t.baseAddress!, batch: batch, rows: rows, cols: cols, threads: threads)
             }
         }
         return t
+    }
+
+    /// ``transposed(_:batch:rows:cols:threads:)`` into the caller's buffer (which must not
+    /// overlap `a`): `batch · rows · cols` values each.
+    @inlinable
+    public static func transpose<T: FFTScalar>(_ a: UnsafePointer<T>, into t: UnsafeMutablePointer<T>, batch: Int, rows: Int, cols: Int,
+                                               threads: Int? = nil) {
+        let tile = 32
+        let tileRows = (rows + tile - 1) / tile
+        let tasks = batch * tileRows
+        guard tasks > 0, cols > 0 else { return }
+        let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a)), SendablePointer(t))
+        let body: @Sendable (Int, Int) -> Void = { task, _ in
+            let (b, r0) = (task / tileRows, task % tileRows * tile)
+            let base = b * rows * cols
+            let r1 = min(r0 + tile, rows)
+            var c0 = 0
+            while c0 < cols {
+                let c1 = min(c0 + tile, cols)
+                for r in r0 ..< r1 {
+                    for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
+                }
+                c0 = c1
+            }
+        }
+        let workers = batch * rows * cols > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
+        WorkerPool.shared.runTasks(tasks, workers: workers, body)
     }
 }

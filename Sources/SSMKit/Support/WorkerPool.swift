@@ -149,6 +149,7 @@ struct SendablePointer<T>: @unchecked Sendable {
 
 extension WorkerPool {
     /// The number of processors online, at least 1.
+    @usableFromInline
     package static func onlineProcessorCount() -> Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }

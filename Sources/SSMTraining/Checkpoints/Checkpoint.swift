@@ -69,8 +69,7 @@ public enum Checkpoint {
         let modelPath = isFile ? directory : "\(directory)/\(modelFile)"
         let file = try SafeTensorsFile(path: modelPath)
         let configuration = try given ?? ModelConfiguration(metadata: file.metadata)
-        let model = SequenceModel<T>(configuration: configuration, threads: 1)
-        let layout = try model.initialParameters(seed: 0)
+        let layout = try SequenceModel<T>(configuration: configuration, threads: 1).layout
         // load checks every name, shape and value against the model's layout.
         let parameters = try load(file, layout: layout, prefix: "")
         var optimizer: AdamW<T>? = nil

@@ -51,34 +51,40 @@ public enum Activation: String, Sendable, CaseIterable {
         x.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { y in
                 d.withUnsafeMutableBufferPointer { d in
-                    let (px, py, pd) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(d.baseAddress!))
-                    forEachChunk(x.count, threads: threads) { range in
-                        switch self {
-                        case .gelu:
-                            // e^{−v²/2} for the chunk through the vectorized exponential, then erf.
-                            withUnsafeTemporaryAllocation(of: T.self, capacity: range.count) { g in
-                                for i in range { g[i - range.lowerBound] = -px.value[i] * px.value[i] / 2 }
-                                T.vectorExp(g.baseAddress!, g.baseAddress!, range.count)
-                                let norm = 1 / (2 * T.pi).squareRoot()
-                                for i in range {
-                                    let v = px.value[i]
-                                    let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
-                                    py.value[i] = v * phi
-                                    pd.value[i] = phi + v * g[i - range.lowerBound] * norm
-                                }
-                            }
-                        case .silu:
-                            for i in range {
-                                let v = px.value[i], s = sigmoid(v)
-                                py.value[i] = v * s
-                                pd.value[i] = s * (1 + v * (1 - s))
-                            }
-                        }
-                    }
+                    forwardWithDerivative(x.baseAddress!, y: y.baseAddress!, derivative: d.baseAddress!, count: x.count, threads: threads)
                 }
             }
         }
         return (y, d)
+    }
+
+    /// ``forwardWithDerivative(_:threads:)`` into the caller's buffers of `count` values.
+    public func forwardWithDerivative<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, derivative: UnsafeMutablePointer<T>,
+                                                    count: Int, threads: Int = 1) {
+        let (px, py, pd) = (SendableBox(x), SendableBox(y), SendableBox(derivative))
+        forEachChunk(count, threads: threads) { range in
+            switch self {
+            case .gelu:
+                // e^{−v²/2} for the chunk through the vectorized exponential (into the
+                // derivative's own slots), then erf.
+                let g = pd.value + range.lowerBound
+                for i in range { pd.value[i] = -px.value[i] * px.value[i] / 2 }
+                T.vectorExp(g, g, range.count)
+                let norm = 1 / (2 * T.pi).squareRoot()
+                for i in range {
+                    let v = px.value[i]
+                    let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
+                    py.value[i] = v * phi
+                    pd.value[i] = phi + v * pd.value[i] * norm
+                }
+            case .silu:
+                for i in range {
+                    let v = px.value[i], s = sigmoid(v)
+                    py.value[i] = v * s
+                    pd.value[i] = s * (1 + v * (1 - s))
+                }
+            }
+        }
     }
 
     /// dX += dY ⊙ f′(x).
@@ -127,29 +133,35 @@ public enum GLU {
         x.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { y in
                 gate.withUnsafeMutableBufferPointer { gate in
-                    let (px, py, pg) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(gate.baseAddress!))
-                    forEachChunk(blocks * n, threads: threads) { range in
-                        var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
-                        let (b0, i0) = (b, i)
-                        for j in range {
-                            pg.value[j] = -px.value[b * 2 * n + n + i]
-                            i += 1
-                            if i == n { (b, i) = (b + 1, 0) }
-                        }
-                        T.vectorExp(pg.value + range.lowerBound, pg.value + range.lowerBound, range.count)
-                        (b, i) = (b0, i0)
-                        for j in range {
-                            let s = 1 / (1 + pg.value[j])
-                            pg.value[j] = s
-                            py.value[j] = px.value[b * 2 * n + i] * s
-                            i += 1
-                            if i == n { (b, i) = (b + 1, 0) }
-                        }
-                    }
+                    forwardWithGate(x.baseAddress!, y: y.baseAddress!, gate: gate.baseAddress!, blocks: blocks, half: n, threads: threads)
                 }
             }
         }
         return (y, gate)
+    }
+
+    /// ``forwardWithGate(_:blocks:half:threads:)`` into the caller's buffers.
+    public static func forwardWithGate<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
+                                                     blocks: Int, half n: Int, threads: Int = 1) {
+        let (px, py, pg) = (SendableBox(x), SendableBox(y), SendableBox(gate))
+        forEachChunk(blocks * n, threads: threads) { range in
+            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
+            let (b0, i0) = (b, i)
+            for j in range {
+                pg.value[j] = -px.value[b * 2 * n + n + i]
+                i += 1
+                if i == n { (b, i) = (b + 1, 0) }
+            }
+            T.vectorExp(pg.value + range.lowerBound, pg.value + range.lowerBound, range.count)
+            (b, i) = (b0, i0)
+            for j in range {
+                let s = 1 / (1 + pg.value[j])
+                pg.value[j] = s
+                py.value[j] = px.value[b * 2 * n + i] * s
+                i += 1
+                if i == n { (b, i) = (b + 1, 0) }
+            }
+        }
     }
 
     /// The backward pass with the gate σ(g) kept by ``forwardWithGate(_:blocks:half:threads:)``.
@@ -160,20 +172,32 @@ public enum GLU {
             x.withUnsafeBufferPointer { x in
                 gate.withUnsafeBufferPointer { gate in
                     dX.withUnsafeMutableBufferPointer { dX in
-                        let (pdY, px, pg, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(gate.baseAddress!),
-                                                  SendableBox(dX.baseAddress!))
-                        forEachChunk(blocks * n, threads: threads) { range in
-                            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
-                            for j in range {
-                                let a = px.value[b * 2 * n + i], s = pg.value[j], d = pdY.value[j]
-                                pdX.value[b * 2 * n + i] += d * s
-                                pdX.value[b * 2 * n + n + i] += d * a * s * (1 - s)
-                                i += 1
-                                if i == n { (b, i) = (b + 1, 0) }
-                            }
-                        }
+                        backward(dY: dY.baseAddress!, x: x.baseAddress!, gate: gate.baseAddress!, blocks: blocks, half: n,
+                                 dX: dX.baseAddress!, accumulate: true, threads: threads)
                     }
                 }
+            }
+        }
+    }
+
+    /// The same on the caller's buffers; `accumulate: false` overwrites dX instead of adding.
+    public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, gate: UnsafePointer<T>, blocks: Int, half n: Int,
+                                              dX: UnsafeMutablePointer<T>, accumulate: Bool, threads: Int = 1) {
+        let (pdY, px, pg, pdX) = (SendableBox(dY), SendableBox(x), SendableBox(gate), SendableBox(dX))
+        forEachChunk(blocks * n, threads: threads) { range in
+            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
+            for j in range {
+                let a = px.value[b * 2 * n + i], s = pg.value[j], d = pdY.value[j]
+                let (dA, dG) = (d * s, d * a * s * (1 - s))
+                if accumulate {
+                    pdX.value[b * 2 * n + i] += dA
+                    pdX.value[b * 2 * n + n + i] += dG
+                } else {
+                    pdX.value[b * 2 * n + i] = dA
+                    pdX.value[b * 2 * n + n + i] = dG
+                }
+                i += 1
+                if i == n { (b, i) = (b + 1, 0) }
             }
         }
     }
@@ -223,6 +247,15 @@ public enum Dropout {
         var rng = SplitMix64(seed: seed)
         let keep = T(1 / (1 - p))
         return (0 ..< count).map { _ in Double.random(in: 0 ..< 1, using: &rng) < p ? 0 : keep }
+    }
+
+    /// ``mask(count:probability:seed:)`` into the caller's buffer (the same draws).
+    public static func fillMask<T: FFTScalar>(_ mask: UnsafeMutablePointer<T>, count: Int, probability p: Double, seed: UInt64) {
+        precondition(p >= 0 && p < 1, "Dropout: probability \(p) outside [0, 1)")
+        if p == 0 { mask.update(repeating: 1, count: count); return }
+        var rng = SplitMix64(seed: seed)
+        let keep = T(1 / (1 - p))
+        for i in 0 ..< count { mask[i] = Double.random(in: 0 ..< 1, using: &rng) < p ? 0 : keep }
     }
 
     @inlinable

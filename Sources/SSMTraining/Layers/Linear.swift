@@ -38,21 +38,31 @@ public enum PointwiseConvolution {
                                              outputs O: Int, length L: Int, threads: Int = 1) -> [T] {
         precondition(x.count == B * I * L && w.count == O * I && b.count == O, "PointwiseConvolution: counts")
         var y = [T](repeating: 0, count: B * O * L)
-        for batch in 0 ..< B {
-            for o in 0 ..< O { for t in 0 ..< L { y[(batch * O + o) * L + t] = b[o] } }
-        }
         x.withUnsafeBufferPointer { x in
             w.withUnsafeBufferPointer { w in
-                y.withUnsafeMutableBufferPointer { y in
-                    let (px, pw, py) = (SendableBox(x.baseAddress!), SendableBox(w.baseAddress!), SendableBox(y.baseAddress!))
-                    WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
-                        T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
-                               b: px.value + batch * I * L, ldb: L, beta: 1, c: py.value + batch * O * L, ldc: L)
+                b.withUnsafeBufferPointer { b in
+                    y.withUnsafeMutableBufferPointer { y in
+                        forward(x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!, y: y.baseAddress!, batch: B, inputs: I,
+                                outputs: O, length: L, threads: threads)
                     }
                 }
             }
         }
         return y
+    }
+
+    /// ``forward(_:weight:bias:batch:inputs:outputs:length:threads:)`` into the caller's y:
+    /// (B, O, L), overwritten.
+    public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
+                                             y: UnsafeMutablePointer<T>, batch B: Int, inputs I: Int, outputs O: Int, length L: Int,
+                                             threads: Int = 1) {
+        let (px, pw, pb, py) = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
+        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
+            let y = py.value + batch * O * L
+            for o in 0 ..< O { (y + o * L).update(repeating: pb.value[o], count: L) }
+            T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
+                   b: px.value + batch * I * L, ldb: L, beta: 1, c: y, ldc: L)
+        }
     }
 
     /// dX_b += Wᵀ · dY_b; dW += Σ_b dY_b · x_bᵀ; db += Σ_{b,t} dY. Each worker sums its
@@ -61,6 +71,37 @@ public enum PointwiseConvolution {
                                               length L: Int, dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == B * O * L && x.count == B * I * L && dX.count == x.count && dWeight.count == O * I
             && dBias.count == O, "PointwiseConvolution.backward: counts")
+        var partials = [T](repeating: 0, count: partialCount(batch: B, inputs: I, outputs: O, threads: threads))
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                w.withUnsafeBufferPointer { w in
+                    dX.withUnsafeMutableBufferPointer { dX in
+                        dWeight.withUnsafeMutableBufferPointer { dW in
+                            dBias.withUnsafeMutableBufferPointer { db in
+                                partials.withUnsafeMutableBufferPointer { partials in
+                                    backward(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!, batch: B, inputs: I, outputs: O,
+                                             length: L, dX: dX.baseAddress!, accumulate: true, dWeight: dW.baseAddress!, dBias: db.baseAddress!,
+                                             partials: partials.baseAddress!, threads: threads)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The scalars of scratch that ``backward(dY:x:weight:batch:inputs:outputs:length:dX:accumulate:dWeight:dBias:partials:threads:)`` needs.
+    public static func partialCount(batch B: Int, inputs I: Int, outputs O: Int, threads: Int) -> Int {
+        max(1, min(threads, B)) * O * I
+    }
+
+    /// The backward pass on the caller's buffers: dX overwritten (`accumulate: false`) or added
+    /// to; dW and db added to; `partials` is scratch of ``partialCount(batch:inputs:outputs:threads:)``.
+    public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>, batch B: Int,
+                                              inputs I: Int, outputs O: Int, length L: Int, dX: UnsafeMutablePointer<T>, accumulate: Bool,
+                                              dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
+                                              partials: UnsafeMutablePointer<T>, threads: Int = 1) {
         for batch in 0 ..< B {
             for o in 0 ..< O {
                 var sum: T = 0
@@ -69,27 +110,16 @@ public enum PointwiseConvolution {
             }
         }
         let workers = max(1, min(threads, B))
-        var partials = [T](repeating: 0, count: workers * O * I)
-        dY.withUnsafeBufferPointer { dY in
-            x.withUnsafeBufferPointer { x in
-                w.withUnsafeBufferPointer { w in
-                    dX.withUnsafeMutableBufferPointer { dX in
-                        partials.withUnsafeMutableBufferPointer { dW in
-                            let (pdY, px, pw) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(w.baseAddress!))
-                            let (pdX, pdW) = (SendableBox(dX.baseAddress!), SendableBox(dW.baseAddress!))
-                            // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-                            WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in
-                                for batch in stride(from: j, to: B, by: workers) {
-                                    T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
-                                           b: pdY.value + batch * O * L, ldb: L, beta: 1, c: pdX.value + batch * I * L, ldc: L)
-                                    T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
-                                           a: pdY.value + batch * O * L, lda: L, b: px.value + batch * I * L, ldb: L,
-                                           beta: 1, c: pdW.value + j * O * I, ldc: I)
-                                }
-                            }
-                        }
-                    }
-                }
+        partials.update(repeating: 0, count: workers * O * I)
+        let (pdY, px, pw, pdX, pdW) = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
+        // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
+        WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in
+            for batch in stride(from: j, to: B, by: workers) {
+                T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
+                       b: pdY.value + batch * O * L, ldb: L, beta: accumulate ? 1 : 0, c: pdX.value + batch * I * L, ldc: L)
+                T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
+                       a: pdY.value + batch * O * L, lda: L, b: px.value + batch * I * L, ldb: L,
+                       beta: 1, c: pdW.value + j * O * I, ldc: I)
             }
         }
         for j in 0 ..< workers { for i in 0 ..< O * I { dWeight[i] += partials[j * O * I + i] } }

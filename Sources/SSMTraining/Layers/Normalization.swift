@@ -95,22 +95,14 @@ extension LayerNorm {
         var y = [T](repeating: 0, count: B * C * L)
         var means = [Double](repeating: 0, count: B * L), inverses = means
         x.withUnsafeBufferPointer { x in
-            y.withUnsafeMutableBufferPointer { y in
-                means.withUnsafeMutableBufferPointer { means in
-                    inverses.withUnsafeMutableBufferPointer { inverses in
-                        let (px, py, pm, pi) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(means.baseAddress!),
-                                                SendableBox(inverses.baseAddress!))
-                        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
-                            let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
-                            let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
-                            // Σ_c x and Σ_c x² per position, rows of L contiguous values.
-                            for c in 0 ..< C { for t in 0 ..< L { mean[t] += Double(x[c * L + t]) } }
-                            for t in 0 ..< L { mean[t] /= Double(C) }
-                            for c in 0 ..< C { for t in 0 ..< L { let d = Double(x[c * L + t]) - mean[t]; inverse[t] += d * d } }
-                            for t in 0 ..< L { inverse[t] = 1 / (inverse[t] / Double(C) + epsilon).squareRoot() }
-                            for c in 0 ..< C {
-                                let (wc, bc) = (Double(w[c]), Double(b[c]))
-                                for t in 0 ..< L { y[c * L + t] = T((Double(x[c * L + t]) - mean[t]) * inverse[t] * wc + bc) }
+            w.withUnsafeBufferPointer { w in
+                b.withUnsafeBufferPointer { b in
+                    y.withUnsafeMutableBufferPointer { y in
+                        means.withUnsafeMutableBufferPointer { means in
+                            inverses.withUnsafeMutableBufferPointer { inverses in
+                                forwardChannelMajor(x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!, y: y.baseAddress!,
+                                                    mean: means.baseAddress!, inverseDeviation: inverses.baseAddress!, batch: B, channels: C,
+                                                    length: L, threads: threads)
                             }
                         }
                     }
@@ -120,44 +112,53 @@ extension LayerNorm {
         return (y, Statistics(mean: means, inverseDeviation: inverses))
     }
 
+    /// ``forwardChannelMajor(_:weight:bias:batch:channels:length:threads:)`` into the caller's
+    /// buffers: y (B, C, L), mean and σ⁻¹ (B·L), all overwritten.
+    public static func forwardChannelMajor<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
+                                                         y: UnsafeMutablePointer<T>, mean: UnsafeMutablePointer<Double>,
+                                                         inverseDeviation: UnsafeMutablePointer<Double>, batch B: Int, channels C: Int,
+                                                         length L: Int, threads: Int = 1) {
+        let (px, pw, pb, py) = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
+        let (pm, pi) = (SendableBox(mean), SendableBox(inverseDeviation))
+        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
+            let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
+            let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
+            mean.update(repeating: 0, count: L)
+            inverse.update(repeating: 0, count: L)
+            // Σ_c x and Σ_c x² per position, rows of L contiguous values.
+            for c in 0 ..< C { for t in 0 ..< L { mean[t] += Double(x[c * L + t]) } }
+            for t in 0 ..< L { mean[t] /= Double(C) }
+            for c in 0 ..< C { for t in 0 ..< L { let d = Double(x[c * L + t]) - mean[t]; inverse[t] += d * d } }
+            for t in 0 ..< L { inverse[t] = 1 / (inverse[t] / Double(C) + epsilon).squareRoot() }
+            for c in 0 ..< C {
+                let (wc, bc) = (Double(pw.value[c]), Double(pb.value[c]))
+                for t in 0 ..< L { y[c * L + t] = T((Double(x[c * L + t]) - mean[t]) * inverse[t] * wc + bc) }
+            }
+        }
+    }
+
     /// The backward pass of ``forwardChannelMajor(_:weight:bias:batch:channels:length:threads:)``;
     /// dw and db summed per worker, then in worker order.
     public static func backwardChannelMajor<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, batch B: Int,
                                                           channels C: Int, length L: Int, dX: inout [T], dWeight: inout [T],
                                                           dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count, "LayerNorm.backward: counts")
-        let workers = max(1, min(threads, B))
-        let sums = dY.withUnsafeBufferPointer { dY in
+        var scratch = [Double](repeating: 0, count: channelMajorScratchCount(batch: B, channels: C, length: L, threads: threads))
+        dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
-                dX.withUnsafeMutableBufferPointer { dX in
-                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
-                    return summingPartials(workers: workers, count: 2 * C) { worker, dw in
-                        let db = dw + C
-                        var meanDn = [Double](repeating: 0, count: L), meanDnN = meanDn, n = meanDn
-                        for batch in stride(from: worker, to: B, by: workers) {
-                            let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
-                            let at = batch * L
-                            for t in 0 ..< L { (meanDn[t], meanDnN[t]) = (0, 0) }
-                            for c in 0 ..< C {
-                                let wc = Double(w[c])
-                                var sumW = 0.0, sumB = 0.0
-                                for t in 0 ..< L {
-                                    n[t] = (Double(x[c * L + t]) - s.mean[at + t]) * s.inverseDeviation[at + t]
-                                    let g = Double(dY[c * L + t])
-                                    meanDn[t] += g * wc
-                                    meanDnN[t] += g * wc * n[t]
-                                    sumW += g * n[t]
-                                    sumB += g
-                                }
-                                dw[c] += sumW
-                                db[c] += sumB
-                            }
-                            for c in 0 ..< C {
-                                let wc = Double(w[c])
-                                for t in 0 ..< L {
-                                    let nt = (Double(x[c * L + t]) - s.mean[at + t]) * s.inverseDeviation[at + t]
-                                    let dn = Double(dY[c * L + t]) * wc
-                                    dX[c * L + t] += T(s.inverseDeviation[at + t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
+                w.withUnsafeBufferPointer { w in
+                    s.mean.withUnsafeBufferPointer { mean in
+                        s.inverseDeviation.withUnsafeBufferPointer { inverse in
+                            dX.withUnsafeMutableBufferPointer { dX in
+                                dWeight.withUnsafeMutableBufferPointer { dW in
+                                    dBias.withUnsafeMutableBufferPointer { db in
+                                        scratch.withUnsafeMutableBufferPointer { scratch in
+                                            backwardChannelMajor(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!,
+                                                                 mean: mean.baseAddress!, inverseDeviation: inverse.baseAddress!, batch: B,
+                                                                 channels: C, length: L, dX: dX.baseAddress!, dWeight: dW.baseAddress!,
+                                                                 dBias: db.baseAddress!, scratch: scratch.baseAddress!, threads: threads)
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -165,9 +166,64 @@ extension LayerNorm {
                 }
             }
         }
+    }
+
+    /// The Doubles of scratch the channel-major backward needs: per worker, three rows of L and
+    /// the partial sums of dw and db.
+    public static func channelMajorScratchCount(batch B: Int, channels C: Int, length L: Int, threads: Int) -> Int {
+        max(1, min(threads, B)) * (3 * L + 2 * C)
+    }
+
+    /// The channel-major backward on the caller's buffers: dX, dW and db added to (+=).
+    public static func backwardChannelMajor<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>,
+                                                          mean: UnsafePointer<Double>, inverseDeviation: UnsafePointer<Double>,
+                                                          batch B: Int, channels C: Int, length L: Int, dX: UnsafeMutablePointer<T>,
+                                                          dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
+                                                          scratch: UnsafeMutablePointer<Double>, threads: Int = 1) {
+        let workers = max(1, min(threads, B))
+        let (pdY, px, pw, pdX) = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX))
+        let (pm, pi, ps) = (SendableBox(mean), SendableBox(inverseDeviation), SendableBox(scratch))
+        let stride = 3 * L + 2 * C
+        WorkerPool.forEachInParallel(workers, threads: workers) { worker, _ in
+            let meanDn = ps.value + worker * stride, meanDnN = meanDn + L, n = meanDnN + L
+            let dw = n + L, db = dw + C
+            dw.update(repeating: 0, count: 2 * C)
+            for batch in Swift.stride(from: worker, to: B, by: workers) {
+                let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
+                let (m, s) = (pm.value + batch * L, pi.value + batch * L)
+                meanDn.update(repeating: 0, count: 2 * L)
+                for c in 0 ..< C {
+                    let wc = Double(pw.value[c])
+                    var sumW = 0.0, sumB = 0.0
+                    for t in 0 ..< L {
+                        n[t] = (Double(x[c * L + t]) - m[t]) * s[t]
+                        let g = Double(dY[c * L + t])
+                        meanDn[t] += g * wc
+                        meanDnN[t] += g * wc * n[t]
+                        sumW += g * n[t]
+                        sumB += g
+                    }
+                    dw[c] += sumW
+                    db[c] += sumB
+                }
+                for c in 0 ..< C {
+                    let wc = Double(pw.value[c])
+                    for t in 0 ..< L {
+                        let nt = (Double(x[c * L + t]) - m[t]) * s[t]
+                        let dn = Double(dY[c * L + t]) * wc
+                        dX[c * L + t] += T(s[t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
+                    }
+                }
+            }
+        }
         for c in 0 ..< C {
-            dWeight[c] += T(sums[c])
-            dBias[c] += T(sums[C + c])
+            var (sumW, sumB) = (0.0, 0.0)
+            for j in 0 ..< workers {
+                let dw = scratch + j * stride + 3 * L
+                (sumW, sumB) = (sumW + dw[c], sumB + dw[C + c])
+            }
+            dWeight[c] += T(sumW)
+            dBias[c] += T(sumB)
         }
     }
 }
@@ -199,26 +255,58 @@ func forEachRowBlock(_ R: Int, threads: Int, _ body: @escaping @Sendable (Range<
 public enum RMSNorm {
     public static let epsilon = 1e-5
 
-    @inlinable
     public static func forward<T: FFTScalar>(_ x: [T], weight w: [T], rows R: Int, channels C: Int) -> (y: [T], inverseRMS: [Double]) {
         precondition(x.count == R * C && w.count == C, "RMSNorm: counts")
         var y = [T](repeating: 0, count: R * C)
         var inverses = [Double](repeating: 0, count: R)
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    inverses.withUnsafeMutableBufferPointer { i in
+                        forward(x.baseAddress!, weight: w.baseAddress!, y: y.baseAddress!, inverseRMS: i.baseAddress!, rows: R, channels: C)
+                    }
+                }
+            }
+        }
+        return (y, inverses)
+    }
+
+    /// ``forward(_:weight:rows:channels:)`` into the caller's y (R, C) and ρ⁻¹ (R).
+    public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
+                                             inverseRMS: UnsafeMutablePointer<Double>, rows R: Int, channels C: Int) {
         for r in 0 ..< R {
             var squares = 0.0
             for c in 0 ..< C { squares += Double(x[r * C + c]) * Double(x[r * C + c]) }
             let inverse = 1 / (squares / Double(C) + epsilon).squareRoot()
             for c in 0 ..< C { y[r * C + c] = T(Double(x[r * C + c]) * inverse) * w[c] }
-            inverses[r] = inverse
+            inverseRMS[r] = inverse
         }
-        return (y, inverses)
     }
 
     /// n = x·ρ⁻¹, dn = dY ⊙ w;  dx += ρ⁻¹·(dn − n·mean(dn ⊙ n));  dw += Σ dY ⊙ n.
-    @inlinable
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], inverseRMS: [Double], rows R: Int, channels C: Int,
                                               dX: inout [T], dWeight: inout [T]) {
         precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "RMSNorm.backward: counts")
+        dY.withUnsafeBufferPointer { dY in
+            x.withUnsafeBufferPointer { x in
+                w.withUnsafeBufferPointer { w in
+                    inverseRMS.withUnsafeBufferPointer { i in
+                        dX.withUnsafeMutableBufferPointer { dX in
+                            dWeight.withUnsafeMutableBufferPointer { dW in
+                                backward(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!, inverseRMS: i.baseAddress!, rows: R,
+                                         channels: C, dX: dX.baseAddress!, dWeight: dW.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The backward pass on the caller's buffers (dX and dW added to).
+    public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>,
+                                              inverseRMS: UnsafePointer<Double>, rows R: Int, channels C: Int,
+                                              dX: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>) {
         for r in 0 ..< R {
             var meanDnN = 0.0
             for c in 0 ..< C {

@@ -1,185 +1,383 @@
 import SSMKit
 
+/// The buffers of one pass of a ``SequenceModel`` over one (B, L), made once and reused by
+/// later passes of that shape. Legend: R = B·L · H width · F features · K classes · n layers.
+final class Pass<T: SafeTensorsScalar> {
+    let batch: Int, length: Int
+    private var owned: [UnsafeMutableRawPointer] = []
+    /// The batch's tokens (B·L), as given.
+    var tokens: [Int] = []
+    /// Features (R, F), the encoder's input.
+    let features: UnsafeMutablePointer<T>
+    /// The residual stream before each block and after the last: (n + 1) × (R·H), stream layout.
+    let streams: UnsafeMutablePointer<T>
+    /// Each block's norm output (the mixer's input), n × (R·H), stream layout; and its copy in
+    /// the mixer's layout for blocks whose mixer takes the other one.
+    let normalized: UnsafeMutablePointer<T>, mixerInputs: UnsafeMutablePointer<T>
+    /// Each block's norm statistics, n × R (LayerNorm's mean and σ⁻¹; RMSNorm's ρ⁻¹).
+    let means: UnsafeMutablePointer<Double>, inverses: UnsafeMutablePointer<Double>
+    /// Dropout masks n × (R·H), when the model has dropout; whether this pass drew them.
+    let masks: UnsafeMutablePointer<T>?
+    var masked = false
+    /// The mixers' own activations.
+    var mixerActivations: [AnyObject] = []
+    /// Token-major (R, H): the last stream, and after norm_f; its ρ⁻¹ (R).
+    let last: UnsafeMutablePointer<T>, finalNormed: UnsafeMutablePointer<T>, finalInverse: UnsafeMutablePointer<Double>
+    /// The decoder's input (rows, H) and the model's outputs (rows, K).
+    let decoderInput: UnsafeMutablePointer<T>, outputs: UnsafeMutablePointer<T>
+    /// Scratch of R·H each (two in the mixer's layout, three in the stream's) and the norms'.
+    let scratch: [UnsafeMutablePointer<T>]
+    let normScratch: UnsafeMutablePointer<Double>
+    let sequence: Int, outputRows: Int
+
+    init(model: SequenceModel<T>, batch B: Int, length L: Int) throws(SSMError) {
+        (batch, length) = (B, L)
+        let (H, n, R) = (model.width, model.layers, B * L)
+        sequence = R * H
+        outputRows = model.outputRows(batch: B, length: L)
+        var allocations: [UnsafeMutableRawPointer] = []
+        func make<S>(_ count: Int, _: S.Type = S.self) -> UnsafeMutablePointer<S> {
+            let p = UnsafeMutablePointer<S>.allocate(capacity: max(count, 1))
+            (p as UnsafeMutablePointer<S>).withMemoryRebound(to: UInt8.self, capacity: MemoryLayout<S>.stride * max(count, 1)) {
+                $0.update(repeating: 0, count: MemoryLayout<S>.stride * max(count, 1))
+            }
+            allocations.append(UnsafeMutableRawPointer(p))
+            return p
+        }
+        if case let .features(F) = model.input { features = make(R * F) } else { features = make(0) }
+        streams = make((n + 1) * sequence)
+        normalized = make(n * sequence)
+        mixerInputs = make(n * sequence)
+        means = make(n * R, Double.self)
+        inverses = make(n * R, Double.self)
+        masks = model.dropout > 0 ? make(n * sequence) : nil
+        last = make(sequence)
+        finalNormed = make(sequence)
+        finalInverse = make(R, Double.self)
+        decoderInput = make(outputRows * H)
+        outputs = make(outputRows * model.output.classes)
+        let count = R * H
+        var buffers: [UnsafeMutablePointer<T>] = []
+        for _ in 0 ..< 5 { buffers.append(make(count)) }
+        scratch = buffers
+        normScratch = make(LayerNorm.channelMajorScratchCount(batch: B, channels: H, length: L, threads: model.threads), Double.self)
+        owned = allocations
+        for mixer in model.mixers { mixerActivations.append(try makeActivations(mixer, batch: B, length: L)) }
+    }
+
+    deinit { for p in owned { p.deallocate() } }
+
+    func stream(_ i: Int) -> UnsafeMutablePointer<T> { streams + i * sequence }
+    func normalized(_ i: Int) -> UnsafeMutablePointer<T> { normalized + i * sequence }
+    func mixerInput(_ i: Int) -> UnsafeMutablePointer<T> { mixerInputs + i * sequence }
+    func mask(_ i: Int) -> UnsafeMutablePointer<T>? { masks.map { $0 + i * sequence } }
+}
+
+private func makeActivations<M: SequenceMixer>(_ mixer: M, batch: Int, length: Int) throws(SSMError) -> AnyObject {
+    try mixer.makeActivations(batch: batch, length: length)
+}
+
+private func mixerForward<M: SequenceMixer>(_ mixer: M, _ u: UnsafeBufferPointer<M.Scalar>, _ p: ParameterView<M.Scalar>, _ act: AnyObject,
+                                            _ y: UnsafeMutableBufferPointer<M.Scalar>) throws(SSMError) {
+    try mixer.forward(u, parameters: p, activations: unsafeDowncast(act, to: M.Activations.self), into: y)
+}
+
+private func mixerBackward<M: SequenceMixer>(_ mixer: M, _ dY: UnsafeBufferPointer<M.Scalar>, _ u: UnsafeBufferPointer<M.Scalar>,
+                                             _ p: ParameterView<M.Scalar>, _ act: AnyObject, _ dU: UnsafeMutableBufferPointer<M.Scalar>,
+                                             _ g: GradientView<M.Scalar>) throws(SSMError) {
+    try mixer.backward(dY, input: u, parameters: p, activations: unsafeDowncast(act, to: M.Activations.self), dInput: dU, gradients: g)
+}
+
 extension SequenceModel {
-    /// What ``forward(_:parameters:dropoutSeed:)`` keeps for ``backward(dOutputs:activations:parameters:gradients:)``.
-    public struct Activations: Sendable {
+    /// What ``forward(_:parameters:dropoutSeed:)`` keeps for
+    /// ``backward(dOutputs:activations:parameters:gradients:)``: the pass's buffers. While a
+    /// caller holds it, no other pass reuses them.
+    public struct Activations: @unchecked Sendable {
         public let batch: Int, length: Int
-        let tokens: [Int]?, features: [T]?
-        /// Per block: its input xᵢ, the norm's statistics, nᵢ = normᵢ(xᵢ), the mixer's own
-        /// activations and the dropout mask (nil without dropout).
-        let blockInputs: [[T]], normStatistics: [LayerNorm.Statistics], normalized: [[T]]
-        let mixers: [MixerActivations], masks: [[T]?]
-        /// x after the last block, norm_f's statistics (Mamba), the decoder's input (B·L or B, H).
-        let last: [T], finalInverseRMS: [Double], decoderInput: [T]
+        let pass: Pass<T>
     }
 
     /// Output rows of a batch: B·L per token, B pooled.
     public func outputRows(batch B: Int, length L: Int) -> Int {
-        if case .perToken = configuration.output { B * L } else { B }
+        if case .perToken = output { B * L } else { B }
     }
 
-    func encode(_ batch: SequenceBatch, _ p: ParameterSet<T>) throws(SSMError) -> (x: [T], features: [T]?) {
-        let (B, L, H) = (batch.batch, batch.length, configuration.width)
+    /// The model's outputs (R, K) — R = B·L per token or B pooled — and its activations.
+    /// Dropout is applied when the model has it and `dropoutSeed` is given (training).
+    /// - Throws: `SSMError` for inputs of the wrong shape, tokens out of range, non-finite
+    ///   features, or parameters of another layout.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func forward(_ batch: SequenceBatch, parameters p: ParameterSet<T>,
+                        dropoutSeed: UInt64? = nil) throws(SSMError) -> (outputs: [T], activations: Activations) {
+        let pass = try run(batch, parameters: p, dropoutSeed: dropoutSeed, recurrent: false)
+        return (Array(UnsafeBufferPointer(start: pass.outputs, count: pass.outputRows * output.classes)),
+                Activations(batch: batch.batch, length: batch.length, pass: pass))
+    }
+
+    /// The same model in recurrent mode: every mixer run by its step mode
+    /// (``SequenceMixer/forwardRecurrent(_:parameters:batch:length:into:)``). Agrees with
+    /// ``forward(_:parameters:dropoutSeed:)`` to rounding.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func forwardRecurrent(_ batch: SequenceBatch, parameters p: ParameterSet<T>) throws(SSMError) -> [T] {
+        let pass = try run(batch, parameters: p, dropoutSeed: nil, recurrent: true)
+        return Array(UnsafeBufferPointer(start: pass.outputs, count: pass.outputRows * output.classes))
+    }
+
+    /// Throws unless `p` has this model's layout.
+    func checkLayout(_ p: ParameterSet<T>, _ name: String) throws(SSMError) {
+        guard p.names == layout.names, p.scalarCount == layout.scalarCount else {
+            throw SSMError.value(argument: name, expected: "parameters of this model's layout (see SequenceModel.layout)")
+        }
+    }
+
+    private func pass(batch B: Int, length L: Int) throws(SSMError) -> Pass<T> {
         guard B >= 1, L >= 1 else { throw SSMError.value(argument: "batch, length", expected: "positive sizes, got (\(B), \(L))") }
-        switch configuration.input {
+        return try passes.take(PassShape(batch: B, length: L)) { () throws(SSMError) in try Pass(model: self, batch: B, length: L) }
+    }
+
+    /// Transposes R·H values between the stream's layout and the other one.
+    private func relayout(_ x: UnsafePointer<T>, from: SequenceLayout, into y: UnsafeMutablePointer<T>, batch B: Int, length L: Int) {
+        let (rows, cols) = from == .tokenMajor ? (L, width) : (width, L)
+        BLAS.transpose(x, into: y, batch: B, rows: rows, cols: cols, threads: threads)
+    }
+
+    private func encode(_ batch: SequenceBatch, _ p: UnsafePointer<T>, _ s: Pass<T>, into x: UnsafeMutablePointer<T>) throws(SSMError) {
+        let (B, L, H) = (batch.batch, batch.length, width)
+        switch input {
         case let .tokens(V):
             guard let tokens = batch.tokens, tokens.count == B * L else {
                 throw SSMError.shape(argument: "tokens", expected: "(B, L) = (\(B), \(L))", actual: [batch.tokens?.count ?? 0])
             }
-            return (try Embedding.forward(tokens, weight: p[encoderPrefix() + "weight"], vocabulary: V, channels: H), nil)
+            if let bad = tokens.first(where: { $0 < 0 || $0 >= V }) {
+                throw SSMError.value(argument: "tokens", expected: "values in 0 ..< \(V), got \(bad)")
+            }
+            s.tokens = tokens
+            let w = p + encoderRange.weight.lowerBound
+            for (r, token) in tokens.enumerated() { (x + r * H).update(from: w + token * H, count: H) }
         case let .features(F):
             guard let features = batch.features, features.count == B * L * F else {
                 throw SSMError.shape(argument: "features", expected: "(B, L, F) = (\(B), \(L), \(F))", actual: [batch.features?.count ?? 0])
             }
             guard features.allSatisfy(\.isFinite) else { throw SSMError.value(argument: "features", expected: "finite values") }
-            let f = features.map { T($0) }
-            return (Linear.forward(f, weight: p[encoderPrefix() + "weight"], bias: p[encoderPrefix() + "bias"], rows: B * L, inputs: F, outputs: H), f)
+            for (i, v) in features.enumerated() { s.features[i] = T(v) }
+            affine(s.features, weight: p + encoderRange.weight.lowerBound, bias: encoderRange.bias.map { p + $0.lowerBound }, rows: B * L,
+                   inputs: F, outputs: H, into: x)
         }
     }
 
-    func norm(_ i: Int, _ x: [T], batch B: Int, length L: Int, _ p: ParameterSet<T>) -> ([T], LayerNorm.Statistics) {
-        let (H, prefix, R) = (configuration.width, normPrefix(i), B * L)
-        if isMamba {
-            let (y, inverse) = RMSNorm.forward(x, weight: p[prefix + "weight"], rows: R, channels: H)
-            return (y, LayerNorm.Statistics(mean: [], inverseDeviation: inverse))
+    /// y (R, O) = x (R, I) · Wᵀ + b.
+    private func affine(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>?, rows R: Int, inputs I: Int, outputs O: Int,
+                        into y: UnsafeMutablePointer<T>) {
+        BLAS.matmul(x, w, transposeB: true, m: R, n: O, k: I, into: y, threads: threads)
+        if let b { for r in 0 ..< R { for o in 0 ..< O { y[r * O + o] += b[o] } } }
+    }
+
+    private func norm(_ i: Int, _ x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ s: Pass<T>, into y: UnsafeMutablePointer<T>) {
+        let (B, L, H) = (s.batch, s.length, width)
+        let r = blocks[i].norm
+        let (mean, inverse) = (s.means + i * B * L, s.inverses + i * B * L)
+        switch (backbone, stream) {
+        case (.s4, .channelMajor):
+            LayerNorm.forwardChannelMajor(x, weight: p + r.lowerBound, bias: p + r.lowerBound + H, y: y, mean: mean, inverseDeviation: inverse,
+                                          batch: B, channels: H, length: L, threads: threads)
+        case (.s4, .tokenMajor):
+            let (v, st) = LayerNorm.forward(Array(UnsafeBufferPointer(start: x, count: B * L * H)), weight: Array(UnsafeBufferPointer(start: p + r.lowerBound, count: H)),
+                                            bias: Array(UnsafeBufferPointer(start: p + r.lowerBound + H, count: H)), rows: B * L, channels: H, threads: threads)
+            y.update(from: v, count: v.count)
+            mean.update(from: st.mean, count: B * L)
+            inverse.update(from: st.inverseDeviation, count: B * L)
+        case (.mamba, _):
+            RMSNorm.forward(x, weight: p + r.lowerBound, y: y, inverseRMS: inverse, rows: B * L, channels: H)
         }
-        return LayerNorm.forwardChannelMajor(x, weight: p[prefix + "weight"], bias: p[prefix + "bias"], batch: B, channels: H, length: L,
-                                             threads: threads)
     }
 
-    /// The model's outputs (R, K) — R = B·L per token or B pooled — and its activations.
-    /// Dropout is applied when the configuration has it and `dropoutSeed` is given (training).
-    /// - Throws: `SSMError` for inputs of the wrong shape, tokens out of range, non-finite features.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
-    public func forward(_ batch: SequenceBatch, parameters p: ParameterSet<T>,
-                        dropoutSeed: UInt64? = nil) throws(SSMError) -> (outputs: [T], activations: Activations) {
-        try stack(batch, parameters: p, dropoutSeed: dropoutSeed, recurrent: false)
+    private func normBackward(_ i: Int, dY: UnsafePointer<T>, x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>,
+                              _ s: Pass<T>, dX: UnsafeMutablePointer<T>) {
+        let (B, L, H) = (s.batch, s.length, width)
+        let r = blocks[i].norm
+        let (mean, inverse) = (s.means + i * B * L, s.inverses + i * B * L)
+        switch (backbone, stream) {
+        case (.s4, .channelMajor):
+            LayerNorm.backwardChannelMajor(dY: dY, x: x, weight: p + r.lowerBound, mean: mean, inverseDeviation: inverse, batch: B, channels: H,
+                                           length: L, dX: dX, dWeight: g + r.lowerBound, dBias: g + r.lowerBound + H, scratch: s.normScratch,
+                                           threads: threads)
+        case (.s4, .tokenMajor):
+            let count = B * L * H
+            var dx = [T](repeating: 0, count: count), dw = [T](repeating: 0, count: H), db = dw
+            LayerNorm.backward(dY: Array(UnsafeBufferPointer(start: dY, count: count)), x: Array(UnsafeBufferPointer(start: x, count: count)),
+                               weight: Array(UnsafeBufferPointer(start: p + r.lowerBound, count: H)),
+                               statistics: .init(mean: Array(UnsafeBufferPointer(start: mean, count: B * L)),
+                                                 inverseDeviation: Array(UnsafeBufferPointer(start: inverse, count: B * L))),
+                               rows: B * L, channels: H, dX: &dx, dWeight: &dw, dBias: &db, threads: threads)
+            for j in 0 ..< count { dX[j] += dx[j] }
+            for c in 0 ..< H { (g[r.lowerBound + c], g[r.lowerBound + H + c]) = (g[r.lowerBound + c] + dw[c], g[r.lowerBound + H + c] + db[c]) }
+        case (.mamba, _):
+            RMSNorm.backward(dY: dY, x: x, weight: p + r.lowerBound, inverseRMS: inverse, rows: B * L, channels: H, dX: dX,
+                             dWeight: g + r.lowerBound)
+        }
     }
 
-    /// The same model in recurrent mode (S4/S4D): every convolution replaced by its
-    /// recurrence. Agrees with ``forward(_:parameters:dropoutSeed:)`` to rounding.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
-    public func forwardRecurrent(_ batch: SequenceBatch, parameters p: ParameterSet<T>) throws(SSMError) -> [T] {
-        guard !isMamba else { throw SSMError.option(name: "model", expected: "an S4 or S4D model (Mamba's scan is its recurrence)") }
-        return try stack(batch, parameters: p, dropoutSeed: nil, recurrent: true).outputs
-    }
-
-    private func stack(_ batch: SequenceBatch, parameters p: ParameterSet<T>, dropoutSeed: UInt64?,
-                       recurrent: Bool) throws(SSMError) -> (outputs: [T], activations: Activations) {
-        let c = configuration
-        let (B, L, H, K) = (batch.batch, batch.length, c.width, c.output.classes)
-        var (x, features) = try encode(batch, p)
-        if channelMajor { x = BLAS.transposed(x, batch: B, rows: L, cols: H, threads: threads) }
-        var inputs: [[T]] = [], statistics: [LayerNorm.Statistics] = [], normalized: [[T]] = []
-        var mixers: [MixerActivations] = [], masks: [[T]?] = []
-        for i in 0 ..< c.layers {
-            let (n, s) = norm(i, x, batch: B, length: L, p)
-            var m: [T]
-            if recurrent {
-                m = try mixerRecurrent(i, n, batch: B, length: L, parameters: p)
+    private func run(_ batch: SequenceBatch, parameters: ParameterSet<T>, dropoutSeed: UInt64?, recurrent: Bool) throws(SSMError) -> Pass<T> {
+        try checkLayout(parameters, "parameters")
+        let (B, L, H) = (batch.batch, batch.length, width)
+        let s = try pass(batch: B, length: L)
+        let n = s.sequence
+        try parameters.storage.withUnsafeBufferPointer { (pb: UnsafeBufferPointer<T>) throws(SSMError) in
+            let p = pb.baseAddress!
+            // Encoder (token-major), into the stream's layout.
+            if stream == .tokenMajor {
+                try encode(batch, p, s, into: s.stream(0))
             } else {
-                let (y, act) = try mixerForward(i, n, batch: B, length: L, parameters: p)
-                (m, mixers) = (y, mixers + [act])
+                try encode(batch, p, s, into: s.scratch[0])
+                relayout(s.scratch[0], from: .tokenMajor, into: s.stream(0), batch: B, length: L)
             }
-            var mask: [T]? = nil
-            if let dropoutSeed, c.dropout > 0 {
-                mask = Dropout.mask(count: m.count, probability: c.dropout, seed: dropoutSeed &+ UInt64(i) &* 0x9E37_79B9)
-                m = Dropout.forward(m, mask: mask!)
+            s.masked = dropoutSeed != nil && dropout > 0
+            for (i, mixer) in mixers.enumerated() {
+                let (x, nx) = (s.stream(i), s.normalized(i))
+                norm(i, x, p, s, into: nx)
+                let mismatch = mixer.layout != stream
+                if mismatch { relayout(nx, from: stream, into: s.mixerInput(i), batch: B, length: L) }
+                let u = UnsafeBufferPointer(start: UnsafePointer(mismatch ? s.mixerInput(i) : nx), count: n)
+                let view = ParameterView(base: p + blocks[i].mixerOffset, layout: blocks[i].mixer)
+                let y = UnsafeMutableBufferPointer(start: s.scratch[1], count: n)
+                if recurrent {
+                    try mixer.forwardRecurrent(u, parameters: view, batch: B, length: L, into: y)
+                } else {
+                    try mixerForward(mixer, u, view, s.mixerActivations[i], y)
+                }
+                var m = s.scratch[1]
+                if mismatch {
+                    relayout(s.scratch[1], from: mixer.layout, into: s.scratch[2], batch: B, length: L)
+                    m = s.scratch[2]
+                }
+                if s.masked, let mask = s.mask(i), let dropoutSeed {
+                    Dropout.fillMask(mask, count: n, probability: dropout, seed: dropoutSeed &+ UInt64(i) &* 0x9E37_79B9)
+                    for j in 0 ..< n { m[j] *= mask[j] }
+                }
+                let next = s.stream(i + 1)
+                for j in 0 ..< n { next[j] = x[j] + m[j] }
             }
-            inputs.append(x)
-            statistics.append(s)
-            normalized.append(n)
-            masks.append(mask)
-            for j in x.indices { x[j] += m[j] }
+            // Token-major again, norm_f, pooling, decoder.
+            let top = s.stream(layers)
+            if stream == .channelMajor { relayout(top, from: .channelMajor, into: s.last, batch: B, length: L) } else { s.last.update(from: top, count: n) }
+            var h = UnsafePointer(s.last)
+            if let r = finalNormRange {
+                RMSNorm.forward(s.last, weight: p + r.lowerBound, y: s.finalNormed, inverseRMS: s.finalInverse, rows: B * L, channels: H)
+                h = UnsafePointer(s.finalNormed)
+            }
+            switch output {
+            case .perToken: s.decoderInput.update(from: h, count: n)
+            case let .pooled(pooling, _):
+                for b in 0 ..< B {
+                    let row = s.decoderInput + b * H
+                    switch pooling {
+                    case .mean:
+                        row.update(repeating: 0, count: H)
+                        for t in 0 ..< L { for c in 0 ..< H { row[c] += h[(b * L + t) * H + c] } }
+                        for c in 0 ..< H { row[c] /= T(L) }
+                    case .last: row.update(from: h + (b * L + L - 1) * H, count: H)
+                    }
+                }
+            }
+            affine(s.decoderInput, weight: p + decoderRange.weight.lowerBound, bias: decoderRange.bias.map { p + $0.lowerBound },
+                   rows: s.outputRows, inputs: H, outputs: output.classes, into: s.outputs)
         }
-        var h = channelMajor ? BLAS.transposed(x, batch: B, rows: H, cols: L, threads: threads) : x, finalInverse: [Double] = []
-        if isMamba { (h, finalInverse) = RMSNorm.forward(x, weight: p[Self.finalNormPrefix + "weight"], rows: B * L, channels: H) }
-        let decoderInput: [T]
-        switch c.output {
-        case .perToken: decoderInput = h
-        case let .pooled(pooling, _): decoderInput = pooling.forward(h, batch: B, length: L, channels: H)
-        }
-        let rows = outputRows(batch: B, length: L)
-        let outputs = Linear.forward(decoderInput, weight: p[decoderPrefix() + "weight"], bias: isMamba ? nil : p[decoderPrefix() + "bias"],
-                                     rows: rows, inputs: H, outputs: K)
-        return (outputs, Activations(batch: B, length: L, tokens: batch.tokens, features: features, blockInputs: inputs,
-                                     normStatistics: statistics, normalized: normalized, mixers: mixers, masks: masks,
-                                     last: x, finalInverseRMS: finalInverse, decoderInput: decoderInput))
+        return s
     }
 
-    /// Accumulates into `gradients` (same layout as the parameters) the gradients of
-    /// Σ dOutputs ⊙ outputs, in the reverse order of forward.
+    /// Adds into `gradients` (this model's layout) the gradients of Σ dOutputs ⊙ outputs, in the
+    /// reverse order of forward.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func backward(dOutputs: [T], activations act: Activations, parameters p: ParameterSet<T>,
-                         gradients g: inout ParameterSet<T>) throws(SSMError) {
-        let c = configuration
-        let (B, L, H, K) = (act.batch, act.length, c.width, c.output.classes)
-        let rows = outputRows(batch: B, length: L)
+    public func backward(dOutputs: [T], activations act: Activations, parameters: ParameterSet<T>,
+                         gradients: inout ParameterSet<T>) throws(SSMError) {
+        try checkLayout(parameters, "parameters")
+        try checkLayout(gradients, "gradients")
+        let s = act.pass
+        let (B, L, K) = (s.batch, s.length, output.classes)
+        let rows = s.outputRows, n = s.sequence
         if dOutputs.count != rows * K { throw SSMError.shape(argument: "d_outputs", expected: "(\(rows), \(K))", actual: [dOutputs.count]) }
-        precondition(g.hasLayout(of: p), "SequenceModel.backward: gradients of another layout")
-        precondition(act.mixers.count == c.layers, "SequenceModel.backward: activations of a recurrent pass")
-        // Decoder, pooling, norm_f.
-        var dDecoderInput: [T]? = [T](repeating: 0, count: act.decoderInput.count)
-        var dW = g[decoderPrefix() + "weight"], dBias: [T]? = isMamba ? nil : g[decoderPrefix() + "bias"]
-        Linear.backward(dY: dOutputs, x: act.decoderInput, weight: p[decoderPrefix() + "weight"], rows: rows, inputs: H, outputs: K,
-                        dX: &dDecoderInput, dWeight: &dW, dBias: &dBias)
-        g[decoderPrefix() + "weight"] = dW
-        if let dBias { g[decoderPrefix() + "bias"] = dBias }
-        var dH: [T]
-        switch c.output {
-        case .perToken: dH = dDecoderInput!
+        guard s.mixerActivations.count == layers else { throw SSMError.value(argument: "activations", expected: "the activations of forward") }
+        try parameters.storage.withUnsafeBufferPointer { (pb: UnsafeBufferPointer<T>) throws(SSMError) in
+            try gradients.storage.withUnsafeMutableBufferPointer { (gb: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                try dOutputs.withUnsafeBufferPointer { (dOut: UnsafeBufferPointer<T>) throws(SSMError) in
+                    try backward(dOut.baseAddress!, s, pb.baseAddress!, gb.baseAddress!, batch: B, length: L, rows: rows, count: n, classes: K)
+                }
+            }
+        }
+    }
+
+    private func backward(_ dOut: UnsafePointer<T>, _ s: Pass<T>, _ p: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, batch B: Int, length L: Int,
+                          rows: Int, count n: Int, classes K: Int) throws(SSMError) {
+        let H = width
+        // Decoder: dIn = dOut · W; dW += dOutᵀ · in; db += Σ dOut.
+        let dDecoderInput = s.scratch[0]
+        let w = decoderRange.weight.lowerBound
+        BLAS.matmul(dOut, p + w, m: rows, n: H, k: K, into: dDecoderInput, threads: threads)
+        BLAS.matmul(dOut, transposeA: true, s.decoderInput, m: K, n: H, k: rows, into: g + w, accumulate: true, threads: threads)
+        if let bias = decoderRange.bias { for r in 0 ..< rows { for k in 0 ..< K { g[bias.lowerBound + k] += dOut[r * K + k] } } }
+        // Pooling back to (R, H) token-major.
+        let dH = s.scratch[1]
+        switch output {
+        case .perToken: dH.update(from: dDecoderInput, count: n)
         case let .pooled(pooling, _):
-            dH = [T](repeating: 0, count: B * L * H)
-            pooling.backward(dY: dDecoderInput!, batch: B, length: L, channels: H, dX: &dH)
+            dH.update(repeating: 0, count: n)
+            for b in 0 ..< B {
+                switch pooling {
+                case .mean: for t in 0 ..< L { for c in 0 ..< H { dH[(b * L + t) * H + c] = dDecoderInput[b * H + c] / T(L) } }
+                case .last: for c in 0 ..< H { dH[(b * L + L - 1) * H + c] = dDecoderInput[b * H + c] }
+                }
+            }
         }
-        var dX: [T]
-        if channelMajor {
-            dX = BLAS.transposed(dH, batch: B, rows: L, cols: H, threads: threads)
-        } else {
-            dX = [T](repeating: 0, count: B * L * H)
-            var dNormWeight = g[Self.finalNormPrefix + "weight"]
-            RMSNorm.backward(dY: dH, x: act.last, weight: p[Self.finalNormPrefix + "weight"], inverseRMS: act.finalInverseRMS,
-                             rows: B * L, channels: H, dX: &dX, dWeight: &dNormWeight)
-            g[Self.finalNormPrefix + "weight"] = dNormWeight
+        // norm_f, then the stream's layout: dX is the gradient of the stream after block i.
+        let dX = s.scratch[2]
+        var dTop = dH
+        if let r = finalNormRange {
+            s.scratch[0].update(repeating: 0, count: n)
+            RMSNorm.backward(dY: dH, x: s.last, weight: p + r.lowerBound, inverseRMS: s.finalInverse, rows: B * L, channels: H, dX: s.scratch[0],
+                             dWeight: g + r.lowerBound)
+            dTop = s.scratch[0]
         }
+        if stream == .channelMajor { relayout(dTop, from: .tokenMajor, into: dX, batch: B, length: L) } else { dX.update(from: dTop, count: n) }
         // Blocks in reverse: xᵢ₊₁ = xᵢ + dropout(mixer(norm(xᵢ))).
-        for i in (0 ..< c.layers).reversed() {
-            var dM = dX
-            if let mask = act.masks[i] {
-                dM = [T](repeating: 0, count: dX.count)
-                Dropout.backward(dY: dX, mask: mask, dX: &dM)
+        let (dM, dMixerY, dMixerU) = (s.scratch[0], s.scratch[1], s.scratch[3])
+        for (i, mixer) in mixers.enumerated().reversed() {
+            let mismatch = mixer.layout != stream
+            dM.update(from: dX, count: n)
+            if s.masked, let mask = s.mask(i) { for j in 0 ..< n { dM[j] *= mask[j] } }
+            var dY = UnsafePointer(dM)
+            if mismatch {
+                relayout(dM, from: stream, into: dMixerY, batch: B, length: L)
+                dY = UnsafePointer(dMixerY)
             }
-            let dN = try mixerBackward(i, dY: dM, act.mixers[i], batch: B, length: L, parameters: p, gradients: &g)
-            let prefix = normPrefix(i)
-            var dWeight = g[prefix + "weight"]
-            if isMamba {
-                RMSNorm.backward(dY: dN, x: act.blockInputs[i], weight: p[prefix + "weight"], inverseRMS: act.normStatistics[i].inverseDeviation,
-                                 rows: B * L, channels: H, dX: &dX, dWeight: &dWeight)
-            } else {
-                var dNormBias = g[prefix + "bias"]
-                LayerNorm.backwardChannelMajor(dY: dN, x: act.blockInputs[i], weight: p[prefix + "weight"], statistics: act.normStatistics[i],
-                                               batch: B, channels: H, length: L, dX: &dX, dWeight: &dWeight, dBias: &dNormBias,
-                                               threads: threads)
-                g[prefix + "bias"] = dNormBias
+            dMixerU.update(repeating: 0, count: n)
+            let u = UnsafePointer(mismatch ? s.mixerInput(i) : s.normalized(i))
+            let view = ParameterView(base: p + blocks[i].mixerOffset, layout: blocks[i].mixer)
+            let gradients = GradientView(base: g + blocks[i].mixerOffset, layout: blocks[i].mixer)
+            try mixerBackward(mixer, UnsafeBufferPointer(start: dY, count: n), UnsafeBufferPointer(start: u, count: n), view, s.mixerActivations[i],
+                              UnsafeMutableBufferPointer(start: dMixerU, count: n), gradients)
+            var dN = UnsafePointer(dMixerU)
+            if mismatch {
+                relayout(dMixerU, from: mixer.layout, into: s.scratch[4], batch: B, length: L)
+                dN = UnsafePointer(s.scratch[4])
             }
-            g[prefix + "weight"] = dWeight
+            normBackward(i, dY: dN, x: s.stream(i), p, g, s, dX: dX)
         }
         // Encoder.
-        if channelMajor { dX = BLAS.transposed(dX, batch: B, rows: H, cols: L, threads: threads) }
-        let prefix = encoderPrefix()
-        var dEncoder = g[prefix + "weight"]
-        switch c.input {
-        case .tokens:
-            Embedding.backward(dY: dX, tokens: act.tokens!, channels: H, dWeight: &dEncoder)
-        case let .features(F):
-            var none: [T]? = nil, dEncoderBias: [T]? = g[prefix + "bias"]
-            Linear.backward(dY: dX, x: act.features!, weight: p[prefix + "weight"], rows: B * L, inputs: F, outputs: H,
-                            dX: &none, dWeight: &dEncoder, dBias: &dEncoderBias)
-            g[prefix + "bias"] = dEncoderBias!
+        var dE = UnsafePointer(dX)
+        if stream == .channelMajor {
+            relayout(dX, from: .channelMajor, into: s.scratch[0], batch: B, length: L)
+            dE = UnsafePointer(s.scratch[0])
         }
-        g[prefix + "weight"] = dEncoder
+        let w0 = encoderRange.weight.lowerBound
+        switch input {
+        case .tokens:
+            for (r, token) in s.tokens.enumerated() { for c in 0 ..< H { g[w0 + token * H + c] += dE[r * H + c] } }
+        case let .features(F):
+            BLAS.matmul(dE, transposeA: true, s.features, m: H, n: F, k: B * L, into: g + w0, accumulate: true, threads: threads)
+            if let bias = encoderRange.bias { for r in 0 ..< B * L { for c in 0 ..< H { g[bias.lowerBound + c] += dE[r * H + c] } } }
+        }
     }
 }

@@ -70,7 +70,8 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     /// A fresh run: parameters from `configuration.seed`.
     public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration) throws(SSMError) {
         let parameters = try model.initialParameters(seed: configuration.seed)
-        let ssmRate = configuration.ssmLearningRate ?? (model.configuration.family == .mamba ? configuration.learningRate : min(configuration.learningRate, 1e-3))
+        // The official S4 examples cap the SSM parameters' rate at 1e-3; Mamba trains them at the base rate.
+        let ssmRate = configuration.ssmLearningRate ?? (model.backbone == .mamba ? configuration.learningRate : min(configuration.learningRate, 1e-3))
         let h = try AdamW<T>.Hyperparameters(learningRate: configuration.learningRate, ssmLearningRate: ssmRate, weightDecay: configuration.weightDecay)
         try self.init(model: model, task: task, configuration: configuration, parameters: parameters, optimizer: AdamW(h, layout: parameters))
     }
@@ -79,7 +80,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
                 optimizer: AdamW<T>) throws(SSMError) {
         try model.check(parameters)
-        guard task.input == model.configuration.input, task.output == model.configuration.output else {
+        guard task.input == model.input, task.output == model.output else {
             throw SSMError.option(name: "task", expected: "a task whose inputs and outputs fit the model")
         }
         (self.model, self.task, self.configuration, self.parameters, self.optimizer) = (model, task, configuration, parameters, optimizer)
@@ -99,7 +100,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
         let batch = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
         let (outputs, activations) = try model.forward(batch, parameters: parameters, dropoutSeed: configuration.seed &+ UInt64(t))
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
-        let result: Loss.Result<T> = task.loss.evaluate(outputs, targets: batch.targets, rows: rows, classes: model.configuration.output.classes)
+        let result: Loss.Result<T> = task.loss.evaluate(outputs, targets: batch.targets, rows: rows, classes: model.output.classes)
         guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
         gradients.zero()
         try model.backward(dOutputs: result.dOutputs, activations: activations, parameters: parameters, gradients: &gradients)
@@ -117,7 +118,7 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     public func evaluate(recurrent: Bool = false, slice: Int = 64) throws(SSMError) -> Evaluation {
         let all = task.validationBatch(size: configuration.validationSize, seed: configuration.seed)
         var loss = 0.0, correct = 0, counted = 0
-        let (L, K) = (all.length, model.configuration.output.classes)
+        let (L, K) = (all.length, model.output.classes)
         let perToken = model.outputRows(batch: 1, length: L) == L
         var start = 0
         while start < all.batch {

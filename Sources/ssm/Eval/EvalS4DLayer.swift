@@ -45,21 +45,16 @@ struct EvalS4DLayer: ParsableCommand {
         if let dY { try expectShape(dY, "d_y", u.shape) }
         try inputs.finish("u, the S4D layer's parameters and optional d_y")
 
-        let layer = try S4DLayer<T>(channels: H, modes: N2, threads: options.threads)
-        let p = S4DLayer<T>.Parameters(logDt: logDt.scalars, c: complexValues(c), logAReal: logAReal.scalars, aImag: aImag.scalars,
-                                       d: d.scalars, weight: w.scalars, bias: bias.scalars)
-        let (y, activations) = try layer.forward(u.scalars, batch: B, length: L, parameters: p)
+        let mixer = try S4DMixer<T>(width: H, state: 2 * N2, threads: options.threads)
+        let given = ["kernel.log_dt": logDt.scalars, "kernel.C": c.scalars, "kernel.log_A_real": logAReal.scalars,
+                     "kernel.A_imag": aImag.scalars, "D": d.scalars, "output_linear.0.weight": w.scalars, "output_linear.0.bias": bias.scalars]
+        let p = try mixer.parameters { (declaration: ParameterDeclaration) throws(SSMError) in given[declaration.name]! }
+        let (y, activations) = try mixer.forward(u.scalars, batch: B, length: L, parameters: p)
         var outputs: [(name: String, value: SafeTensorsValue)] = [("y", .init(Tensor(shape: u.shape, scalars: y)))]
         if let dY {
-            let (dU, g) = try layer.backward(dY: dY.scalars, activations: activations, parameters: p)
-            outputs += [("d_u", .init(Tensor(shape: u.shape, scalars: dU))),
-                        ("d_kernel.log_dt", .init(Tensor(shape: [H], scalars: g.logDt))),
-                        ("d_kernel.C", .init(realView(g.c, shape: c.shape))),
-                        ("d_kernel.log_A_real", .init(Tensor(shape: [H, N2], scalars: g.logAReal))),
-                        ("d_kernel.A_imag", .init(Tensor(shape: [H, N2], scalars: g.aImag))),
-                        ("d_D", .init(Tensor(shape: [H], scalars: g.d))),
-                        ("d_output_linear.0.weight", .init(Tensor(shape: w.shape, scalars: g.weight))),
-                        ("d_output_linear.0.bias", .init(Tensor(shape: [2 * H], scalars: g.bias)))]
+            let (dU, g) = try mixer.backward(dY.scalars, input: u.scalars, activations: activations, parameters: p)
+            outputs.append(("d_u", .init(Tensor(shape: u.shape, scalars: dU))))
+            for name in g.names { outputs.append(("d_" + name, .init(Tensor(shape: g.shapes[name]!, scalars: g[name])))) }
         }
         return outputs
     }

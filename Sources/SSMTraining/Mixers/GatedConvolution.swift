@@ -1,0 +1,148 @@
+import SSMKit
+
+/// What the official S4 and S4D layers do with a kernel k once it is made. Legend: B batch ·
+/// H channels · L length; every buffer channel-major, u: (B, H, L).
+///
+///     z = k ∗ u + D·u          causal FFT convolution with the skip (FFTConvolution)
+///     g = GELU(z)              exact (erf) form
+///     a = W·g + b              1×1 convolution, W: (2H, H), a: (B, 2H, L)
+///     y = a[:, :H] ⊙ σ(a[:, H:])   GLU over channels
+///
+/// The kernel's own parameters belong to the mixer that makes k (``S4DMixer``, ``S4Mixer``):
+/// the mixer writes k into ``Activations/kernel`` before forward and reads dK from
+/// ``Activations/dKernel`` after backward. The FFT convolution of each (B, L) is planned once
+/// and reused.
+public final class GatedConvolution<T: FFTScalar>: @unchecked Sendable {
+    public let channels: Int
+    public let threads: Int
+    /// The FFT planner effort (nil: `FFT/defaultEffort`).
+    public let effort: FFTPlannerEffort?
+    private let plans = ReusePool<PassShape, FFTConvolution<T>>()
+
+    public init(channels: Int, threads: Int, effort: FFTPlannerEffort? = nil) {
+        (self.channels, self.threads, self.effort) = (channels, threads, effort)
+    }
+
+    /// The buffers of one (B, L): forward's intermediates, kept for backward, and backward's
+    /// scratch. Made once per (B, L) and reused.
+    public final class Activations {
+        public let batch: Int, length: Int
+        /// k: (H, L), written by the mixer before forward.
+        public var kernel: [T]
+        /// dK: (H, L), written by backward (overwritten).
+        public internal(set) var dKernel: [T]
+        /// GELU′(z) and σ of the GLU's gate half, kept from forward so backward is products.
+        var geluDerivative: [T], g: [T], a: [T], gate: [T]
+        /// Scratch: z (forward) and dG → dZ (backward) share one buffer; dA; dW's partials.
+        var z: [T], dA: [T], partials: [T]
+
+        init(channels H: Int, batch B: Int, length L: Int, threads: Int) {
+            (batch, length) = (B, L)
+            kernel = [T](repeating: 0, count: H * L)
+            dKernel = kernel
+            geluDerivative = [T](repeating: 0, count: B * H * L)
+            (g, gate, z) = (geluDerivative, geluDerivative, geluDerivative)
+            a = [T](repeating: 0, count: B * 2 * H * L)
+            dA = a
+            partials = [T](repeating: 0, count: PointwiseConvolution.partialCount(batch: B, inputs: H, outputs: 2 * H, threads: threads))
+        }
+    }
+
+    public func makeActivations(batch B: Int, length L: Int) throws(SSMError) -> Activations {
+        guard B >= 1, L >= 1 else { throw SSMError.value(argument: "batch, length", expected: "positive sizes, got (\(B), \(L))") }
+        return Activations(channels: channels, batch: B, length: L, threads: threads)
+    }
+
+    private func convolution(_ act: Activations) throws(SSMError) -> FFTConvolution<T> {
+        try plans.take(PassShape(batch: act.batch, length: act.length)) { () throws(SSMError) in
+            try FFTConvolution<T>(shape: ConvolutionShape(batch: act.batch, channels: channels, length: act.length), threads: threads,
+                                  effort: effort)
+        }
+    }
+
+    /// y: (B, H, L) from u: (B, H, L) and the kernel in `act.kernel`; D: (H), W: (2H, H), b: (2H).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func forward(_ u: UnsafePointer<T>, d: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>,
+                        activations act: Activations, into y: UnsafeMutablePointer<T>) throws(SSMError) {
+        let (B, H, L) = (act.batch, channels, act.length)
+        let conv = try convolution(act)
+        act.kernel.withUnsafeBufferPointer { k in
+            act.z.withUnsafeMutableBufferPointer { z in conv.forward(u: u, kernel: k.baseAddress!, skip: d, y: z.baseAddress!) }
+        }
+        act.z.withUnsafeBufferPointer { z in
+            act.g.withUnsafeMutableBufferPointer { g in
+                act.geluDerivative.withUnsafeMutableBufferPointer { d in
+                    Activation.gelu.forwardWithDerivative(z.baseAddress!, y: g.baseAddress!, derivative: d.baseAddress!, count: B * H * L,
+                                                          threads: threads)
+                }
+            }
+        }
+        act.g.withUnsafeBufferPointer { g in
+            act.a.withUnsafeMutableBufferPointer { a in
+                PointwiseConvolution.forward(g.baseAddress!, weight: weight, bias: bias, y: a.baseAddress!, batch: B, inputs: H,
+                                             outputs: 2 * H, length: L, threads: threads)
+            }
+        }
+        act.a.withUnsafeBufferPointer { a in
+            act.gate.withUnsafeMutableBufferPointer { gate in
+                GLU.forwardWithGate(a.baseAddress!, y: y, gate: gate.baseAddress!, blocks: B, half: H * L, threads: threads)
+            }
+        }
+    }
+
+    /// The gradients of Σ dY ⊙ y in the reverse order of forward: dU (B, H, L), dD (H),
+    /// dW (2H, H) and dBias (2H) added to (+=); dK (H, L) written to `act.dKernel`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backward(_ dY: UnsafePointer<T>, input u: UnsafePointer<T>, d: UnsafePointer<T>, weight: UnsafePointer<T>,
+                         activations act: Activations, dInput: UnsafeMutablePointer<T>, dD: UnsafeMutablePointer<T>,
+                         dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>) throws(SSMError) {
+        let (B, H, L) = (act.batch, channels, act.length)
+        let conv = try convolution(act)
+        act.a.withUnsafeBufferPointer { a in
+            act.gate.withUnsafeBufferPointer { gate in
+                act.dA.withUnsafeMutableBufferPointer { dA in
+                    GLU.backward(dY: dY, x: a.baseAddress!, gate: gate.baseAddress!, blocks: B, half: H * L, dX: dA.baseAddress!,
+                                 accumulate: false, threads: threads)
+                }
+            }
+        }
+        // dG (into z's buffer), then dZ = dG ⊙ GELU′(z) in place.
+        act.dA.withUnsafeBufferPointer { dA in
+            act.g.withUnsafeBufferPointer { g in
+                act.z.withUnsafeMutableBufferPointer { dG in
+                    act.partials.withUnsafeMutableBufferPointer { partials in
+                        PointwiseConvolution.backward(dY: dA.baseAddress!, x: g.baseAddress!, weight: weight, batch: B, inputs: H, outputs: 2 * H,
+                                                      length: L, dX: dG.baseAddress!, accumulate: false, dWeight: dWeight, dBias: dBias,
+                                                      partials: partials.baseAddress!, threads: threads)
+                    }
+                }
+            }
+        }
+        act.geluDerivative.withUnsafeBufferPointer { derivative in
+            act.z.withUnsafeMutableBufferPointer { dZ in
+                for i in 0 ..< B * H * L { dZ[i] *= derivative[i] }
+            }
+        }
+        act.z.withUnsafeBufferPointer { dZ in
+            act.kernel.withUnsafeBufferPointer { k in
+                act.dKernel.withUnsafeMutableBufferPointer { dK in
+                    dK.update(repeating: 0)
+                    conv.backward(dY: dZ.baseAddress!, u: u, kernel: k.baseAddress!, skip: d, dU: dInput, dK: dK.baseAddress!, dD: dD)
+                }
+            }
+        }
+    }
+
+    /// Everything after the convolution, for the recurrent mode: y (B, H, L) from the z that a
+    /// recurrence produces: g = GELU(z), a = W·g + b, y = GLU(a).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> [T] {
+        let H = channels
+        let g = Activation.gelu.forward(z, threads: threads)
+        let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L, threads: threads)
+        return GLU.forwardWithGate(a, blocks: B, half: H * L, threads: threads).y
+    }
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Objects made once per key (an FFT plan for one (B, L), the buffers of one pass) and handed
+/// out again: ``take(_:make:)`` returns an object of that key that nobody else holds (by
+/// `isKnownUniquelyReferenced`, so an object a caller still keeps is never handed out twice),
+/// making one only when none is free. In steady state it allocates nothing. Thread-safe: two
+/// concurrent passes get two objects.
+final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
+    private var entries: [(key: Key, value: Value)] = []
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Free objects kept at most; more are dropped when a new one is made.
+    private let capacity: Int
+
+    init(capacity: Int = 8) {
+        self.capacity = capacity
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        entries.reserveCapacity(capacity + 1)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// A free object for `key`, or a new one from `make` (kept for later calls).
+    func take<E: Error>(_ key: Key, make: () throws(E) -> Value) throws(E) -> Value {
+        pthread_mutex_lock(mutex)
+        for i in entries.indices where entries[i].key == key && isKnownUniquelyReferenced(&entries[i].value) {
+            let value = entries[i].value
+            pthread_mutex_unlock(mutex)
+            return value
+        }
+        pthread_mutex_unlock(mutex)
+        let value = try make()
+        pthread_mutex_lock(mutex)
+        if entries.count >= capacity, let free = entries.indices.first(where: { isKnownUniquelyReferenced(&entries[$0].value) }) {
+            entries.remove(at: free)
+        }
+        entries.append((key, value))
+        pthread_mutex_unlock(mutex)
+        return value
+    }
+}
+
+/// A (batch, length) pair: the key of per-shape objects.
+struct PassShape: Hashable, Sendable {
+    let batch: Int, length: Int
+}
