@@ -15,7 +15,7 @@ struct CheckpointTests {
         let task = try TrainingTask(.selectiveCopying, length: 12, vocabulary: 6, tokensToCopy: 2)
         let c = try ModelConfiguration(family: family, layers: 2, width: 4, state: 4, input: task.input, output: task.output, dropout: 0.1)
         let settings = try TrainingConfiguration(steps: steps, batch: 3, learningRate: 1e-2, warmup: min(2, steps), seed: 42, validationSize: 4)
-        return try Trainer(model: SequenceModel<Double>(configuration: c, threads: 2), task: task, configuration: settings)
+        return try Trainer(model: try SequenceModel<Double>(configuration: c, threads: 2), task: task, configuration: settings)
     }
 
     @Test("training 6 steps = 3 steps, checkpoint, read back, 3 more steps: bit for bit", arguments: [ModelFamily.s4d, .s4, .mamba])
@@ -26,7 +26,7 @@ struct CheckpointTests {
         for _ in 0 ..< 3 { _ = try first.trainStep() }
         let dir = temporaryDirectory("resume")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Checkpoint.write(directory: dir, configuration: first.model.configuration, parameters: first.parameters, optimizer: first.optimizer)
+        try Checkpoint.write(directory: dir, configuration: first.model.configuration!, parameters: first.parameters, optimizer: first.optimizer)
         let contents = try Checkpoint.read(directory: dir, as: Double.self)
         #expect(contents.configuration == first.model.configuration)
         var resumed = try Trainer(model: first.model, task: first.task, configuration: first.configuration, parameters: contents.parameters,
@@ -46,7 +46,7 @@ struct CheckpointTests {
         let t = try trainer(.s4d, steps: 1)
         let dir = temporaryDirectory("bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Checkpoint.write(directory: dir, configuration: t.model.configuration, parameters: t.parameters, optimizer: t.optimizer)
+        try Checkpoint.write(directory: dir, configuration: t.model.configuration!, parameters: t.parameters, optimizer: t.optimizer)
         let file = try SafeTensorsFile(path: dir + "/model.safetensors")
         #expect(file.entry("s4_layers.1.kernel.C")?.shape == [4, 2, 2])
         #expect(file.entry("s4_layers.0.output_linear.0.weight")?.shape == [8, 4, 1])
@@ -57,7 +57,7 @@ struct CheckpointTests {
         var tensors = t.parameters.names.map { ($0, SafeTensorsValue(Tensor(shape: t.parameters.shapes[$0]!, scalars: t.parameters[$0]))) }
         let path = dir + "/edited.safetensors"
         func refuses(_ edited: [(String, SafeTensorsValue)]) throws {
-            try SafeTensorsFile.write(edited.map { (name: $0.0, value: $0.1) }, metadata: t.model.configuration.metadata, to: path)
+            try SafeTensorsFile.write(edited.map { (name: $0.0, value: $0.1) }, metadata: t.model.configuration!.metadata, to: path)
             #expect(throws: (any Error).self) { try Checkpoint.read(directory: path, as: Double.self) }
         }
         try refuses(Array(tensors.dropFirst()))
@@ -77,7 +77,7 @@ struct CheckpointTests {
         // Optimizer and model from different steps are refused.
         var later = t
         _ = try later.trainStep()
-        try Checkpoint.write(directory: dir + "/later", configuration: t.model.configuration, parameters: later.parameters, optimizer: later.optimizer)
+        try Checkpoint.write(directory: dir + "/later", configuration: t.model.configuration!, parameters: later.parameters, optimizer: later.optimizer)
         try FileManager.default.copyItem(atPath: dir + "/model.safetensors", toPath: dir + "/later/model.safetensors.old")
         try FileManager.default.removeItem(atPath: dir + "/later/model.safetensors")
         try FileManager.default.moveItem(atPath: dir + "/later/model.safetensors.old", toPath: dir + "/later/model.safetensors")
@@ -101,12 +101,9 @@ struct CheckpointTests {
             layout.add(n, shape: shape, values: [Double](repeating: 0, count: shape.reduce(1, *)))
         }
         let p = try Checkpoint.load(input, layout: layout, ignoring: ["u", "d_y"])
-        let model = SequenceModel<Double>(configuration: try ModelConfiguration(family: .s4d, layers: 1, width: H, state: 2 * N2,
-                                                                                 input: .features(1), output: .perToken(classes: 1)))
-        var named = ParameterSet<Double>()
-        for n in p.names { named.add("s4_layers.0." + n, shape: p.shapes[n]!, values: p[n]) }
-        let y = try model.s4dLayer.forward(u.scalars, batch: B, length: L, parameters: model.s4dParameters(named, "s4_layers.0.")).y
-        let expected = try output.tensor("y", as: Double.self).scalars
+        let mixer = try S4DMixer<Double>(width: H, state: 2 * N2)
+        let y = try mixer.forward(u.scalars, batch: B, length: L, parameters: p).y
+        let expected: [Double] = try output.tensor("y", as: Double.self).scalars
         let err = zip(y, expected).reduce(0.0) { max($0, abs($1.0 - $1.1)) } / expected.reduce(0.0) { max($0, abs($1)) }
         // Float32 fixtures were computed in float32 by PyTorch: their own rounding is ~1e-6.
         #expect(err <= (name.hasSuffix("f64") ? 1e-12 : 1e-5), "\(name): relative error \(err)")

@@ -140,28 +140,19 @@ struct LayerTests {
         }
     }
 
-    @Test("S4 (DPLR) layer: backward = finite differences for u and every parameter")
+    @Test("S4 (DPLR) mixer: backward = finite differences for u and every parameter")
     func s4Layer() throws {
         let (B, H, N, L) = (2, 2, 8, 13)
-        let model = SequenceModel<Double>(configuration: try ModelConfiguration(family: .s4, layers: 1, width: H, state: N,
-                                                                                 input: .features(1), output: .perToken(classes: 1)))
-        var p = try model.initialParameters(seed: 3)
-        p["s4_layers.0.kernel.inv_dt"] = [Double.log(0.05), Double.log(0.2)]
-        let layer = try model.s4Layer
-        let q = model.s4Parameters(p, "s4_layers.0.")
-        let u = randomValues(B * H * L, seed: 19), dY = randomValues(B * H * L, seed: 20)
-        let (_, act) = try layer.forward(u, batch: B, length: L, parameters: q)
-        let (dU, g) = try layer.backward(dY: dY, activations: act, parameters: q)
-        func loss(_ u: [Double], _ q: S4Layer<Double>.Parameters) throws -> Double { weightedSum(dY, try layer.forward(u, batch: B, length: L, parameters: q).y) }
-        try expectGradient("u", dU) { i, e in var v = u; v[i] += e; return try loss(v, q) }
-        try expectGradient("inv_dt", g.invDt) { i, e in var r = q; r.invDt[i] += e; return try loss(u, r) }
-        try expectGradient("A_real", g.aReal) { i, e in var r = q; r.aReal[i] += e; return try loss(u, r) }
-        try expectGradient("A_imag", g.aImag) { i, e in var r = q; r.aImag[i] += e; return try loss(u, r) }
-        try expectGradient("B.re", g.b.map(\.real)) { i, e in var r = q; r.b[i] = r.b[i] + Complex(e, 0); return try loss(u, r) }
-        try expectGradient("P.im", g.p.map(\.imaginary)) { i, e in var r = q; r.p[i] = r.p[i] + Complex(0, e); return try loss(u, r) }
-        try expectGradient("C.re", g.cTilde.map(\.real)) { i, e in var r = q; r.cTilde[i] = r.cTilde[i] + Complex(e, 0); return try loss(u, r) }
-        try expectGradient("weight", g.weight) { i, e in var r = q; r.weight[i] += e; return try loss(u, r) }
-        try expectGradient("D", g.d) { i, e in var r = q; r.d[i] += e; return try loss(u, r) }
+        let mixer = try S4Mixer<Double>(width: H, state: N, threads: 2)
+        var p = try mixer.initialParameters(seed: 3)
+        p["kernel.inv_dt"] = [Double.log(0.05), Double.log(0.2)]
+        try expectMixerGradients(mixer, p, batch: B, length: L, seed: 19)
+    }
+
+    @Test("Mamba mixer: backward = finite differences for u and every parameter")
+    func mambaMixer() throws {
+        let mixer = try MambaMixer<Double>(width: 4, state: 3, threads: 2)
+        try expectMixerGradients(mixer, try mixer.initialParameters(seed: 4), batch: 2, length: 7, seed: 21)
     }
 }
 

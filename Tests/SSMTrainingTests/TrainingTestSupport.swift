@@ -26,3 +26,22 @@ func expectGradient(_ name: String, _ analytic: [Double], tolerance: Double = 1e
 
 /// Σ w ⊙ y.
 func weightedSum(_ w: [Double], _ y: [Double]) -> Double { zip(w, y).reduce(0) { $0 + $1.0 * $1.1 } }
+
+/// One mixer's backward against central finite differences in Double: dU and every declared
+/// parameter, for Σ dY ⊙ y with random u and dY; and a second backward accumulating (+=).
+func expectMixerGradients<M: SequenceMixer>(_ mixer: M, _ p: ParameterSet<Double>, batch B: Int, length L: Int,
+                                            seed: UInt64) throws where M.Scalar == Double {
+    let n = B * L * mixer.width
+    let u = randomValues(n, seed: seed), dY = randomValues(n, seed: seed + 1)
+    let (_, act) = try mixer.forward(u, batch: B, length: L, parameters: p)
+    let (dU, g) = try mixer.backward(dY, input: u, activations: act, parameters: p)
+    func loss(_ u: [Double], _ q: ParameterSet<Double>) throws -> Double { weightedSum(dY, try mixer.forward(u, batch: B, length: L, parameters: q).y) }
+    try expectGradient("u", dU) { i, e in var v = u; v[i] += e; return try loss(v, p) }
+    for name in p.names {
+        try expectGradient(name, g[name]) { i, e in
+            var q = p
+            var v = q[name]; v[i] += e; q[name] = v
+            return try loss(u, q)
+        }
+    }
+}

@@ -4,7 +4,7 @@ import SSMTraining
 
 // 1. Train by `import`: an S4D model on the bundled 8×8 digits, evaluated in both modes.
 let task = try TrainingTask(.digits)                         // sklearn's digits, shipped with SSMTraining
-let model = SequenceModel<Float>(configuration: try ModelConfiguration(
+let model = try SequenceModel<Float>(configuration: try ModelConfiguration(
     family: .s4d, layers: 4, width: 64, state: 64, input: task.input, output: task.output))
 var trainer = try Trainer(model: model, task: task,
                           configuration: try TrainingConfiguration(steps: 300, batch: 32, learningRate: 1e-2))
