@@ -26,6 +26,33 @@ struct TrainTests {
         }
     }
 
+    /// Tests/Fixtures/checkpoints: float64 runs of 9 steps (copying, 2 layers, width 8, N = 4,
+    /// dropout 0.1) written by the model layer before its mixer redesign (commit ef07064),
+    /// stopped after 6 steps, and each uninterrupted run's JSON line.
+    @Test("a checkpoint written before the mixer redesign resumes to the old uninterrupted run's exact validation loss",
+          arguments: ["s4d", "s4", "mamba"])
+    func resumesOldCheckpoint(_ model: String) throws {
+        let source = fixtureDirectory + "/checkpoints/" + model
+        let copy = temporaryPath("old-" + model)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            try FileManager.default.copyItem(atPath: "\(source)/\(file)", toPath: "\(copy)/\(file)")
+        }
+        let r = try runSSM(["train", "--resume", copy, "--precision", "float64", "--threads", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        func field(_ line: Substring, _ key: String) -> String? {
+            guard let range = line.range(of: "\"\(key)\":") else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != "," && $0 != "}" })
+        }
+        let line = try #require(r.stdout.split(separator: "\n").last)
+        let expected = try #require(String(contentsOfFile: source + "/uninterrupted.json", encoding: .utf8).split(separator: "\n").last)
+        #expect(field(line, "steps") == "9")
+        for key in ["loss", "accuracy", "recurrent_accuracy"] {  // train_loss averages only this invocation's steps
+            #expect(field(line, key) != nil && field(line, key) == field(expected, key), "\(model) \(key): \(line) vs \(expected)")
+        }
+    }
+
     @Test("impossible options: non-zero exit with a one-line message naming the flag")
     func badOptions() throws {
         for (arguments, word) in [(["--steps", "0"], "--steps"), (["--lr", "-1"], "--lr"), (["--task", "selective-copying", "--length", "5"], "--length"),
