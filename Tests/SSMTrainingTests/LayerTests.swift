@@ -198,4 +198,20 @@ struct CachingTests {
             #expect(abs(d[i] - geluDerivative(v[i])) <= 1e-15 * Swift.max(1, abs(d[i])), "GELU′(\(v[i]))")
         }
     }
+
+    @Test("Float GELU and GELU′ (branch-free erf in C) = the Double formulas within a few float ulp, on a sweep of [−12, 12]")
+    func floatGELU() {
+        // Every float step of 2^-10 on [−12, 12] (the erf fit's two pieces, their seam at |v| = √2,
+        // and both tails), plus values near 0.
+        let v = (-12 * 1024 ... 12 * 1024).map { Float($0) / 1024 } + [1e-30, -1e-20, 1e-6, Float.leastNormalMagnitude]
+        let (g, d) = Activation.gelu.forwardWithDerivative(v, threads: 2)
+        var worstValue = 0.0, worstDerivative = 0.0
+        for i in v.indices {
+            let (x, exact, exactDerivative) = (Double(v[i]), gelu(Double(v[i])), geluDerivative(Double(v[i])))
+            // Absolute error against the scale of the terms v·Φ and Φ: erf is computed to ≤ 3 ulp of 1.
+            worstValue = max(worstValue, abs(Double(g[i]) - exact) / max(abs(x), 1e-30) / Double(Float.ulpOfOne))
+            worstDerivative = max(worstDerivative, abs(Double(d[i]) - exactDerivative) / max(1, abs(x)) / Double(Float.ulpOfOne))
+        }
+        #expect(worstValue <= 4 && worstDerivative <= 4, "GELU error \(worstValue) ulp, GELU′ \(worstDerivative) ulp")
+    }
 }

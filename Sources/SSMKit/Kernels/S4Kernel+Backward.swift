@@ -14,6 +14,8 @@ extension S4Kernel {
     ///
     /// and r_ab's terms v/(g − λ) + conj(v)/(g − conj λ), v = a·b, pass it to v, λ and, through
     /// g = (2/Δ)(1 − ω)/(1 + ω), to log Δ. All in Double.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func backward(length L: Int, dK: [T], invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
                          cTilde: [Complex<T>], dInvDt: inout [T], dAReal: inout [T], dAImag: inout [T],
                          dB: inout [Complex<T>], dP: inout [Complex<T>], dC: inout [Complex<T>]) throws(SSMError) {

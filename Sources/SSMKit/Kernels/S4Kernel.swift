@@ -129,6 +129,8 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     /// `rate` changes the sampling rate as the official `forward(rate=)`: Δ becomes Δ·rate and
     /// the kernel is generated at L' = round(L / rate) nodes, so that it spans the same
     /// continuous length (rate 2: half the samples, twice the step). `k` holds C·H·L' values.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(length L: Int, rate: Double = 1, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
                         cTilde: [Complex<T>], k: inout [T]) throws(SSMError) {
         try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)

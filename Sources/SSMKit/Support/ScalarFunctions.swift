@@ -1,3 +1,4 @@
+import CSSMKitKernels
 // The scalar nonlinearities that the engine and the training layers share, each written once.
 
 /// The logistic function σ(v) = 1/(1 + e^{−v}).
@@ -18,3 +19,9 @@ package func siluDerivative<T: Real>(_ v: T) -> T {
 /// softplus(v) = log(1 + eᵛ), and v itself above 20 (as the official selective scan).
 @inlinable
 package func softplus<T: Real>(_ v: T) -> T { v > 20 ? v : T.log(onePlus: T.exp(v)) }
+
+/// GELU and GELU′ of `count` floats in one vectorized pass (the C kernel `ssm_gelu_f32`, erf
+/// within 3 ulp): on entry `d` holds e^{−x²/2}; on return y = GELU(x) and d = GELU′(x).
+package func vectorGELU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ count: Int) {
+    ssm_gelu_f32(x, y, d, count)
+}

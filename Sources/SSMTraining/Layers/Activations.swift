@@ -70,6 +70,13 @@ public enum Activation: String, Sendable, CaseIterable {
                 let g = pd.value + range.lowerBound
                 for i in range { pd.value[i] = -px.value[i] * px.value[i] / 2 }
                 T.vectorExp(g, g, range.count)
+                if T.self == Float.self {
+                    // Float: erf branch-free in C, from the exponential just computed.
+                    let x = UnsafeRawPointer(px.value + range.lowerBound).assumingMemoryBound(to: Float.self)
+                    let y = UnsafeMutableRawPointer(py.value + range.lowerBound).assumingMemoryBound(to: Float.self)
+                    vectorGELU(x, y, UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self), range.count)
+                    return
+                }
                 let norm = 1 / (2 * T.pi).squareRoot()
                 for i in range {
                     let v = px.value[i]
