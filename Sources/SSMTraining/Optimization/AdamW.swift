@@ -59,24 +59,24 @@ public struct AdamW<T: SafeTensorsScalar>: Sendable {
     public mutating func update(_ parameters: inout ParameterSet<T>, gradients g: ParameterSet<T>, scale: Double = 1) {
         precondition(parameters.hasLayout(of: g) && parameters.hasLayout(of: m) && parameters.hasLayout(of: v),
                      "AdamW: parameters, gradients and moments differ in layout")
-        precondition(Set([parameters.storage.count, g.storage.count, m.storage.count, v.storage.count]).count == 1,
+        let n = parameters.storage.count
+        precondition(g.storage.count == n && m.storage.count == n && v.storage.count == n,
                      "AdamW: parameters, gradients and moments differ in size")
         step += 1
         let h = hyperparameters
         let correction1 = 1 - Double.pow(h.beta1, Double(step)), correction2 = 1 - Double.pow(h.beta2, Double(step))
         // One pass over the flat buffers, parameter by parameter for the group's rate and decay.
-        let segments = parameters.names.map { name in
-            (range: parameters.ranges[name]!, ssm: parameters.groups[name] == .ssm)
-        }
         let (beta1, beta2, epsilon) = (h.beta1, h.beta2, h.epsilon)
+        let (names, ranges, groups) = (parameters.names, parameters.ranges, parameters.groups)
         g.storage.withUnsafeBufferPointer { gs in
             m.storage.withUnsafeMutableBufferPointer { ms in
                 v.storage.withUnsafeMutableBufferPointer { vs in
                     parameters.storage.withUnsafeMutableBufferPointer { ps in
-                        for segment in segments {
-                            let lr = scale * (segment.ssm ? h.ssmLearningRate : h.learningRate)
-                            let decay = segment.ssm ? 0 : h.weightDecay
-                            for k in segment.range {
+                        for name in names {
+                            let ssm = groups[name] == .ssm
+                            let lr = scale * (ssm ? h.ssmLearningRate : h.learningRate)
+                            let decay = ssm ? 0 : h.weightDecay
+                            for k in ranges[name]! {
                                 let gk = Double(gs[k])
                                 let mk = beta1 * Double(ms[k]) + (1 - beta1) * gk
                                 let vk = beta2 * Double(vs[k]) + (1 - beta2) * gk * gk
