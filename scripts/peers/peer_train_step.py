@@ -13,9 +13,7 @@ after one warm-up step.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,37 +31,18 @@ official.add_s4_source_argument(parser)
 args = parser.parse_args()
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 from torch_s4d_model import S4DModel  # noqa: E402
+from train_step import time_steps  # noqa: E402
 
 s4d = official.load_s4d(args.s4_source)
 if args.threads:
     torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 model = S4DModel(s4d, 1, args.width, args.state, args.layers, 10)
-optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 x = torch.randn(args.batch, args.length, 1)
 y = torch.randint(0, 10, (args.batch,))
-
-
-def step():
-    optimizer.zero_grad(set_to_none=False)
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-
-
-t0 = time.perf_counter()
-step()
-warmup = time.perf_counter() - t0
-times = []
-for _ in range(args.repeats):
-    t0 = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - t0)
+timing = time_steps(model, x, y, args.repeats)
 print(json.dumps({"op": "train", "impl": "official s4d.py S4D (PyTorch %s)" % torch.__version__, "model": "s4d",
                   "s4_commit": official.s4_commit(args.s4_source),
                   "layers": args.layers, "batch": args.batch, "channels": args.width, "state": args.state,
-                  "length": args.length, "threads": torch.get_num_threads(), "seconds": statistics.median(times),
-                  "seconds_min": min(times), "seconds_max": max(times), "warmup_seconds": warmup}))
+                  "length": args.length, "threads": torch.get_num_threads(), **timing}))
