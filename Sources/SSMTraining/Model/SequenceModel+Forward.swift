@@ -21,8 +21,8 @@ final class Pass<T: SafeTensorsScalar> {
     var masked = false
     /// The mixers' own activations.
     var mixerActivations: [AnyObject] = []
-    /// Token-major (R, H): the last stream, and after norm_f; its ρ⁻¹ (R).
-    let last: UnsafeMutablePointer<T>, finalNormed: UnsafeMutablePointer<T>, finalInverse: UnsafeMutablePointer<Double>
+    /// The last stream after norm_f (token-major), and its ρ⁻¹ (R).
+    let finalNormed: UnsafeMutablePointer<T>, finalInverse: UnsafeMutablePointer<Double>
     /// The decoder's input (rows, H) and the model's outputs (rows, K).
     let decoderInput: UnsafeMutablePointer<T>, outputs: UnsafeMutablePointer<T>
     /// Scratch of R·H each (two in the mixer's layout, three in the stream's) and the norms'.
@@ -51,7 +51,6 @@ final class Pass<T: SafeTensorsScalar> {
         means = make(n * R, Double.self)
         inverses = make(n * R, Double.self)
         masks = model.dropout > 0 ? make(n * sequence) : nil
-        last = make(sequence)
         finalNormed = make(sequence)
         finalInverse = make(R, Double.self)
         decoderInput = make(outputRows * H)
@@ -155,15 +154,32 @@ extension SequenceModel {
             }
             s.tokens = tokens
             let w = p + encoderRange.weight.lowerBound
-            for (r, token) in tokens.enumerated() { (x + r * H).update(from: w + token * H, count: H) }
+            if stream == .tokenMajor {
+                for (r, token) in tokens.enumerated() { (x + r * H).update(from: w + token * H, count: H) }
+            } else {
+                for (r, token) in tokens.enumerated() {
+                    let (b, t) = r.quotientAndRemainder(dividingBy: L)
+                    for h in 0 ..< H { x[(b * H + h) * L + t] = w[token * H + h] }
+                }
+            }
         case let .features(F):
             guard let features = batch.features, features.count == B * L * F else {
                 throw SSMError.shape(argument: "features", expected: "(B, L, F) = (\(B), \(L), \(F))", actual: [batch.features?.count ?? 0])
             }
             guard features.allSatisfy(\.isFinite) else { throw SSMError.value(argument: "features", expected: "finite values") }
             for (i, v) in features.enumerated() { s.features[i] = T(v) }
-            affine(s.features, weight: p + encoderRange.weight.lowerBound, bias: encoderRange.bias.map { p + $0.lowerBound }, rows: B * L,
-                   inputs: F, outputs: H, into: x)
+            let (w, bias) = (p + encoderRange.weight.lowerBound, p + encoderRange.bias!.lowerBound)
+            if stream == .tokenMajor {
+                affine(s.features, weight: w, bias: bias, rows: B * L, inputs: F, outputs: H, into: x)
+            } else {
+                // Per sequence, x_b (H, L) = W (H, F) · f_bᵀ + b: the stream's layout directly.
+                for b in 0 ..< B {
+                    let xb = x + b * H * L
+                    for h in 0 ..< H { (xb + h * L).update(repeating: bias[h], count: L) }
+                    T.gemm(transposeA: false, transposeB: true, m: H, n: L, k: F, alpha: 1, a: w, lda: F, b: s.features + b * L * F,
+                           ldb: F, beta: 1, c: xb, ldc: L)
+                }
+            }
         }
     }
 
@@ -226,13 +242,7 @@ extension SequenceModel {
         let n = s.sequence
         try parameters.storage.withUnsafeBufferPointer { (pb: UnsafeBufferPointer<T>) throws(SSMError) in
             let p = pb.baseAddress!
-            // Encoder (token-major), into the stream's layout.
-            if stream == .tokenMajor {
-                try encode(batch, p, s, into: s.stream(0))
-            } else {
-                try encode(batch, p, s, into: s.scratch[0])
-                relayout(s.scratch[0], from: .tokenMajor, into: s.stream(0), batch: B, length: L)
-            }
+            try encode(batch, p, s, into: s.stream(0))
             s.masked = dropoutSeed != nil && dropout > 0
             for (i, mixer) in mixers.enumerated() {
                 let (x, nx) = (s.stream(i), s.normalized(i))
@@ -259,25 +269,29 @@ extension SequenceModel {
                 let next = s.stream(i + 1)
                 for j in 0 ..< n { next[j] = x[j] + m[j] }
             }
-            // Token-major again, norm_f, pooling, decoder.
-            let top = s.stream(layers)
-            if stream == .channelMajor { relayout(top, from: .channelMajor, into: s.last, batch: B, length: L) } else { s.last.update(from: top, count: n) }
-            var h = UnsafePointer(s.last)
+            // norm_f, pooling (or token-major rows), decoder.
+            var h = UnsafePointer(s.stream(layers))
             if let r = finalNormRange {
-                RMSNorm.forward(s.last, weight: p + r.lowerBound, y: s.finalNormed, inverseRMS: s.finalInverse, rows: B * L, channels: H)
+                RMSNorm.forward(h, weight: p + r.lowerBound, y: s.finalNormed, inverseRMS: s.finalInverse, rows: B * L, channels: H)
                 h = UnsafePointer(s.finalNormed)
             }
+            // (b, t, c) of h, in the stream's layout (norm_f exists only for token-major streams).
+            let (tokenStride, channelStride) = stream == .tokenMajor ? (H, 1) : (1, L)
+            func at(_ b: Int, _ t: Int, _ c: Int) -> Int { b * L * H + t * tokenStride + c * channelStride }
             switch output {
-            case .perToken: s.decoderInput.update(from: h, count: n)
+            case .perToken:
+                if stream == .tokenMajor { s.decoderInput.update(from: h, count: n) } else {
+                    relayout(h, from: .channelMajor, into: s.decoderInput, batch: B, length: L)
+                }
             case let .pooled(pooling, _):
                 for b in 0 ..< B {
                     let row = s.decoderInput + b * H
                     switch pooling {
                     case .mean:
                         row.update(repeating: 0, count: H)
-                        for t in 0 ..< L { for c in 0 ..< H { row[c] += h[(b * L + t) * H + c] } }
+                        for t in 0 ..< L { for c in 0 ..< H { row[c] += h[at(b, t, c)] } }
                         for c in 0 ..< H { row[c] /= T(L) }
-                    case .last: row.update(from: h + (b * L + L - 1) * H, count: H)
+                    case .last: for c in 0 ..< H { row[c] = h[at(b, L - 1, c)] }
                     }
                 }
             }
@@ -318,29 +332,31 @@ extension SequenceModel {
         BLAS.matmul(dOut, p + w, m: rows, n: H, k: K, into: dDecoderInput, threads: threads)
         BLAS.matmul(dOut, transposeA: true, s.decoderInput, m: K, n: H, k: rows, into: g + w, accumulate: true, threads: threads)
         if let bias = decoderRange.bias { for r in 0 ..< rows { for k in 0 ..< K { g[bias.lowerBound + k] += dOut[r * K + k] } } }
-        // Pooling back to (R, H) token-major.
-        let dH = s.scratch[1]
+        // Pooling back to (R, H) in the stream's layout, then norm_f: dX is the gradient of the
+        // stream after block i.
+        let (tokenStride, channelStride) = stream == .tokenMajor ? (H, 1) : (1, L)
+        func at(_ b: Int, _ t: Int, _ c: Int) -> Int { b * L * H + t * tokenStride + c * channelStride }
+        let dX = s.scratch[2]
+        let dH = finalNormRange == nil ? dX : s.scratch[1]
         switch output {
-        case .perToken: dH.update(from: dDecoderInput, count: n)
+        case .perToken:
+            if stream == .tokenMajor { dH.update(from: dDecoderInput, count: n) } else {
+                relayout(dDecoderInput, from: .tokenMajor, into: dH, batch: B, length: L)
+            }
         case let .pooled(pooling, _):
             dH.update(repeating: 0, count: n)
             for b in 0 ..< B {
                 switch pooling {
-                case .mean: for t in 0 ..< L { for c in 0 ..< H { dH[(b * L + t) * H + c] = dDecoderInput[b * H + c] / T(L) } }
-                case .last: for c in 0 ..< H { dH[(b * L + L - 1) * H + c] = dDecoderInput[b * H + c] }
+                case .mean: for t in 0 ..< L { for c in 0 ..< H { dH[at(b, t, c)] = dDecoderInput[b * H + c] / T(L) } }
+                case .last: for c in 0 ..< H { dH[at(b, L - 1, c)] = dDecoderInput[b * H + c] }
                 }
             }
         }
-        // norm_f, then the stream's layout: dX is the gradient of the stream after block i.
-        let dX = s.scratch[2]
-        var dTop = dH
         if let r = finalNormRange {
-            s.scratch[0].update(repeating: 0, count: n)
-            RMSNorm.backward(dY: dH, x: s.last, weight: p + r.lowerBound, inverseRMS: s.finalInverse, rows: B * L, channels: H, dX: s.scratch[0],
+            dX.update(repeating: 0, count: n)
+            RMSNorm.backward(dY: dH, x: s.stream(layers), weight: p + r.lowerBound, inverseRMS: s.finalInverse, rows: B * L, channels: H, dX: dX,
                              dWeight: g + r.lowerBound)
-            dTop = s.scratch[0]
         }
-        if stream == .channelMajor { relayout(dTop, from: .tokenMajor, into: dX, batch: B, length: L) } else { dX.update(from: dTop, count: n) }
         // Blocks in reverse: xᵢ₊₁ = xᵢ + dropout(mixer(norm(xᵢ))).
         let (dM, dMixerY, dMixerU) = (s.scratch[0], s.scratch[1], s.scratch[3])
         for (i, mixer) in mixers.enumerated().reversed() {
@@ -365,19 +381,26 @@ extension SequenceModel {
             }
             normBackward(i, dY: dN, x: s.stream(i), p, g, s, dX: dX)
         }
-        // Encoder.
-        var dE = UnsafePointer(dX)
-        if stream == .channelMajor {
-            relayout(dX, from: .channelMajor, into: s.scratch[0], batch: B, length: L)
-            dE = UnsafePointer(s.scratch[0])
-        }
+        // Encoder, from dX in the stream's layout.
         let w0 = encoderRange.weight.lowerBound
         switch input {
         case .tokens:
-            for (r, token) in s.tokens.enumerated() { for c in 0 ..< H { g[w0 + token * H + c] += dE[r * H + c] } }
+            for (r, token) in s.tokens.enumerated() {
+                let (b, t) = r.quotientAndRemainder(dividingBy: L)
+                for c in 0 ..< H { g[w0 + token * H + c] += dX[at(b, t, c)] }
+            }
         case let .features(F):
-            BLAS.matmul(dE, transposeA: true, s.features, m: H, n: F, k: B * L, into: g + w0, accumulate: true, threads: threads)
-            if let bias = encoderRange.bias { for r in 0 ..< B * L { for c in 0 ..< H { g[bias.lowerBound + c] += dE[r * H + c] } } }
+            if stream == .tokenMajor {
+                BLAS.matmul(dX, transposeA: true, s.features, m: H, n: F, k: B * L, into: g + w0, accumulate: true, threads: threads)
+            } else {
+                // dW (H, F) += Σ_b dX_b (H, L) · f_b (L, F).
+                for b in 0 ..< B {
+                    T.gemm(transposeA: false, transposeB: false, m: H, n: F, k: L, alpha: 1, a: dX + b * H * L, lda: L,
+                           b: s.features + b * L * F, ldb: F, beta: 1, c: g + w0, ldc: F)
+                }
+            }
+            let bias = encoderRange.bias!.lowerBound
+            for b in 0 ..< B { for t in 0 ..< L { for c in 0 ..< H { g[bias + c] += dX[at(b, t, c)] } } }
         }
     }
 }
