@@ -29,7 +29,7 @@ public enum BLAS {
     /// which holds for the whole process, this library's callers included; with BLIS,
     /// `bli_thread_set_num_threads(1)`. Both libraries' own threads spin while they wait, which on
     /// a small machine steals the cores from SSMKit's workers (measured: a third of a Mamba
-    /// training step in the scheduler), so ``matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)``
+    /// training step in the scheduler), so `BLAS.matmul`
     /// runs single-threaded GEMMs on blocks of the product over SSMKit's worker pool instead. A
     /// program that wants OpenBLAS threads for its own GEMMs sets them again after SSMKit's first.
     public static var backend: Backend { gemmLibrary.backend }
@@ -178,8 +178,7 @@ extension BLAS {
         }
     }
 
-    /// ``matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:threads:)`` on the caller's
-    /// buffers (`c` must not overlap `a` or `b`).
+    /// The same product on the caller's buffers (`c` must not overlap `a` or `b`).
     @inlinable
     public static func matmul<T: FFTScalar>(_ a: UnsafePointer<T>, transposeA: Bool = false, _ b: UnsafePointer<T>, transposeB: Bool = false,
                                             m: Int, n: Int, k: Int, into c: UnsafeMutablePointer<T>, accumulate: Bool = false,

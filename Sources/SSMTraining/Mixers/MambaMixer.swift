@@ -1,17 +1,17 @@
 import SSMKit
 
-/// The Mamba block of the official `mamba_simple.py` (``MambaBlock``) as a ``SequenceMixer``:
+/// The Mamba block of the official `mamba_simple.py` (`MambaBlock`) as a ``SequenceMixer``:
 /// token-major, u: (B, L, M). Legend: M model width · E inner width · N state · K conv width ·
 /// R dt rank.
 ///
-/// Parameters (official names, ``MambaConfiguration/parameterShapes``): `in_proj.weight`,
+/// Parameters (official names, `MambaConfiguration/parameterShapes`): `in_proj.weight`,
 /// `conv1d.weight` and `.bias`, `x_proj.weight`, `dt_proj.weight` and `.bias`, `A_log`, `D`,
 /// `out_proj.weight` (and the projection biases when configured). The initialization is the
 /// official one: linear layers and conv1d U(±1/√fan_in), dt_proj.weight U(±R^{-1/2}), Δ
 /// log-uniform in [0.001, 0.1] (floored at 1e-4) stored as dt_proj.bias = softplus⁻¹(Δ),
 /// A_log = log(1 … N), D = 1; `A_log` and `D` in the SSM group (no weight decay); out_proj
 /// feeds the residual stream (a Mamba backbone divides it by √layers). Step mode is
-/// ``MambaBlock/step(_:_:parameters:)``.
+/// `MambaBlock/step(_:_:parameters:)`.
 public final class MambaMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let configuration: MambaConfiguration

@@ -10,8 +10,8 @@ import SSMKit
 /// Parameters (official names): `kernel.log_dt` (H), `kernel.C` (H, N2, 2), `kernel.log_A_real`
 /// (H, N2), `kernel.A_imag` (H, N2), `D` (H), `output_linear.0.weight` (2H, H, 1),
 /// `output_linear.0.bias` (2H). The initialization is the official one: Δ log-uniform in
-/// [0.001, 0.1], C complex normal, A by ``S4DInitialization`` (S4D-Lin by default), D standard
-/// normal, the 1×1 convolution PyTorch's U(±1/√H). Step mode runs ``S4DRecurrence``.
+/// [0.001, 0.1], C complex normal, A by `S4DInitialization` (S4D-Lin by default), D standard
+/// normal, the 1×1 convolution PyTorch's U(±1/√H). Step mode runs `S4DRecurrence`.
 public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let width: Int
@@ -24,7 +24,7 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
     let head: GatedConvolution<T>
 
 
-    /// - Throws: ``SSMError`` for non-positive sizes, an odd state size, or S4D-LegS (whose
+    /// - Throws: `SSMError` for non-positive sizes, an odd state size, or S4D-LegS (whose
     ///   B ≠ 1 the official S4D layer has no parameter for).
     public init(width H: Int, state N: Int, initialization: S4DInitialization = .lin, threads: Int? = nil,
                 effort: FFTPlannerEffort? = nil) throws(SSMError) {
@@ -169,7 +169,7 @@ func convolutionHeadStep<T: FFTScalar>(_ head: GatedConvolution<T>, _ state: ino
 }
 
 /// Whole sequences of a convolution mixer in recurrent mode: the recurrence stepped over every
-/// token (``StepEngine/run(_:u:y:length:)``), then the head.
+/// token (`StepEngine/run(_:u:y:length:)`), then the head.
 func convolutionHeadRecurrent<T: FFTScalar>(_ head: GatedConvolution<T>, engine: StepEngine<T>, _ u: UnsafeBufferPointer<T>,
                                             weight: [T], bias: [T], batch B: Int, length L: Int,
                                             into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {

@@ -11,7 +11,7 @@ import SSMKit
 /// `kernel.A_imag` (S, N2), `kernel.B` (S, N2, 2), `kernel.P` (1, S, N2, 2), `kernel.C`
 /// (1, H, N2, 2), `D` (H), `output_linear.0.weight` (2H, H, 1), `output_linear.0.bias` (2H).
 /// One SSM per channel (S = H), rank 1, each starting from HiPPO-LegS
-/// (``S4LegSInitialization``); C̃ complex normal. Step mode runs ``S4Recurrence`` (linear
+/// (`S4LegSInitialization`); C̃ complex normal. Step mode runs `S4Recurrence` (linear
 /// form), whose C̃ is attuned to the length the state is made for.
 public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T

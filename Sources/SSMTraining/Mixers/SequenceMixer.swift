@@ -107,7 +107,7 @@ extension SequenceMixer {
 extension SequenceMixer {
     /// A parameter set of this mixer's declarations alone (names relative to the mixer), with
     /// the values `values` gives each.
-    /// - Throws: ``SSMError`` naming a parameter whose value count does not fit its shape.
+    /// - Throws: `SSMError` naming a parameter whose value count does not fit its shape.
     public func parameters(_ values: (ParameterDeclaration) throws(SSMError) -> [Scalar]) throws(SSMError) -> ParameterSet<Scalar> {
         var set = ParameterSet<Scalar>()
         for d in parameterDeclarations {
@@ -131,8 +131,8 @@ extension SequenceMixer {
     }
 
     /// One forward pass on arrays: y from u, both (B, L, H) in ``layout``; `parameters` is a set
-    /// of this mixer's declarations (``parameters(_:)``). The returned activations serve
-    /// ``backward(_:input:activations:parameters:)``.
+    /// of this mixer's declarations (`parameters(_:)`). The returned activations serve
+    /// `backward(_:input:activations:parameters:)`.
     public func forward(_ u: [Scalar], batch B: Int, length L: Int,
                         parameters p: ParameterSet<Scalar>) throws(SSMError) -> (y: [Scalar], activations: Activations) {
         try checkLayout(p)

@@ -79,7 +79,7 @@ public struct SequenceModel<T: SafeTensorsScalar>: @unchecked Sendable {
     }
 
     /// A stack of the given mixers (of one width H) under `backbone`'s names, norms and heads.
-    /// - Throws: ``SSMError`` for no mixers, mixers of different widths, or an impossible
+    /// - Throws: `SSMError` for no mixers, mixers of different widths, or an impossible
     ///   input, output or dropout.
     public init(mixers: [any SequenceMixer<T>], input: ModelInput, output: ModelOutput, backbone: ModelBackbone,
                 dropout: Double = 0, threads: Int? = nil) throws(SSMError) {
