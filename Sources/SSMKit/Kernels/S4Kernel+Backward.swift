@@ -27,11 +27,25 @@ extension S4Kernel {
             throw SSMError.shape(argument: "gradients", expected: "the shapes of their parameters", actual: [])
         }
         let fft = FFT.plan(size: L, as: T.self, effort: effort)
-        let real = AlignedBuffer<T>(count: alignedStride(L, of: T.self))
-        let spectrumBuffer = AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self))
+        // SSMs in parallel: a task is one SSM s and its channels h ≡ s (mod S), in the order a
+        // serial loop takes them, so each gradient sums in the same order on any thread count.
+        let workers = max(1, min(threads, ssms))
+        let reals = (0 ..< workers).map { _ in AlignedBuffer<T>(count: alignedStride(L, of: T.self)) }
+        let spectra = (0 ..< workers).map { _ in AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self)) }
+        let copies = self.copies, ssms = self.ssms
+        dInvDt.withUnsafeMutableBufferPointer { dInvDtBuffer in
+        dAReal.withUnsafeMutableBufferPointer { dARealBuffer in
+        dAImag.withUnsafeMutableBufferPointer { dAImagBuffer in
+        dB.withUnsafeMutableBufferPointer { dBBuffer in
+        dP.withUnsafeMutableBufferPointer { dPBuffer in
+        dC.withUnsafeMutableBufferPointer { dCBuffer in
+        let (dInvDt, dAReal, dAImag) = (SendablePointer(dInvDtBuffer.baseAddress!), SendablePointer(dARealBuffer.baseAddress!),
+                                        SendablePointer(dAImagBuffer.baseAddress!))
+        let (dB, dP, dC) = (SendablePointer(dBBuffer.baseAddress!), SendablePointer(dPBuffer.baseAddress!), SendablePointer(dCBuffer.baseAddress!))
+        WorkerPool.forEachInParallel(ssms, threads: workers) { s, worker in
+        let (real, spectrumBuffer) = (reals[worker], spectra[worker])
         for c in 0 ..< copies {
-            for h in 0 ..< H {
-                let s = h % ssms
+            for h in stride(from: s, to: H, by: ssms) {
                 // G_j = (c_j / L)·rfft(dK[c, h])_j; only real parts matter at j = 0 and Nyquist.
                 for l in 0 ..< L { real.base[l] = dK[(c * H + h) * L + l] }
                 fft.forward(real.base, spectrumBuffer.base)
@@ -54,6 +68,13 @@ extension S4Kernel {
                 var gradInvDt = 0.0
                 var gradLeft = [[Complex<Double>]](repeating: zeroRow, count: R + 1)
                 var gradRight = gradLeft
+                // Per-frequency scratch, made once per channel and overwritten at every j.
+                var inv = zeroRow, invConj = zeroRow
+                var r = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
+                var e = r
+                var m = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R), count: R)
+                var mCopy = m, mT = m
+                var xs = [Complex<Double>](repeating: .zero, count: R), ys = xs
                 for j in 0 ... L / 2 {
                     if 2 * j == L {
                         // K̂ = Δ·Re Σ C̃_n B_n at ω = −1: loss Re(G)·K̂.
@@ -69,9 +90,10 @@ extension S4Kernel {
                     let angle = -2 * Double.pi * Double(j) / Double(L)
                     let omega = Complex(Double.cos(angle), Double.sin(angle))
                     let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
-                    let inv = (0 ..< N2).map { Complex(1) / (g - lambda[$0]) }
-                    let invConj = (0 ..< N2).map { Complex(1) / (g - lambda[$0].conjugate) }
-                    var r = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
+                    for n in 0 ..< N2 {
+                        inv[n] = Complex(1) / (g - lambda[n])
+                        invConj[n] = Complex(1) / (g - lambda[n].conjugate)
+                    }
                     for x in 0 ... R {
                         for y in 0 ... R {
                             var sum = Complex<Double>.zero
@@ -82,16 +104,16 @@ extension S4Kernel {
                             r[x][y] = sum
                         }
                     }
-                    let m = (0 ..< R).map { i in (0 ..< R).map { k in r[1 + i][1 + k] + Complex(i == k ? 1 : 0) } }
-                    var xs = (0 ..< R).map { r[1 + $0][0] }
-                    var mCopy = m
+                    for i in 0 ..< R {
+                        for k in 0 ..< R { m[i][k] = r[1 + i][1 + k] + Complex(i == k ? 1 : 0) }
+                        xs[i] = r[1 + i][0]
+                        ys[i] = r[0][1 + i]
+                    }
+                    for i in 0 ..< R { for k in 0 ..< R { (mCopy[i][k], mT[i][k]) = (m[i][k], m[k][i]) } }
                     solveSmall(&mCopy, &xs)
                     // y = r_C̃P M⁻¹, i.e. Mᵀ yᵀ = r_C̃Pᵀ.
-                    var mT = (0 ..< R).map { i in (0 ..< R).map { k in m[k][i] } }
-                    var ys = (0 ..< R).map { r[0][1 + $0] }
                     solveSmall(&mT, &ys)
                     let e0 = gradK[j].conjugate * (Complex(2) / (Complex(1) + omega))
-                    var e = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
                     e[0][0] = e0
                     for q in 0 ..< R {
                         e[0][1 + q] = -(e0 * xs[q])
@@ -126,22 +148,24 @@ extension S4Kernel {
                         }
                     }
                 }
-                dInvDt[h] += T(gradInvDt)
+                dInvDt.pointer[h] += T(gradInvDt)
                 for n in 0 ..< N2 {
                     let i = s * N2 + n
                     // λ = −exp(A_real) − i·A_imag.
                     let gradLambda = xLambda[n].conjugate + yLambda[n]
-                    dAReal[i] += T(gradLambda.real * lambda[n].real)
-                    dAImag[i] += T(-gradLambda.imaginary)
-                    dC[(c * H + h) * N2 + n] = dC[(c * H + h) * N2 + n] + complexT(gradLeft[0][n], T.self)
-                    dB[i] = dB[i] + complexT(gradRight[0][n], T.self)
+                    dAReal.pointer[i] += T(gradLambda.real * lambda[n].real)
+                    dAImag.pointer[i] += T(-gradLambda.imaginary)
+                    dC.pointer[(c * H + h) * N2 + n] = dC.pointer[(c * H + h) * N2 + n] + complexT(gradLeft[0][n], T.self)
+                    dB.pointer[i] = dB.pointer[i] + complexT(gradRight[0][n], T.self)
                     for q in 0 ..< R {
                         // P plays b (P_q) and, conjugated, a (Q_q = conj P_q).
                         let gp = gradRight[1 + q][n] + gradLeft[1 + q][n].conjugate
-                        dP[(q * ssms + s) * N2 + n] = dP[(q * ssms + s) * N2 + n] + complexT(gp, T.self)
+                        dP.pointer[(q * ssms + s) * N2 + n] = dP.pointer[(q * ssms + s) * N2 + n] + complexT(gp, T.self)
                     }
                 }
             }
         }
+        }
+        }}}}}}
     }
 }
