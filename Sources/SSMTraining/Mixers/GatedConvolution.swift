@@ -135,6 +135,46 @@ public final class GatedConvolution<T: FFTScalar>: @unchecked Sendable {
         }
     }
 
+    /// Step mode of a convolution mixer: its recurrence (the kernel and D as a state space
+    /// model), that recurrence's state for B sequences, and the output stage's weights.
+    public struct RecurrentState {
+        let engine: StepEngine<T>
+        var state: StepEngine<T>.State
+        let weight: [T], bias: [T]
+    }
+
+    /// The zero state of `batch` sequences for `engine`, the recurrence of the mixer's kernel.
+    public func makeState(engine: StepEngine<T>, batch: Int, weight: UnsafeBufferPointer<T>,
+                          bias: UnsafeBufferPointer<T>) throws(SSMError) -> RecurrentState {
+        RecurrentState(engine: engine, state: try engine.makeState(batch: batch), weight: Array(weight), bias: Array(bias))
+    }
+
+    /// One token per sequence: u (B, H) → y (B, H): z from the recurrence's step, then the
+    /// output stage.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func step(_ s: inout RecurrentState, _ u: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        var z = [T](repeating: 0, count: u.count)
+        try s.engine.step(&s.state, u: Array(u), y: &z)
+        finish(z, s, length: 1, into: y)
+    }
+
+    /// `length` tokens of B sequences, u and y (B, H, L): the recurrence stepped over every token
+    /// (`StepEngine/run(_:u:y:length:)`), then the output stage on the whole z.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func run(_ s: inout RecurrentState, _ u: UnsafeBufferPointer<T>, length L: Int,
+                    into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        var z = [T](repeating: 0, count: u.count)
+        try s.engine.run(&s.state, u: Array(u), y: &z, length: L)
+        finish(z, s, length: L, into: y)
+    }
+
+    private func finish(_ z: [T], _ s: RecurrentState, length L: Int, into y: UnsafeMutableBufferPointer<T>) {
+        let out = output(z, weight: s.weight, bias: s.bias, batch: z.count / (channels * L), length: L)
+        for i in out.indices { y[i] = out[i] }
+    }
+
     /// Everything after the convolution, for the recurrent mode: y (B, H, L) from the z that a
     /// recurrence produces: g = GELU(z), a = W·g + b, y = GLU(a).
     @_specialize(where T == Float)

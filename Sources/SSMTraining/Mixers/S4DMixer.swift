@@ -129,55 +129,23 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
                                     logAReal: p.array(S4DSlot.logAReal), aImag: p.array(S4DSlot.aImag), d: p.array(S4DSlot.d))
     }
 
-    public struct State {
-        var engine: StepEngine<T>
-        var state: StepEngine<T>.State
-        let weight: [T], bias: [T]
-    }
+    public typealias State = GatedConvolution<T>.RecurrentState
 
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
-        let engine = StepEngine(try recurrence(p), threads: threads)
-        return State(engine: engine, state: try engine.makeState(batch: batch), weight: p.array(S4DSlot.weight), bias: p.array(S4DSlot.bias))
+        try head.makeState(engine: StepEngine(try recurrence(p), threads: threads), batch: batch, weight: p[S4DSlot.weight], bias: p[S4DSlot.bias])
     }
 
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     public func step(_ state: inout State, _ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                      into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try convolutionHeadStep(head, &state.state, engine: state.engine, u, weight: state.weight, bias: state.bias, into: y)
+        try head.step(&state, u, into: y)
     }
 
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     public func forwardRecurrent(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, batch B: Int, length L: Int,
                                  into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         try checkSequence(u.count, "u", batch: B, length: L)
-        let engine = StepEngine(try recurrence(p), threads: threads)
-        try convolutionHeadRecurrent(head, engine: engine, u, weight: p.array(S4DSlot.weight), bias: p.array(S4DSlot.bias), batch: B, length: L, into: y)
+        var state = try makeState(batch: B, length: L, parameters: p)
+        try head.run(&state, u, length: L, into: y)
     }
-}
-
-/// One token of a convolution mixer in step mode: z from the recurrence, then the head.
-func convolutionHeadStep<T: FFTScalar>(_ head: GatedConvolution<T>, _ state: inout StepEngine<T>.State, engine: StepEngine<T>,
-                                       _ u: UnsafeBufferPointer<T>, weight: [T], bias: [T],
-                                       into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-    let B = u.count / head.channels
-    var z = [T](repeating: 0, count: u.count)
-    try engine.step(&state, u: Array(u), y: &z)
-    let out = head.output(z, weight: weight, bias: bias, batch: B, length: 1)
-    for i in out.indices { y[i] = out[i] }
-}
-
-/// Whole sequences of a convolution mixer in recurrent mode: the recurrence stepped over every
-/// token (`StepEngine/run(_:u:y:length:)`), then the head.
-func convolutionHeadRecurrent<T: FFTScalar>(_ head: GatedConvolution<T>, engine: StepEngine<T>, _ u: UnsafeBufferPointer<T>,
-                                            weight: [T], bias: [T], batch B: Int, length L: Int,
-                                            into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-    var state = try engine.makeState(batch: B)
-    var z = [T](repeating: 0, count: u.count)
-    try engine.run(&state, u: Array(u), y: &z, length: L)
-    let out = head.output(z, weight: weight, bias: bias, batch: B, length: L)
-    for i in out.indices { y[i] = out[i] }
 }
 
 /// The declaration indices of the mixer's parameters.

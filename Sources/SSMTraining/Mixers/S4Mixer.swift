@@ -143,31 +143,23 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
                                 skip: v.array(S4Slot.d))
     }
 
-    public struct State {
-        var engine: StepEngine<T>
-        var state: StepEngine<T>.State
-        let weight: [T], bias: [T]
-    }
+    public typealias State = GatedConvolution<T>.RecurrentState
 
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
-        let engine = StepEngine(try recurrence(p, length: length), as: T.self, threads: threads)
-        return State(engine: engine, state: try engine.makeState(batch: batch), weight: p.array(S4Slot.weight), bias: p.array(S4Slot.bias))
+        try head.makeState(engine: StepEngine(try recurrence(p, length: length), as: T.self, threads: threads), batch: batch,
+                           weight: p[S4Slot.weight], bias: p[S4Slot.bias])
     }
 
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     public func step(_ state: inout State, _ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                      into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try convolutionHeadStep(head, &state.state, engine: state.engine, u, weight: state.weight, bias: state.bias, into: y)
+        try head.step(&state, u, into: y)
     }
 
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     public func forwardRecurrent(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, batch B: Int, length L: Int,
                                  into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         try checkSequence(u.count, "u", batch: B, length: L)
-        let engine = StepEngine(try recurrence(p, length: L), as: T.self, threads: threads)
-        try convolutionHeadRecurrent(head, engine: engine, u, weight: p.array(S4Slot.weight), bias: p.array(S4Slot.bias), batch: B, length: L, into: y)
+        var state = try makeState(batch: B, length: L, parameters: p)
+        try head.run(&state, u, length: L, into: y)
     }
 }
 
