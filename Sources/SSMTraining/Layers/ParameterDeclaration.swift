@@ -117,3 +117,29 @@ extension GradientView where T: FloatingPoint {
         for (i, v) in zip(g.indices, delta) { g[i] += v }
     }
 }
+
+extension ParameterView where T: FFTScalar {
+    /// Copies declaration `index` into `values` (same count), without allocating.
+    public func copy(_ index: Int, into values: inout [T]) {
+        let v = self[index]
+        for i in values.indices { values[i] = v[i] }
+    }
+
+    /// Copies declaration `index`, stored as interleaved (re, im) pairs, into `values`.
+    public func copy(_ index: Int, into values: inout [Complex<T>]) {
+        let v = self[index]
+        for i in values.indices { values[i] = Complex(v[2 * i], v[2 * i + 1]) }
+    }
+}
+
+extension GradientView where T: FFTScalar {
+    /// Adds complex `delta` into declaration `index`, stored as interleaved (re, im) pairs.
+    public func accumulate(_ index: Int, _ delta: [Complex<T>]) {
+        let g = self[index]
+        precondition(2 * delta.count == g.count, "GradientView: \(layout.declarations[index].name) accumulates \(delta.count) complex into \(g.count)")
+        for (i, v) in delta.enumerated() {
+            g[2 * i] += v.real
+            g[2 * i + 1] += v.imaginary
+        }
+    }
+}

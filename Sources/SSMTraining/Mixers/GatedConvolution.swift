@@ -60,6 +60,33 @@ public final class GatedConvolution<T: FFTScalar>: @unchecked Sendable {
         }
     }
 
+    /// Throws unless `count` values are (B, H, L) for `act`.
+    func check(_ count: Int, _ name: String, _ act: Activations) throws(SSMError) {
+        guard count == act.batch * channels * act.length else {
+            throw SSMError.shape(argument: name, expected: "(B, H, L) = (\(act.batch), \(channels), \(act.length))", actual: [count])
+        }
+    }
+
+    /// ``forward(_:d:weight:bias:activations:into:)`` with D, W and b read from a mixer's
+    /// parameters at `slots`, the counts of u and y checked.
+    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, slots: OutputStageSlots, activations act: Activations,
+                        into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        try check(u.count, "u", act)
+        try check(y.count, "y", act)
+        try forward(u.baseAddress!, d: p[slots.d].baseAddress!, weight: p[slots.weight].baseAddress!, bias: p[slots.bias].baseAddress!,
+                    activations: act, into: y.baseAddress!)
+    }
+
+    /// ``backward(_:input:d:weight:activations:dInput:dD:dWeight:dBias:)`` with D, W, b and
+    /// their gradients at `slots` of a mixer's views, the count of dY checked.
+    public func backward(_ dY: UnsafeBufferPointer<T>, input u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, slots: OutputStageSlots,
+                         activations act: Activations, dInput: UnsafeMutableBufferPointer<T>, gradients g: GradientView<T>) throws(SSMError) {
+        try check(dY.count, "d_y", act)
+        try backward(dY.baseAddress!, input: u.baseAddress!, d: p[slots.d].baseAddress!, weight: p[slots.weight].baseAddress!,
+                     activations: act, dInput: dInput.baseAddress!, dD: g[slots.d].baseAddress!, dWeight: g[slots.weight].baseAddress!,
+                     dBias: g[slots.bias].baseAddress!)
+    }
+
     /// y: (B, H, L) from u: (B, H, L) and the kernel in `act.kernel`; D: (H), W: (2H, H), b: (2H).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -185,4 +212,10 @@ public final class GatedConvolution<T: FFTScalar>: @unchecked Sendable {
         let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L, threads: threads)
         return GLU.forwardWithGate(a, blocks: B, half: H * L, threads: threads).y
     }
+}
+
+/// Where a ``GatedConvolution``'s parameters (D, W, b) sit among a mixer's declarations.
+public struct OutputStageSlots: Sendable {
+    public let d: Int, weight: Int, bias: Int
+    public init(d: Int, weight: Int, bias: Int) { (self.d, self.weight, self.bias) = (d, weight, bias) }
 }

@@ -73,11 +73,10 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
 
         /// Copies the kernel's parameters out of the flat buffer (no allocation).
         func load(_ p: ParameterView<T>) {
-            for (i, v) in p[S4DSlot.logDt].enumerated() { logDt[i] = v }
-            for (i, v) in p[S4DSlot.logAReal].enumerated() { logAReal[i] = v }
-            for (i, v) in p[S4DSlot.aImag].enumerated() { aImag[i] = v }
-            let ci = p[S4DSlot.c]
-            for i in c.indices { c[i] = Complex(ci[2 * i], ci[2 * i + 1]) }
+            p.copy(S4DSlot.logDt, into: &logDt)
+            p.copy(S4DSlot.logAReal, into: &logAReal)
+            p.copy(S4DSlot.aImag, into: &aImag)
+            p.copy(S4DSlot.c, into: &c)
         }
     }
 
@@ -89,24 +88,18 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
     @_specialize(where T == Double)
     public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
                         into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        let (B, L) = (act.head.batch, act.head.length)
-        try checkSequence(u.count, "u", batch: B, length: L)
-        try checkSequence(y.count, "y", batch: B, length: L)
+        try head.check(u.count, "u", act.head)
         act.load(p)
-        try kernel.forward(length: L, logDt: act.logDt, c: act.c, logAReal: act.logAReal, aImag: act.aImag, k: &act.head.kernel)
-        try head.forward(u.baseAddress!, d: p[S4DSlot.d].baseAddress!, weight: p[S4DSlot.weight].baseAddress!, bias: p[S4DSlot.bias].baseAddress!,
-                         activations: act.head, into: y.baseAddress!)
+        try kernel.forward(length: act.head.length, logDt: act.logDt, c: act.c, logAReal: act.logAReal, aImag: act.aImag, k: &act.head.kernel)
+        try head.forward(u, parameters: p, slots: S4DSlot.head, activations: act.head, into: y)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func backward(_ dY: UnsafeBufferPointer<T>, input u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                          activations act: Activations, dInput: UnsafeMutableBufferPointer<T>, gradients g: GradientView<T>) throws(SSMError) {
-        let (B, L) = (act.head.batch, act.head.length)
-        try checkSequence(dY.count, "d_y", batch: B, length: L)
-        try head.backward(dY.baseAddress!, input: u.baseAddress!, d: p[S4DSlot.d].baseAddress!, weight: p[S4DSlot.weight].baseAddress!,
-                          activations: act.head, dInput: dInput.baseAddress!, dD: g[S4DSlot.d].baseAddress!,
-                          dWeight: g[S4DSlot.weight].baseAddress!, dBias: g[S4DSlot.bias].baseAddress!)
+        let L = act.head.length
+        try head.backward(dY, input: u, parameters: p, slots: S4DSlot.head, activations: act.head, dInput: dInput, gradients: g)
         for i in act.dLogDt.indices { act.dLogDt[i] = 0 }
         for i in act.dLogAReal.indices { (act.dLogAReal[i], act.dAImag[i], act.dC[i]) = (0, 0, .zero) }
         var none: [Complex<T>]? = nil
@@ -115,11 +108,7 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
         g.accumulate(S4DSlot.logDt, act.dLogDt)
         g.accumulate(S4DSlot.logAReal, act.dLogAReal)
         g.accumulate(S4DSlot.aImag, act.dAImag)
-        let dC = g[S4DSlot.c]
-        for (i, v) in act.dC.enumerated() {
-            dC[2 * i] += v.real
-            dC[2 * i + 1] += v.imaginary
-        }
+        g.accumulate(S4DSlot.c, act.dC)
     }
 
     /// The recurrence of this layer's kernel (with D).
@@ -149,4 +138,7 @@ public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sen
 }
 
 /// The declaration indices of the mixer's parameters.
-    enum S4DSlot { static let logDt = 0, c = 1, logAReal = 2, aImag = 3, d = 4, weight = 5, bias = 6 }
+    enum S4DSlot {
+    static let logDt = 0, c = 1, logAReal = 2, aImag = 3, d = 4, weight = 5, bias = 6
+    static let head = OutputStageSlots(d: d, weight: weight, bias: bias)
+}

@@ -77,17 +77,12 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
         }
 
         func load(_ v: ParameterView<T>) {
-            func copy(_ slot: Int, _ into: inout [T]) { for (i, x) in v[slot].enumerated() { into[i] = x } }
-            func copy(_ slot: Int, _ into: inout [Complex<T>]) {
-                let x = v[slot]
-                for i in into.indices { into[i] = Complex(x[2 * i], x[2 * i + 1]) }
-            }
-            copy(S4Slot.invDt, &invDt)
-            copy(S4Slot.aReal, &aReal)
-            copy(S4Slot.aImag, &aImag)
-            copy(S4Slot.b, &b)
-            copy(S4Slot.p, &p)
-            copy(S4Slot.c, &c)
+            v.copy(S4Slot.invDt, into: &invDt)
+            v.copy(S4Slot.aReal, into: &aReal)
+            v.copy(S4Slot.aImag, into: &aImag)
+            v.copy(S4Slot.b, into: &b)
+            v.copy(S4Slot.p, into: &p)
+            v.copy(S4Slot.c, into: &c)
         }
     }
 
@@ -99,25 +94,19 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
     @_specialize(where T == Double)
     public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
                         into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        let (B, L) = (act.head.batch, act.head.length)
-        try checkSequence(u.count, "u", batch: B, length: L)
-        try checkSequence(y.count, "y", batch: B, length: L)
+        try head.check(u.count, "u", act.head)
         act.load(p)
-        try kernel.forward(length: L, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p, cTilde: act.c,
+        try kernel.forward(length: act.head.length, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p, cTilde: act.c,
                            k: &act.head.kernel)
-        try head.forward(u.baseAddress!, d: p[S4Slot.d].baseAddress!, weight: p[S4Slot.weight].baseAddress!, bias: p[S4Slot.bias].baseAddress!,
-                         activations: act.head, into: y.baseAddress!)
+        try head.forward(u, parameters: p, slots: S4Slot.head, activations: act.head, into: y)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func backward(_ dY: UnsafeBufferPointer<T>, input u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                          activations act: Activations, dInput: UnsafeMutableBufferPointer<T>, gradients g: GradientView<T>) throws(SSMError) {
-        let (B, L) = (act.head.batch, act.head.length)
-        try checkSequence(dY.count, "d_y", batch: B, length: L)
-        try head.backward(dY.baseAddress!, input: u.baseAddress!, d: p[S4Slot.d].baseAddress!, weight: p[S4Slot.weight].baseAddress!,
-                          activations: act.head, dInput: dInput.baseAddress!, dD: g[S4Slot.d].baseAddress!,
-                          dWeight: g[S4Slot.weight].baseAddress!, dBias: g[S4Slot.bias].baseAddress!)
+        let L = act.head.length
+        try head.backward(dY, input: u, parameters: p, slots: S4Slot.head, activations: act.head, dInput: dInput, gradients: g)
         for i in act.dInvDt.indices { act.dInvDt[i] = 0 }
         for i in act.dAReal.indices { (act.dAReal[i], act.dAImag[i], act.dB[i], act.dP[i], act.dC[i]) = (0, 0, .zero, .zero, .zero) }
         try kernel.backward(length: L, dK: act.head.dKernel, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p,
@@ -126,13 +115,9 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
         g.accumulate(S4Slot.invDt, act.dInvDt)
         g.accumulate(S4Slot.aReal, act.dAReal)
         g.accumulate(S4Slot.aImag, act.dAImag)
-        for (slot, values) in [(S4Slot.b, act.dB), (S4Slot.p, act.dP), (S4Slot.c, act.dC)] {
-            let d = g[slot]
-            for (i, v) in values.enumerated() {
-                d[2 * i] += v.real
-                d[2 * i + 1] += v.imaginary
-            }
-        }
+        g.accumulate(S4Slot.b, act.dB)
+        g.accumulate(S4Slot.p, act.dP)
+        g.accumulate(S4Slot.c, act.dC)
     }
 
     /// The recurrent form of this layer's convolution (with D), C̃ attuned to `length`.
@@ -164,4 +149,7 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
 }
 
 /// The declaration indices of the mixer's parameters.
-enum S4Slot { static let invDt = 0, aReal = 1, aImag = 2, b = 3, p = 4, c = 5, d = 6, weight = 7, bias = 8 }
+enum S4Slot {
+    static let invDt = 0, aReal = 1, aImag = 2, b = 3, p = 4, c = 5, d = 6, weight = 7, bias = 8
+    static let head = OutputStageSlots(d: d, weight: weight, bias: bias)
+}
