@@ -15,6 +15,20 @@ func selectiveProblem<T: FFTScalar>(_ shape: SelectiveScanShape, seed: UInt64, d
         deltaBias: bias ? r(s.channels).map { $0 * T(0.1) } : nil, initialState: initial ? r(s.stateCount) : nil)
 }
 
+/// Copies of arrays at stable addresses, freed with the object (for the in-place APIs).
+final class PinnedArrays {
+    private var buffers: [UnsafeMutableBufferPointer<Double>] = []
+
+    func pin(_ values: [Double]) -> UnsafeMutablePointer<Double> {
+        let b = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, values.count))
+        _ = b.initialize(from: values)
+        buffers.append(b)
+        return b.baseAddress!
+    }
+
+    deinit { for b in buffers { b.deallocate() } }
+}
+
 @Suite("Selective scan")
 struct SelectiveScanTests {
     @Test("the vectorized exponential is within 2 ulp of libm, from underflow to overflow")
@@ -67,6 +81,85 @@ struct SelectiveScanTests {
                 }
             }
         }
+    }
+
+    @Test("token-major B and C (one (B·L, S) matrix, as Mamba's x_proj writes it): forward and backward, on arrays and in place, = the (B, G, N, L) layout",
+          arguments: [(1, 1), (3, 1), (1, 2), (3, 2)])
+    func tokenMajorLayout(batch: Int, threads: Int) throws {
+        let (D, N, L, G, R) = (4, 3, 11, 2, 5)
+        let S = R + 2 * G * N   // other columns first, then B's groups, then C's
+        let packed = try SelectiveScanShape(batch: batch, channels: D, state: N, length: L,
+                                            b: .inputDependent(groups: G), c: .inputDependent(groups: G))
+        let x: SelectiveScanInputs<Double> = selectiveProblem(packed, seed: 61)
+        var rng = SplitMix64(seed: 62)
+        let dOut: [Double] = .random(packed.sequenceCount, &rng)
+        // The same B and C in one token-major matrix, with noise in the other columns.
+        var rows: [Double] = .random(batch * L * S, &rng)
+        for b in 0 ..< batch {
+            for g in 0 ..< G {
+                for n in 0 ..< N {
+                    for t in 0 ..< L {
+                        rows[(b * L + t) * S + R + g * N + n] = x.b[((b * G + g) * N + n) * L + t]
+                        rows[(b * L + t) * S + R + G * N + g * N + n] = x.c[((b * G + g) * N + n) * L + t]
+                    }
+                }
+            }
+        }
+        let tokenMajor = try SelectiveScanShape(batch: batch, channels: D, state: N, length: L,
+                                                b: .tokenMajor(groups: G, stride: S), c: .tokenMajor(groups: G, stride: S))
+        let expected = try SelectiveScan<Double>(shape: packed, deltaSoftplus: true, threads: threads)
+        let scan = try SelectiveScan<Double>(shape: tokenMajor, deltaSoftplus: true, threads: threads)
+        let want = try expected.forward(x), wantG = try expected.backward(x, dOut: dOut)
+        // Arrays: B and C as the spans of the matrix they start in.
+        var y = x
+        y.b = Array(rows[R ..< R + tokenMajor.count(tokenMajor.b)])
+        y.c = Array(rows[(R + G * N)...])
+        #expect(relativeError(try scan.forward(y).out, want.out) <= 1e-14)
+        #expect(relativeError(try scan.reference(y).out, want.out) <= 1e-12)
+        // In place, into a (B·L, S) gradient matrix whose other columns must stay as they were.
+        let memory = PinnedArrays()
+        let workspace = SelectiveScanWorkspace(scan, backward: true)
+        let (sequence, states) = ([Double](repeating: 0, count: packed.sequenceCount), [Double](repeating: 0, count: packed.stateCount))
+        let (out, last, du, dDelta, dz, dx0) = (memory.pin(sequence), memory.pin(states), memory.pin(sequence), memory.pin(sequence),
+                                                memory.pin(sequence), memory.pin(states))
+        let (dA, dD, dBias) = (memory.pin([Double](repeating: 0, count: D * N)), memory.pin([Double](repeating: 0, count: D)),
+                               memory.pin([Double](repeating: 0, count: D)))
+        var gradientRows = [Double](repeating: 7, count: rows.count)
+        for b in 0 ..< batch { for t in 0 ..< L { for j in R ..< S { gradientRows[(b * L + t) * S + j] = 0 } } }
+        let (m, dm) = (memory.pin(rows), memory.pin(gradientRows))
+        let operands = SelectiveScanOperands(u: memory.pin(x.u), delta: memory.pin(x.delta), a: memory.pin(x.a), b: m + R, c: m + R + G * N,
+                                             d: memory.pin(x.d!), z: memory.pin(x.z!), deltaBias: memory.pin(x.deltaBias!),
+                                             initialState: memory.pin(x.initialState!))
+        try scan.forward(operands, out: out, lastState: last, workspace: workspace)
+        try scan.backward(operands, dOut: memory.pin(dOut), into: SelectiveScanGradientBuffers(
+            u: du, delta: dDelta, z: dz, initialState: dx0, a: dA, b: dm + R, c: dm + R + G * N, d: dD, deltaBias: dBias), workspace: workspace)
+        func read(_ p: UnsafeMutablePointer<Double>, _ count: Int) -> [Double] { Array(UnsafeBufferPointer(start: p, count: count)) }
+        let dRows = read(dm, rows.count)
+        #expect(relativeError(read(out, sequence.count), want.out) <= 1e-14 && relativeError(read(last, states.count), want.lastState) <= 1e-14)
+        for (name, got, expected) in [("u", read(du, sequence.count), wantG.u), ("delta", read(dDelta, sequence.count), wantG.delta),
+                                      ("z", read(dz, sequence.count), wantG.z!), ("x0", read(dx0, states.count), wantG.initialState!),
+                                      ("A", read(dA, D * N), wantG.a), ("D", read(dD, D), wantG.d!), ("delta_bias", read(dBias, D), wantG.deltaBias!)] {
+            #expect(relativeError(got, expected) <= 1e-13, "d_\(name)")
+        }
+        var dB = [Double](repeating: 0, count: x.b.count), dC = dB
+        for b in 0 ..< batch {
+            for t in 0 ..< L {
+                #expect(dRows[(b * L + t) * S ..< (b * L + t) * S + R].allSatisfy { $0 == 7 }, "other columns untouched")
+                for g in 0 ..< G {
+                    for n in 0 ..< N {
+                        dB[((b * G + g) * N + n) * L + t] = dRows[(b * L + t) * S + R + g * N + n]
+                        dC[((b * G + g) * N + n) * L + t] = dRows[(b * L + t) * S + R + G * N + g * N + n]
+                    }
+                }
+            }
+        }
+        #expect(relativeError(dB, wantG.b) <= 1e-13 && relativeError(dC, wantG.c) <= 1e-13)
+        // The in-place form refuses the (B, G, N, L) layout and a workspace of another scan.
+        #expect(throws: SSMError.self) {
+            try expected.forward(operands, out: out, lastState: nil, workspace: SelectiveScanWorkspace(expected, backward: false))
+        }
+        let other = try SelectiveScan<Double>(shape: tokenMajor, deltaSoftplus: true, threads: threads, chunkLength: 3)
+        #expect(throws: SSMError.self) { try other.forward(operands, out: out, lastState: nil, workspace: workspace) }
     }
 
     @Test("Float: fast scan vs the Double plain loop, Mamba's shape, L = 4096")

@@ -45,3 +45,11 @@ func expectMixerGradients<M: SequenceMixer>(_ mixer: M, _ p: ParameterSet<Double
         }
     }
 }
+
+/// max |a − b| over max |b| (the difference itself when b is zero).
+func relativeError(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count, "relativeError: \(a.count) vs \(b.count) elements")
+    let scale = b.reduce(0) { max($0, abs($1)) }
+    let diff = zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    return scale > 0 ? diff / scale : diff
+}

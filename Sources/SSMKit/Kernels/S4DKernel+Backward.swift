@@ -26,47 +26,67 @@ extension S4DKernel {
         if dLogAReal.count != H * N2 { throw SSMError.shape(argument: "d_log_A_real", expected: "(H, N2)", actual: [dLogAReal.count]) }
         if dAImag.count != H * N2 { throw SSMError.shape(argument: "d_A_imag", expected: "(H, N2)", actual: [dAImag.count]) }
         if b != nil, dB?.count != H * N2 { throw SSMError.shape(argument: "d_B", expected: "(H, N2) complex", actual: [dB?.count ?? 0]) }
-        let hasB = b != nil
         // Channels in parallel: each task writes only its own channel's gradients.
         dK.withUnsafeBufferPointer { dKBuffer in
-        dLogDt.withUnsafeMutableBufferPointer { dLogDtBuffer in
-        dC.withUnsafeMutableBufferPointer { dCBuffer in
-        dLogAReal.withUnsafeMutableBufferPointer { dLogARealBuffer in
-        dAImag.withUnsafeMutableBufferPointer { dAImagBuffer in
-        withOptionalMutablePointer(&dB) { dBPointer in
-            let (dLogDtOut, dCOut) = (SendablePointer(dLogDtBuffer.baseAddress!), SendablePointer(dCBuffer.baseAddress!))
-            let (dLogARealOut, dAImagOut) = (SendablePointer(dLogARealBuffer.baseAddress!), SendablePointer(dAImagBuffer.baseAddress!))
-            let dBOut = dBPointer.map { SendablePointer($0) }
-            let dKBase = SendablePointer(UnsafeMutablePointer(mutating: dKBuffer.baseAddress!))
-            let task: @Sendable (Int, Int) -> Void = { h, _ in
-                var dDelta = 0.0
-                for n in 0 ..< N2 {
-                    let i = h * N2 + n
-                    let (_, lambda, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
-                    let (g, gPrime) = vandermondeAdjoint(dK: dKBase.pointer + h * L, length: L, mode: m)
-                    let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
-                    let w = cb * bb * m.bBarScale
-                    let dW = g                      // ∂/∂w
-                    let dABar = w * gPrime          // ∂/∂Ā
-                    // ∂/∂λ and ∂/∂Δ through β(λ, Δ) and Ā(λ, Δ).
-                    let dBeta = dW * cb * bb
-                    let dLambda = dBeta * m.dBetaDLambda + dABar * m.dABarDLambda
-                    dDelta += 2 * (dBeta * m.dBetaDDelta + dABar * m.dABarDDelta).real
-                    // λ = −exp(logAReal) + i·aImag: ∂Re λ/∂logAReal = Re λ, ∂Im λ/∂aImag = 1.
-                    dLogARealOut.pointer[i] += T(2 * dLambda.real * lambda.real)
-                    dAImagOut.pointer[i] += T(-2 * dLambda.imaginary)
-                    dCOut.pointer[i] = dCOut.pointer[i] + complexT((dW * bb * m.bBarScale).conjugate.multiplied(by: 2), T.self)
-                    if hasB, let dBOut { dBOut.pointer[i] = dBOut.pointer[i] + complexT((dW * cb * m.bBarScale).conjugate.multiplied(by: 2), T.self) }
-                }
-                // Δ = exp(logDt): ∂Δ/∂logDt = Δ.
-                dLogDtOut.pointer[h] += T(dDelta * Double.exp(Double(logDt[h])))
+        dLogDt.withUnsafeMutableBufferPointer { dLogDt in
+        dC.withUnsafeMutableBufferPointer { dC in
+        dLogAReal.withUnsafeMutableBufferPointer { dLogAReal in
+        dAImag.withUnsafeMutableBufferPointer { dAImag in
+        withOptionalMutablePointer(&dB) { dB in
+            WorkerPool.shared.run(H, workers: threads, GradientRows(
+                kernel: self, length: L, dK: dKBuffer.baseAddress!, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b,
+                dLogDt: dLogDt.baseAddress!, dC: dC.baseAddress!, dLogAReal: dLogAReal.baseAddress!, dAImag: dAImag.baseAddress!, dB: dB))
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+
+    /// One channel's gradients per task.
+    @usableFromInline
+    struct GradientRows: ParallelLoop {
+        @usableFromInline let kernel: S4DKernel
+        @usableFromInline let length: Int
+        @usableFromInline let dK: UnsafePointer<T>
+        @usableFromInline let logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?
+        @usableFromInline let dLogDt: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<Complex<T>>
+        @usableFromInline let dLogAReal: UnsafeMutablePointer<T>, dAImag: UnsafeMutablePointer<T>
+        @usableFromInline let dB: UnsafeMutablePointer<Complex<T>>?
+
+        @inlinable
+        init(kernel: S4DKernel, length: Int, dK: UnsafePointer<T>, logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?,
+             dLogDt: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<Complex<T>>, dLogAReal: UnsafeMutablePointer<T>,
+             dAImag: UnsafeMutablePointer<T>, dB: UnsafeMutablePointer<Complex<T>>?) {
+            (self.kernel, self.length, self.dK, self.logDt, self.c, self.logAReal, self.aImag, self.b) = (kernel, length, dK, logDt, c, logAReal, aImag, b)
+            (self.dLogDt, self.dC, self.dLogAReal, self.dAImag, self.dB) = (dLogDt, dC, dLogAReal, dAImag, dB)
+        }
+
+        @inlinable
+        func callAsFunction(_ h: Int, worker: Int) {
+            let (L, N2) = (length, kernel.modes)
+            var dDelta = 0.0
+            for n in 0 ..< N2 {
+                let i = h * N2 + n
+                let (_, lambda, m) = kernel.mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                let (g, gPrime) = kernel.vandermondeAdjoint(dK: dK + h * L, length: L, mode: m)
+                let cb = complexDouble(c[i]), bb = complexDouble(b?[i] ?? Complex(1))
+                let w = cb * bb * m.bBarScale
+                let dW = g                      // ∂/∂w
+                let dABar = w * gPrime          // ∂/∂Ā
+                // ∂/∂λ and ∂/∂Δ through β(λ, Δ) and Ā(λ, Δ).
+                let dBeta = dW * cb * bb
+                let dLambda = dBeta * m.dBetaDLambda + dABar * m.dABarDLambda
+                dDelta += 2 * (dBeta * m.dBetaDDelta + dABar * m.dABarDDelta).real
+                // λ = −exp(logAReal) + i·aImag: ∂Re λ/∂logAReal = Re λ, ∂Im λ/∂aImag = 1.
+                dLogAReal[i] += T(2 * dLambda.real * lambda.real)
+                dAImag[i] += T(-2 * dLambda.imaginary)
+                dC[i] = dC[i] + complexT((dW * bb * m.bBarScale).conjugate.multiplied(by: 2), T.self)
+                if b != nil, let dB { dB[i] = dB[i] + complexT((dW * cb * m.bBarScale).conjugate.multiplied(by: 2), T.self) }
             }
-            WorkerPool.shared.runTasks(H, workers: threads, task)
-        }
-        }
-        }
-        }
-        }
+            // Δ = exp(logDt): ∂Δ/∂logDt = Δ.
+            dLogDt[h] += T(dDelta * Double.exp(Double(logDt[h])))
         }
     }
 

@@ -77,22 +77,37 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
         if k.count != channels * L { throw SSMError.shape(argument: "k", expected: "(H, L) = (\(channels), \(L))", actual: [k.count]) }
-        let modes = self.modes
         k.withUnsafeMutableBufferPointer { k in
-            let base = SendablePointer(k.baseAddress!)
-            // Channels run in parallel on the worker pool; the closure is made per call (one
-            // small allocation, against the convolution's none: kernel generation runs once per
-            // step, not per row).
-            let task: @Sendable (Int, Int) -> Void = { h, _ in
-                let row = base.pointer + h * L
-                row.update(repeating: 0, count: L)
-                for n in 0 ..< modes {
-                    let (_, _, m) = mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
-                    let w = complexDouble(c[h * modes + n]) * complexDouble(b?[h * modes + n] ?? Complex(1)) * m.bBarScale
-                    accumulateVandermonde(row, length: L, weight: w, mode: m)
-                }
+            // Channels in parallel on the worker pool, each writing its own row.
+            WorkerPool.shared.run(channels, workers: threads,
+                                  KernelRows(kernel: self, k: k.baseAddress!, length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b))
+        }
+    }
+
+    /// One channel's row of K̄ per task.
+    @usableFromInline
+    struct KernelRows: ParallelLoop {
+        @usableFromInline let kernel: S4DKernel
+        @usableFromInline let k: UnsafeMutablePointer<T>
+        @usableFromInline let length: Int
+        @usableFromInline let logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T], b: [Complex<T>]?
+
+        @inlinable
+        init(kernel: S4DKernel, k: UnsafeMutablePointer<T>, length: Int, logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
+             b: [Complex<T>]?) {
+            (self.kernel, self.k, self.length, self.logDt, self.c, self.logAReal, self.aImag, self.b) = (kernel, k, length, logDt, c, logAReal, aImag, b)
+        }
+
+        @inlinable
+        func callAsFunction(_ h: Int, worker: Int) {
+            let (L, modes) = (length, kernel.modes)
+            let row = k + h * L
+            row.update(repeating: 0, count: L)
+            for n in 0 ..< modes {
+                let (_, _, m) = kernel.mode(h, n, logDt: logDt, logAReal: logAReal, aImag: aImag)
+                let w = complexDouble(c[h * modes + n]) * complexDouble(b?[h * modes + n] ?? Complex(1)) * m.bBarScale
+                kernel.accumulateVandermonde(row, length: L, weight: w, mode: m)
             }
-            WorkerPool.shared.runTasks(channels, workers: threads, task)
         }
     }
 

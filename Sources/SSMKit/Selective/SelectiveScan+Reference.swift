@@ -39,6 +39,7 @@ extension SelectiveScan {
         switch p {
         case .timeInvariant: return values[d * N + n]
         case let .inputDependent(groups): return values[((b * groups + shape.group(d, p)) * N + n) * L + t]
+        case let .tokenMajor(_, stride): return values[(b * L + t) * stride + shape.group(d, p) * N + n]
         }
     }
 }

@@ -44,35 +44,24 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         try shape.check(x, sequences: false)
         if OperationRecorder.isRecording { OperationRecorder.noteScan { _ = try? self.forward(x) } }
         let s = shape
-        let (D, L, N) = (s.channels, s.length, s.state)
-        let rows = s.batch * D
-        let workers = max(1, min(threads, rows))
         let bT = transposeProjection(x.b, s.b)
         let cT = transposeProjection(x.c, s.c)
-        let w = Workspace<T>()
-        let nonFinite = SendablePointer(w.zeros(rows))
-        let last = SendablePointer(w.zeros(s.stateCount))
-        let work = SendablePointer(w.zeros(workers * selectiveForwardWork(length: L)))
-        let softplus = deltaSoftplus
+        let workspace = SelectiveScanWorkspace<T>(self, backward: false)
+        var last = [T](repeating: 0, count: s.stateCount)
         // Every row writes its whole slice of out (a row with a non-finite input zeroes it),
         // so out is not zero-filled first.
+        var finite = true
         let out = [T](unsafeUninitializedCapacity: s.sequenceCount) { buffer, initialized in
-            let outP = SendablePointer(buffer.baseAddress!)
             withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState]) { p in
-                let inputs = RowInputs(p, shape: s, softplus: softplus)
-                WorkerPool.shared.runTasks(rows, workers: workers) { row, worker in
-                    let finite = T.selectiveScanForward(inputs.row(row), out: outP.pointer + row * L, lastState: last.pointer + row * N,
-                                                        work: work.pointer + worker * selectiveForwardWork(length: L))
-                    if !finite {
-                        nonFinite.pointer[row] = 1
-                        (outP.pointer + row * L).initialize(repeating: 0, count: L)
-                    }
+                last.withUnsafeMutableBufferPointer { last in
+                    finite = forwardRows(RowInputs(p, shape: s, softplus: deltaSoftplus), out: buffer.baseAddress!, lastState: last.baseAddress!,
+                                         workspace: workspace)
                 }
             }
             initialized = s.sequenceCount
         }
-        if (0 ..< rows).contains(where: { nonFinite.pointer[$0] != 0 }) { try shape.check(x) }
-        return (out, array(last.pointer, s.stateCount))
+        if !finite { try shape.check(x) }
+        return (out, last)
     }
 
     /// Gradients of Σ dOut ⊙ out with respect to every input given.
@@ -85,63 +74,238 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         try checkValues(dOut, "d_out", shape.sequenceCount, sequence, finite: false)
         if OperationRecorder.isRecording { OperationRecorder.noteScan { _ = try? self.backward(x, dOut: dOut) } }
         let s = shape
-        let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
-        let chunk = min(chunkLength, L)
-        let workSize = selectiveBackwardWork(length: L, state: N, chunk: chunk)
-        // Tasks are (batch, part): a part is a contiguous range of channels. Parts accumulate
-        // input-dependent dB and dC into their own (G, L, N) buffers, summed at the end.
-        let parts = min(D, max(1, (2 * threads + Bn - 1) / Bn))
-        let tasks = Bn * parts
-        let workers = max(1, min(threads, tasks))
+        let (D, N) = (s.channels, s.state)
         let bT = transposeProjection(x.b, s.b), cT = transposeProjection(x.c, s.c)
-
-        let w = Workspace<T>()
-        let partialB = partialSize(s.b), partialC = partialSize(s.c)
-        // dA, dD and d delta_bias are kept per row and summed over the batch below.
-        let g = BackwardBuffers<T>(
-            du: w.zeros(s.sequenceCount), dDelta: w.zeros(s.sequenceCount),
-            dz: x.z == nil ? nil : w.zeros(s.sequenceCount), dx0: x.initialState == nil ? nil : w.zeros(s.stateCount),
-            dA: w.zeros(Bn * D * N), dB: w.zeros(parts * Bn * partialB), dC: w.zeros(parts * Bn * partialC),
-            dD: w.zeros(Bn * D), dBias: w.zeros(Bn * D), work: w.zeros(workers * workSize))
-        let nonFinite = SendablePointer(w.zeros(Bn * D))
-        let softplus = deltaSoftplus
+        let workspace = SelectiveScanWorkspace<T>(self, backward: true)
+        var du = [T](repeating: 0, count: s.sequenceCount), dDelta = du
+        var dz: [T]? = x.z == nil ? nil : du
+        var dx0: [T]? = x.initialState == nil ? nil : [T](repeating: 0, count: s.stateCount)
+        var dA = [T](repeating: 0, count: D * N)
+        // B's and C's gradients in the layout the rows read ((B, G, L, N) for input-dependent ones).
+        var dB = [T](repeating: 0, count: s.count(s.b)), dC = [T](repeating: 0, count: s.count(s.c))
+        var dD: [T]? = x.d == nil ? nil : [T](repeating: 0, count: D)
+        var dBias: [T]? = x.deltaBias == nil ? nil : [T](repeating: 0, count: D)
+        var finite = true
         withBaseAddresses([x.u, x.delta, x.a, bT ?? x.b, cT ?? x.c, x.d, x.z, x.deltaBias, x.initialState, dOut]) { p in
-            let inputs = RowInputs(p, shape: s, softplus: softplus)
-            let dOut = SendablePointer(UnsafeMutablePointer(mutating: p[9]!))
-            WorkerPool.shared.runTasks(tasks, workers: workers) { task, worker in
-                let (b, part) = (task / parts, task % parts)
-                for d in part * D / parts ..< (part + 1) * D / parts {
-                    let row = b * D + d
-                    let bBase = g.dB + (part * Bn + b) * partialB, cBase = g.dC + (part * Bn + b) * partialC
-                    let grads = SelectiveRowGradients(
-                        u: g.du + row * L, delta: g.dDelta + row * L, z: g.dz.map { $0 + row * L },
-                        initialState: g.dx0.map { $0 + row * N }, a: g.dA + row * N,
-                        b: bBase + (s.b == .timeInvariant ? d * N : s.group(d, s.b) * L * N),
-                        c: cBase + (s.c == .timeInvariant ? d * N : s.group(d, s.c) * L * N),
-                        d: g.dD + row, deltaBias: g.dBias + row)
-                    let finite = T.selectiveScanBackward(inputs.row(row), dOut: dOut.pointer + row * L, grads, chunk: chunk,
-                                                         work: g.work + worker * workSize)
-                    if !finite { nonFinite.pointer[row] = 1 }
-                }
+            du.withUnsafeMutableBufferPointer { du in
+            dDelta.withUnsafeMutableBufferPointer { dDelta in
+            withOptionalMutablePointer(&dz) { dz in
+            withOptionalMutablePointer(&dx0) { dx0 in
+            dA.withUnsafeMutableBufferPointer { dA in
+            dB.withUnsafeMutableBufferPointer { dB in
+            dC.withUnsafeMutableBufferPointer { dC in
+            withOptionalMutablePointer(&dD) { dD in
+            withOptionalMutablePointer(&dBias) { dBias in
+                let g = SelectiveScanGradientBuffers(u: du.baseAddress!, delta: dDelta.baseAddress!, z: dz, initialState: dx0, a: dA.baseAddress!,
+                                                     b: dB.baseAddress!, c: dC.baseAddress!, d: dD, deltaBias: dBias)
+                finite = backwardRows(RowInputs(p, shape: s, softplus: deltaSoftplus), dOut: p[9]!, into: g, workspace: workspace)
+            }
+            }
+            }
+            }
+            }
+            }
+            }
+            }
             }
         }
-        if (0 ..< Bn * D).contains(where: { nonFinite.pointer[$0] != 0 }) {
+        if !finite {
             try shape.check(x)
             try checkValues(dOut, "d_out", shape.sequenceCount, sequence)
         }
-        return SelectiveScanGradients(
-            u: array(g.du, s.sequenceCount), delta: array(g.dDelta, s.sequenceCount),
-            a: sumOverBatch(array(g.dA, Bn * D * N), Bn),
-            b: reducePartials(array(g.dB, parts * Bn * partialB), s.b, parts: parts),
-            c: reducePartials(array(g.dC, parts * Bn * partialC), s.c, parts: parts),
-            d: x.d == nil ? nil : sumOverBatch(array(g.dD, Bn * D), Bn), z: g.dz.map { array($0, s.sequenceCount) },
-            deltaBias: x.deltaBias == nil ? nil : sumOverBatch(array(g.dBias, Bn * D), Bn),
-            initialState: g.dx0.map { array($0, s.stateCount) })
+        return SelectiveScanGradients(u: du, delta: dDelta, a: dA, b: untransposeProjection(dB, s.b), c: untransposeProjection(dC, s.c),
+                                      d: dD, z: dz, deltaBias: dBias, initialState: dx0)
+    }
+
+    // MARK: buffers in place
+
+    /// The scan on the caller's buffers, allocating nothing: out (B, D, L) and, when given, the
+    /// last state (B, D, N) overwritten. B and C must be time-invariant or token-major (the
+    /// layouts the rows read without a transpose; Mamba's x_proj output is token-major).
+    ///
+    /// The rows check their own u, delta and z (vectorized, while the data is in cache); A, B,
+    /// C, D, delta_bias and the initial state are the caller's to keep finite.
+    /// - Throws: ``SSMError`` for a (B, G, N, L) projection, a workspace made for another scan,
+    ///   or a non-finite u, delta or z (out is then zero in the offending rows).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func forward(_ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>, lastState: UnsafeMutablePointer<T>?,
+                        workspace: SelectiveScanWorkspace<T>) throws(SSMError) {
+        try checkInPlace(workspace, backward: false)
+        if OperationRecorder.isRecording {
+            let inputs = x.arrays(shape)
+            OperationRecorder.noteScan { _ = try? self.forward(inputs) }
+        }
+        guard forwardRows(RowInputs(x, shape: shape, softplus: deltaSoftplus), out: out, lastState: lastState, workspace: workspace) else {
+            throw SSMError.value(argument: "u, delta, z", expected: "finite values (row \(workspace.firstFlagged()) is not)")
+        }
+    }
+
+    /// The backward pass on the caller's buffers, allocating nothing: du, dDelta, dz and dx0
+    /// overwritten; dA, dB, dC, dD and d delta_bias added to (+=), dB and dC in the layouts of
+    /// B and C (token-major ones with the same stride: columns outside the groups' are left
+    /// alone).
+    /// - Throws: as ``forward(_:out:lastState:workspace:)``, and for a non-finite dOut.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func backward(_ x: SelectiveScanOperands<T>, dOut: UnsafePointer<T>, into g: SelectiveScanGradientBuffers<T>,
+                         workspace: SelectiveScanWorkspace<T>) throws(SSMError) {
+        try checkInPlace(workspace, backward: true)
+        if OperationRecorder.isRecording {
+            let (inputs, d) = (x.arrays(shape), Array(UnsafeBufferPointer(start: dOut, count: shape.sequenceCount)))
+            OperationRecorder.noteScan { _ = try? self.backward(inputs, dOut: d) }
+        }
+        guard backwardRows(RowInputs(x, shape: shape, softplus: deltaSoftplus), dOut: dOut, into: g, workspace: workspace) else {
+            throw SSMError.value(argument: "u, delta, z, d_out", expected: "finite values (row \(workspace.firstFlagged()) is not)")
+        }
+    }
+
+    func checkInPlace(_ workspace: SelectiveScanWorkspace<T>, backward: Bool) throws(SSMError) {
+        for (name, p) in [("B", shape.b), ("C", shape.c)] {
+            if case .inputDependent = p {
+                throw SSMError.value(argument: name, expected: "a time-invariant or token-major projection for the in-place scan, got (B, G, N, L)")
+            }
+        }
+        guard workspace.shape == shape, workspace.threads == threads, workspace.chunk == min(chunkLength, shape.length),
+              !backward || workspace.hasBackward else {
+            throw SSMError.value(argument: "workspace", expected: "a workspace made for this scan\(backward ? " with backward: true" : "")")
+        }
+    }
+
+    // MARK: the parallel rows
+
+    /// Runs every row; false when some row met a non-finite value (flagged in the workspace).
+    func forwardRows(_ inputs: RowInputs<T>, out: UnsafeMutablePointer<T>, lastState: UnsafeMutablePointer<T>?,
+                     workspace w: SelectiveScanWorkspace<T>) -> Bool {
+        let rows = shape.batch * shape.channels
+        w.flags.update(repeating: 0, count: rows)
+        WorkerPool.shared.run(rows, workers: w.workers, ForwardRows(inputs: inputs, out: out, lastState: lastState, flags: w.flags,
+                                                                    work: w.work, workSize: w.forwardWorkSize))
+        return !(0 ..< rows).contains { w.flags[$0] != 0 }
+    }
+
+    /// One (b, d) row per task.
+    struct ForwardRows: ParallelLoop {
+        let inputs: RowInputs<T>
+        let out: UnsafeMutablePointer<T>, lastState: UnsafeMutablePointer<T>?
+        let flags: UnsafeMutablePointer<UInt8>, work: UnsafeMutablePointer<T>
+        let workSize: Int
+
+        func callAsFunction(_ row: Int, worker: Int) {
+            let (L, N) = (inputs.shape.length, inputs.shape.state)
+            let finite = T.selectiveScanForward(inputs.row(row), out: out + row * L, lastState: lastState.map { $0 + row * N },
+                                                work: work + worker * workSize)
+            if !finite {
+                flags[row] = 1
+                (out + row * L).initialize(repeating: 0, count: L)
+            }
+        }
+    }
+
+    /// Tasks are (batch, part): a part is a contiguous range of channels. Part 0 of each batch
+    /// adds input-dependent dB and dC straight into the caller's buffers (batches are disjoint
+    /// there); the other parts, and every task of a time-invariant projection (one matrix for
+    /// all batches), add into the workspace's partials, summed in task order at the end. dA,
+    /// dD and d delta_bias are kept per row and summed over the batch in order, so the sums do
+    /// not depend on which thread ran which task.
+    func backwardRows(_ inputs: RowInputs<T>, dOut: UnsafePointer<T>, into g: SelectiveScanGradientBuffers<T>,
+                      workspace w: SelectiveScanWorkspace<T>) -> Bool {
+        let s = shape
+        let (Bn, D, N) = (s.batch, s.channels, s.state)
+        let rows = Bn * D
+        w.flags.update(repeating: 0, count: rows)
+        w.rowA.update(repeating: 0, count: rows * N)
+        w.rowD.update(repeating: 0, count: 2 * rows)
+        w.partialB.update(repeating: 0, count: w.partialCount(s.b))
+        w.partialC.update(repeating: 0, count: w.partialCount(s.c))
+        WorkerPool.shared.run(Bn * w.parts, workers: w.backwardWorkers, BackwardTasks(
+            inputs: inputs, dOut: dOut, g: g, parts: w.parts, rowA: w.rowA, rowD: w.rowD, partialB: w.partialB, partialC: w.partialC,
+            blockB: w.block(s.b), blockC: w.block(s.c), flags: w.flags, work: w.work, workSize: w.backwardWorkSize, chunk: w.chunk))
+        for b in 0 ..< Bn {
+            for i in 0 ..< D * N { g.a[i] += w.rowA[b * D * N + i] }
+            if let dD = g.d { for d in 0 ..< D { dD[d] += w.rowD[b * D + d] } }
+            if let dBias = g.deltaBias { for d in 0 ..< D { dBias[d] += w.rowD[rows + b * D + d] } }
+        }
+        addPartials(w.partialB, s.b, into: g.b, workspace: w)
+        addPartials(w.partialC, s.c, into: g.c, workspace: w)
+        return !(0 ..< rows).contains { w.flags[$0] != 0 }
+    }
+
+    /// Adds the workspace's partials of dB or dC into the caller's buffer.
+    func addPartials(_ partials: UnsafeMutablePointer<T>, _ projection: SelectiveProjection, into dB: UnsafeMutablePointer<T>,
+                     workspace w: SelectiveScanWorkspace<T>) {
+        let (Bn, L, N) = (shape.batch, shape.length, shape.state)
+        let size = w.block(projection)
+        switch projection {
+        case .timeInvariant:
+            for k in 0 ..< w.parts * Bn { for i in 0 ..< size { dB[i] += partials[k * size + i] } }
+        case .inputDependent:
+            for k in 0 ..< (w.parts - 1) * Bn {
+                let b = k % Bn
+                for i in 0 ..< size { dB[b * size + i] += partials[k * size + i] }
+            }
+        case let .tokenMajor(groups, stride):
+            for k in 0 ..< (w.parts - 1) * Bn {
+                let b = k % Bn
+                for t in 0 ..< L {
+                    let (to, from) = (dB + (b * L + t) * stride, partials + k * size + t * stride)
+                    for i in 0 ..< groups * N { to[i] += from[i] }
+                }
+            }
+        }
+    }
+
+    /// One (batch, part) per task.
+    struct BackwardTasks: ParallelLoop {
+        let inputs: RowInputs<T>
+        let dOut: UnsafePointer<T>
+        let g: SelectiveScanGradientBuffers<T>
+        let parts: Int
+        let rowA, rowD, partialB, partialC: UnsafeMutablePointer<T>
+        let blockB, blockC: Int
+        let flags: UnsafeMutablePointer<UInt8>, work: UnsafeMutablePointer<T>
+        let workSize, chunk: Int
+
+        func callAsFunction(_ task: Int, worker: Int) {
+            let s = inputs.shape
+            let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
+            let (b, part) = (task / parts, task % parts)
+            for d in part * D / parts ..< (part + 1) * D / parts {
+                let row = b * D + d
+                let grads = SelectiveRowGradients(
+                    u: g.u + row * L, delta: g.delta + row * L, z: g.z.map { $0 + row * L },
+                    initialState: g.initialState.map { $0 + row * N }, a: rowA + row * N,
+                    b: target(g.b, partialB, blockB, s.b, b: b, part: part, d: d),
+                    c: target(g.c, partialC, blockC, s.c, b: b, part: part, d: d),
+                    d: rowD + row, deltaBias: rowD + Bn * D + row)
+                if !T.selectiveScanBackward(inputs.row(row), dOut: dOut + row * L, grads, chunk: chunk, work: work + worker * workSize) {
+                    flags[row] = 1
+                }
+            }
+        }
+
+        /// Where row (b, d) of task part `part` adds its dB (or dC): the position of B_0 for
+        /// that row in the caller's buffer or in a partial of the same layout.
+        func target(_ caller: UnsafeMutablePointer<T>, _ partials: UnsafeMutablePointer<T>, _ block: Int, _ p: SelectiveProjection,
+                    b: Int, part: Int, d: Int) -> UnsafeMutablePointer<T> {
+            let s = inputs.shape
+            let (L, N) = (s.length, s.state)
+            switch p {
+            case .timeInvariant:
+                return partials + (part * s.batch + b) * block + d * N
+            case .inputDependent:
+                let base = part == 0 ? caller + b * block : partials + ((part - 1) * s.batch + b) * block
+                return base + s.group(d, p) * L * N
+            case let .tokenMajor(_, stride):
+                let base = part == 0 ? caller + b * L * stride : partials + ((part - 1) * s.batch + b) * block
+                return base + s.group(d, p) * N
+            }
+        }
     }
 
     // MARK: layouts
 
-    /// Input-dependent B or C, (B, G, N, L), transposed to (B, G, L, N); nil when time-invariant.
+    /// Input-dependent B or C, (B, G, N, L), transposed to (B, G, L, N); nil otherwise.
     func transposeProjection(_ values: [T], _ projection: SelectiveProjection) -> [T]? {
         guard case let .inputDependent(groups) = projection else { return nil }
         let (N, L) = (shape.state, shape.length)
@@ -154,55 +318,124 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         return t
     }
 
-    /// Scalars of one (part, batch) partial of dB or dC: (D, N) for a time-invariant
-    /// projection (one slot per channel), (G, L, N) for an input-dependent one.
-    func partialSize(_ projection: SelectiveProjection) -> Int {
-        switch projection {
+    /// The inverse of ``transposeProjection(_:_:)``: (B, G, L, N) back to (B, G, N, L).
+    func untransposeProjection(_ values: [T], _ projection: SelectiveProjection) -> [T] {
+        guard case let .inputDependent(groups) = projection else { return values }
+        let (N, L) = (shape.state, shape.length)
+        var t = [T](repeating: 0, count: values.count)
+        for m in 0 ..< shape.batch * groups {
+            for n in 0 ..< N {
+                for l in 0 ..< L { t[(m * N + n) * L + l] = values[(m * L + l) * N + n] }
+            }
+        }
+        return t
+    }
+}
+
+/// The inputs of one scan in place, in ``SelectiveScanShape``'s layouts (B and C
+/// time-invariant or token-major). Optional inputs are absent when nil.
+public struct SelectiveScanOperands<T>: @unchecked Sendable {
+    public var u, delta, a, b, c: UnsafePointer<T>
+    public var d, z, deltaBias, initialState: UnsafePointer<T>?
+
+    public init(u: UnsafePointer<T>, delta: UnsafePointer<T>, a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafePointer<T>,
+                d: UnsafePointer<T>? = nil, z: UnsafePointer<T>? = nil, deltaBias: UnsafePointer<T>? = nil,
+                initialState: UnsafePointer<T>? = nil) {
+        (self.u, self.delta, self.a, self.b, self.c) = (u, delta, a, b, c)
+        (self.d, self.z, self.deltaBias, self.initialState) = (d, z, deltaBias, initialState)
+    }
+
+}
+
+extension SelectiveScanOperands where T: Sendable {
+    /// Copies, for the benchmark's replay of a recorded step.
+    func arrays(_ s: SelectiveScanShape) -> SelectiveScanInputs<T> {
+        func copy(_ p: UnsafePointer<T>?, _ count: Int) -> [T]? { p.map { Array(UnsafeBufferPointer(start: $0, count: count)) } }
+        return SelectiveScanInputs(u: copy(u, s.sequenceCount)!, delta: copy(delta, s.sequenceCount)!, a: copy(a, s.channels * s.state)!,
+                                   b: copy(b, s.count(s.b))!, c: copy(c, s.count(s.c))!, d: copy(d, s.channels),
+                                   z: copy(z, s.sequenceCount), deltaBias: copy(deltaBias, s.channels),
+                                   initialState: copy(initialState, s.stateCount))
+    }
+}
+
+/// Where an in-place backward writes: u's, delta's, z's and initial_state's gradients
+/// overwritten; A's (D, N), B's and C's (in their inputs' layouts), D's and delta_bias's (D)
+/// added to.
+public struct SelectiveScanGradientBuffers<T>: @unchecked Sendable {
+    public var u, delta: UnsafeMutablePointer<T>
+    public var z, initialState: UnsafeMutablePointer<T>?
+    public var a, b, c: UnsafeMutablePointer<T>
+    public var d, deltaBias: UnsafeMutablePointer<T>?
+
+    public init(u: UnsafeMutablePointer<T>, delta: UnsafeMutablePointer<T>, z: UnsafeMutablePointer<T>? = nil,
+                initialState: UnsafeMutablePointer<T>? = nil, a: UnsafeMutablePointer<T>, b: UnsafeMutablePointer<T>,
+                c: UnsafeMutablePointer<T>, d: UnsafeMutablePointer<T>? = nil, deltaBias: UnsafeMutablePointer<T>? = nil) {
+        (self.u, self.delta, self.z, self.initialState) = (u, delta, z, initialState)
+        (self.a, self.b, self.c, self.d, self.deltaBias) = (a, b, c, d, deltaBias)
+    }
+}
+
+/// The scratch of one ``SelectiveScan``: per-worker row work, per-row flags and, for the
+/// backward pass, per-row dA, dD and d delta_bias and the partials of dB and dC. Made once
+/// and passed to every in-place call; one call at a time may use it.
+public final class SelectiveScanWorkspace<T: FFTScalar>: @unchecked Sendable {
+    public let shape: SelectiveScanShape
+    let threads: Int, chunk: Int, hasBackward: Bool
+    let workers: Int, backwardWorkers: Int, parts: Int
+    let forwardWorkSize: Int, backwardWorkSize: Int
+    let work: UnsafeMutablePointer<T>
+    let flags: UnsafeMutablePointer<UInt8>
+    let rowA, rowD, partialB, partialC: UnsafeMutablePointer<T>
+
+    /// Scratch for `scan`'s forward pass, and for its backward pass too when `backward`.
+    public init(_ scan: SelectiveScan<T>, backward: Bool) {
+        let s = scan.shape
+        let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
+        (shape, threads, chunk, hasBackward) = (s, scan.threads, min(scan.chunkLength, L), backward)
+        workers = max(1, min(scan.threads, Bn * D))
+        parts = min(D, max(1, (2 * scan.threads + Bn - 1) / Bn))
+        backwardWorkers = max(1, min(scan.threads, Bn * parts))
+        forwardWorkSize = selectiveForwardWork(length: L)
+        backwardWorkSize = backward ? selectiveBackwardWork(length: L, state: N, chunk: chunk) : 0
+        work = .allocate(capacity: max(workers * forwardWorkSize, backwardWorkers * backwardWorkSize, 1))
+        flags = .allocate(capacity: Bn * D)
+        rowA = .allocate(capacity: backward ? Bn * D * N : 1)
+        rowD = .allocate(capacity: backward ? 2 * Bn * D : 1)
+        let parts = self.parts
+        func partials(_ p: SelectiveProjection) -> Int {
+            switch p {
+            case .timeInvariant: parts * Bn * D * N
+            case let .inputDependent(groups): (parts - 1) * Bn * groups * L * N
+            case let .tokenMajor(_, stride): (parts - 1) * Bn * L * stride
+            }
+        }
+        (partialB, partialC) = (.allocate(capacity: backward ? max(1, partials(s.b)) : 1), .allocate(capacity: backward ? max(1, partials(s.c)) : 1))
+    }
+
+    deinit {
+        for p in [work, rowA, rowD, partialB, partialC] { p.deallocate() }
+        flags.deallocate()
+    }
+
+    /// The scalars of one task's partial of dB or dC.
+    func block(_ p: SelectiveProjection) -> Int {
+        switch p {
         case .timeInvariant: shape.channels * shape.state
         case let .inputDependent(groups): groups * shape.length * shape.state
+        case let .tokenMajor(_, stride): shape.length * stride
         }
     }
 
-    /// Sums the (parts, B) partials into the input's layout.
-    func reducePartials(_ partials: [T], _ projection: SelectiveProjection, parts: Int) -> [T] {
-        let size = partialSize(projection)
-        switch projection {
-        case .timeInvariant:
-            return sumOverBatch(partials, parts * shape.batch)
-        case let .inputDependent(groups):
-            let (N, L) = (shape.state, shape.length)
-            var out = [T](repeating: 0, count: shape.count(projection))
-            for b in 0 ..< shape.batch {
-                for p in 0 ..< parts {
-                    let base = (p * shape.batch + b) * size
-                    for g in 0 ..< groups {
-                        for l in 0 ..< L {
-                            for n in 0 ..< N { out[((b * groups + g) * N + n) * L + l] += partials[base + (g * L + l) * N + n] }
-                        }
-                    }
-                }
-            }
-            return out
+    /// The scalars of all partials of dB or dC.
+    func partialCount(_ p: SelectiveProjection) -> Int {
+        switch p {
+        case .timeInvariant: hasBackward ? parts * shape.batch * block(p) : 0
+        case .inputDependent, .tokenMajor: hasBackward ? (parts - 1) * shape.batch * block(p) : 0
         }
     }
-}
 
-/// Where the backward's worker threads write: each row owns its slices of du, dDelta, dz, dx0,
-/// dA, dD and dBias; each (part, batch) task owns its dB and dC partials; each worker its work.
-struct BackwardBuffers<T>: @unchecked Sendable {
-    let du, dDelta: UnsafeMutablePointer<T>
-    let dz, dx0: UnsafeMutablePointer<T>?
-    let dA, dB, dC, dD, dBias, work: UnsafeMutablePointer<T>
-}
-
-/// Sums `copies` consecutive blocks of equal size.
-func sumOverBatch<T: FFTScalar>(_ values: [T], _ copies: Int) -> [T] {
-    let size = values.count / copies
-    var sum = [T](repeating: 0, count: size)
-    for k in 0 ..< copies {
-        for i in 0 ..< size { sum[i] += values[k * size + i] }
-    }
-    return sum
+    /// The first row flagged non-finite by the last call.
+    func firstFlagged() -> Int { (0 ..< shape.batch * shape.channels).first { flags[$0] != 0 } ?? 0 }
 }
 
 /// The pinned inputs of one call, and the row view CSSMKitKernels takes.
@@ -221,6 +454,13 @@ struct RowInputs<T: FFTScalar>: @unchecked Sendable {
         self.softplus = softplus
     }
 
+    init(_ x: SelectiveScanOperands<T>, shape: SelectiveScanShape, softplus: Bool) {
+        (u, delta, a, b, c) = (x.u, x.delta, x.a, x.b, x.c)
+        (d, z, deltaBias, initialState) = (x.d, x.z, x.deltaBias, x.initialState)
+        self.shape = shape
+        self.softplus = softplus
+    }
+
     /// Row `row` = b·D + d.
     func row(_ row: Int) -> SelectiveRow<T> {
         let (D, L, N) = (shape.channels, shape.length, shape.state)
@@ -229,6 +469,7 @@ struct RowInputs<T: FFTScalar>: @unchecked Sendable {
             switch p {
             case .timeInvariant: (base + channel * N, 0)
             case let .inputDependent(groups): (base + (batch * groups + shape.group(channel, p)) * L * N, N)
+            case let .tokenMajor(_, stride): (base + batch * L * stride + shape.group(channel, p) * N, stride)
             }
         }
         let (bp, bStep) = projection(b, shape.b), (cp, cStep) = projection(c, shape.c)

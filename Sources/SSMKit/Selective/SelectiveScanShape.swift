@@ -3,8 +3,13 @@ public enum SelectiveProjection: Hashable, Sendable {
     /// One (D, N) matrix for every batch and step, as in an LTI system.
     case timeInvariant
     /// A value per batch and step: (B, G, N, L), channel d reading group d / (D / G).
-    /// `groups: 1` is the (B, N, L) form that Mamba uses.
+    /// `groups: 1` is the (B, N, L) form of `selective_scan_fn`.
     case inputDependent(groups: Int)
+    /// A value per batch and step stored token by token: row b·L + t of a (B·L, stride)
+    /// matrix holds group g's N values at columns g·N ..< (g + 1)·N (stride ≥ G·N; other
+    /// columns are other data, as in Mamba's x_proj output). The rows read it without a
+    /// transpose. Its count is the span from the first value to the last.
+    case tokenMajor(groups: Int, stride: Int)
 }
 
 /// The extents of one selective scan (legend: B batch · D channels · N state · L length ·
@@ -34,8 +39,15 @@ public struct SelectiveScanShape: Hashable, Sendable {
             throw SSMError.value(argument: "state", expected: "N ≤ \(Self.maximumState), got \(state)")
         }
         for (name, p) in [("B", b), ("C", c)] {
-            if case let .inputDependent(groups) = p, groups < 1 || channels % groups != 0 {
-                throw SSMError.value(argument: name, expected: "a group count that divides D = \(channels), got \(groups)")
+            switch p {
+            case .timeInvariant: break
+            case let .inputDependent(groups), let .tokenMajor(groups, _):
+                if groups < 1 || channels % groups != 0 {
+                    throw SSMError.value(argument: name, expected: "a group count that divides D = \(channels), got \(groups)")
+                }
+            }
+            if case let .tokenMajor(groups, stride) = p, stride < groups * state {
+                throw SSMError.value(argument: name, expected: "a row stride of at least G·N = \(groups * state), got \(stride)")
             }
         }
         self.batch = batch
@@ -56,6 +68,7 @@ public struct SelectiveScanShape: Hashable, Sendable {
         switch projection {
         case .timeInvariant: channels * state
         case let .inputDependent(groups): batch * groups * state * length
+        case let .tokenMajor(groups, stride): (batch * length - 1) * stride + groups * state
         }
     }
 
@@ -64,18 +77,18 @@ public struct SelectiveScanShape: Hashable, Sendable {
         switch projection {
         case .timeInvariant: "(D, N) = (\(channels), \(state))"
         case let .inputDependent(groups): "(B, G, N, L) = (\(batch), \(groups), \(state), \(length))"
+        case let .tokenMajor(groups, stride): "(B·L, stride) = (\(batch * length), \(stride)) with G·N = \(groups * state) columns read"
         }
     }
 
     /// The group of channel d in `projection` (0 for a time-invariant one).
     @inlinable
     func group(_ d: Int, _ projection: SelectiveProjection) -> Int {
-        if case let .inputDependent(groups) = projection { return d / (channels / groups) }
-        return 0
+        switch projection {
+        case .timeInvariant: 0
+        case let .inputDependent(groups), let .tokenMajor(groups, _): d / (channels / groups)
+        }
     }
-
-    var groupsOfB: Int { if case let .inputDependent(g) = b { g } else { 0 } }
-    var groupsOfC: Int { if case let .inputDependent(g) = c { g } else { 0 } }
 }
 
 /// The inputs of a selective scan, in ``SelectiveScanShape``'s layouts. Optional inputs are

@@ -12,11 +12,37 @@ public struct SelectiveStateUpdate<T: FFTScalar>: Sendable {
     public let shape: SelectiveScanShape
     public var deltaSoftplus: Bool
 
-    /// - Throws: ``SSMError`` for a non-positive extent or a group count that does not divide D.
-    public init(batch: Int, channels: Int, state: Int, groups: Int = 1, deltaSoftplus: Bool = true) throws(SSMError) {
-        shape = try SelectiveScanShape(batch: batch, channels: channels, state: state, length: 1,
-                                       b: .inputDependent(groups: groups), c: .inputDependent(groups: groups))
+    /// `rowStride`: B and C are token-major rows of that stride (batch b's group g at
+    /// b·rowStride + g·N, as in Mamba's x_proj output) for the in-place form; nil for the
+    /// packed (B, G, N).
+    /// - Throws: ``SSMError`` for a non-positive extent, a group count that does not divide D,
+    ///   or a row stride below G·N.
+    public init(batch: Int, channels: Int, state: Int, groups: Int = 1, rowStride: Int? = nil, deltaSoftplus: Bool = true) throws(SSMError) {
+        let projection: SelectiveProjection = rowStride.map { .tokenMajor(groups: groups, stride: $0) } ?? .inputDependent(groups: groups)
+        shape = try SelectiveScanShape(batch: batch, channels: channels, state: state, length: 1, b: projection, c: projection)
         self.deltaSoftplus = deltaSoftplus
+    }
+
+    /// The step on the caller's buffers, allocating nothing: `state` (B, D, N) advanced in
+    /// place, out (B, D) written; `x.initialState` is ignored. Returns false (state and out
+    /// then hold garbage in the rows concerned) when a value is not finite: the caller's
+    /// inputs are not checked first.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func callAsFunction(state: UnsafeMutablePointer<T>, _ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>) -> Bool {
+        var x = x
+        x.initialState = UnsafePointer(state)
+        let inputs = RowInputs(x, shape: shape, softplus: deltaSoftplus)
+        let N = shape.state
+        var work: (T, T, T) = (0, 0, 0)
+        var finite = true
+        withUnsafeMutableBytes(of: &work) { w in
+            let work = w.baseAddress!.assumingMemoryBound(to: T.self)
+            for row in 0 ..< shape.sequenceCount {
+                finite = T.selectiveScanForward(inputs.row(row), out: out + row, lastState: state + row * N, work: work) && finite
+            }
+        }
+        return finite
     }
 
     /// Advances `state` by one step and writes out: (B, D).

@@ -178,37 +178,53 @@ extension BLAS {
         }
     }
 
-    /// The same product on the caller's buffers (`c` must not overlap `a` or `b`).
+    /// The same product on the caller's buffers (`c` must not overlap `a` or `b`). The leading
+    /// dimensions default to the packed ones (`a`: k, or m when transposed; `b`: n, or k; `c`: n);
+    /// larger ones read or write a block of columns of a wider matrix.
     @inlinable
     public static func matmul<T: FFTScalar>(_ a: UnsafePointer<T>, transposeA: Bool = false, _ b: UnsafePointer<T>, transposeB: Bool = false,
                                             m: Int, n: Int, k: Int, into c: UnsafeMutablePointer<T>, accumulate: Bool = false,
-                                            threads: Int? = nil) {
+                                            lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil, threads: Int? = nil) {
         guard m > 0, n > 0 else { return }
+        let ldc = ldc ?? n
         if k == 0 {
-            if !accumulate { c.update(repeating: 0, count: m * n) }
+            if !accumulate { for i in 0 ..< m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
         let byRows = m >= n
         let extent = byRows ? m : n
         let parts = 2 * m * n * k >= 1 << 22 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), extent / 16)) : 1
-        let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+        let (lda, ldb) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n))
         let beta: T = accumulate ? 1 : 0
-        let (pa, pb, pc) = (SendablePointer(UnsafeMutablePointer(mutating: a)), SendablePointer(UnsafeMutablePointer(mutating: b)),
-                            SendablePointer(c))
-        let block: @Sendable (Int, Int) -> Void = { part, _ in
-            let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
-            guard hi > lo else { return }
-            if byRows {
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
-                       a: pa.pointer + (transposeA ? lo : lo * k), lda: lda, b: pb.pointer, ldb: ldb, beta: beta,
-                       c: pc.pointer + lo * n, ldc: n)
-            } else {
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
-                       a: pa.pointer, lda: lda, b: pb.pointer + (transposeB ? lo * k : lo), ldb: ldb, beta: beta,
-                       c: pc.pointer + lo, ldc: n)
+        let blocks = GEMMBlocks(a: a, b: b, c: c, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb,
+                                ldc: ldc, beta: beta, byRows: byRows, extent: extent, parts: parts)
+        WorkerPool.shared.run(parts, workers: parts, blocks)
+    }
+
+    /// `batch` products c_i = op(a_i)·op(b_i) (or c_i += … when `accumulate`), with
+    /// a_i = a + i·strideA, b_i = b + i·strideB, c_i = c + i·strideC and the leading dimensions
+    /// of ``matmul(_:transposeA:_:transposeB:m:n:k:into:accumulate:lda:ldb:ldc:threads:)``.
+    /// The c_i must not overlap each other (a stride of 0 for a or b shares one operand). When
+    /// the batch has at least as many products as threads, each product is one single-threaded
+    /// GEMM and the products run in parallel; otherwise they run in turn, each split as that
+    /// function splits it.
+    @inlinable
+    public static func matmul<T: FFTScalar>(batch: Int, _ a: UnsafePointer<T>, strideA: Int, transposeA: Bool = false, lda: Int? = nil,
+                                            _ b: UnsafePointer<T>, strideB: Int, transposeB: Bool = false, ldb: Int? = nil,
+                                            m: Int, n: Int, k: Int, into c: UnsafeMutablePointer<T>, strideC: Int, ldc: Int? = nil,
+                                            accumulate: Bool = false, threads: Int? = nil) {
+        let threads = threads ?? WorkerPool.onlineProcessorCount()
+        guard batch >= threads, threads > 1, m > 0, n > 0, k > 0 else {
+            for i in 0 ..< batch {
+                matmul(a + i * strideA, transposeA: transposeA, b + i * strideB, transposeB: transposeB, m: m, n: n, k: k,
+                       into: c + i * strideC, accumulate: accumulate, lda: lda, ldb: ldb, ldc: ldc, threads: threads)
             }
+            return
         }
-        if parts == 1 { block(0, 0) } else { WorkerPool.shared.runTasks(parts, workers: parts, block) }
+        let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
+        let one = GEMMBlocks(a: a, b: b, c: c, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb,
+                             ldc: ldc, beta: accumulate ? 1 : 0, byRows: true, extent: m, parts: 1)
+        WorkerPool.shared.run(batch, workers: threads, BatchedGEMM(product: one, strideA: strideA, strideB: strideB, strideC: strideC))
     }
 
     /// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
@@ -235,21 +251,87 @@ extension BLAS {
         let tileRows = (rows + tile - 1) / tile
         let tasks = batch * tileRows
         guard tasks > 0, cols > 0 else { return }
-        let (pa, pt) = (SendablePointer(UnsafeMutablePointer(mutating: a)), SendablePointer(t))
-        let body: @Sendable (Int, Int) -> Void = { task, _ in
-            let (b, r0) = (task / tileRows, task % tileRows * tile)
-            let base = b * rows * cols
-            let r1 = min(r0 + tile, rows)
-            var c0 = 0
-            while c0 < cols {
-                let c1 = min(c0 + tile, cols)
-                for r in r0 ..< r1 {
-                    for c in c0 ..< c1 { pt.pointer[base + c * rows + r] = pa.pointer[base + r * cols + c] }
-                }
-                c0 = c1
-            }
-        }
         let workers = batch * rows * cols > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
-        WorkerPool.shared.runTasks(tasks, workers: workers, body)
+        WorkerPool.shared.run(tasks, workers: workers, TransposeTiles(a: a, t: t, rows: rows, cols: cols, tile: tile, tileRows: tileRows))
+    }
+}
+
+/// One block of rows (or columns) of c per task: a single-threaded GEMM over the whole of k.
+@usableFromInline
+struct GEMMBlocks<T: FFTScalar>: ParallelLoop {
+    @usableFromInline let a, b: UnsafePointer<T>
+    @usableFromInline let c: UnsafeMutablePointer<T>
+    @usableFromInline let transposeA, transposeB: Bool
+    @usableFromInline let m, n, k, lda, ldb, ldc: Int
+    @usableFromInline let beta: T
+    @usableFromInline let byRows: Bool
+    @usableFromInline let extent, parts: Int
+
+    @inlinable
+    init(a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, transposeA: Bool, transposeB: Bool,
+         m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: T, byRows: Bool, extent: Int, parts: Int) {
+        (self.a, self.b, self.c, self.transposeA, self.transposeB) = (a, b, c, transposeA, transposeB)
+        (self.m, self.n, self.k, self.lda, self.ldb, self.ldc, self.beta) = (m, n, k, lda, ldb, ldc, beta)
+        (self.byRows, self.extent, self.parts) = (byRows, extent, parts)
+    }
+
+    @inlinable
+    func callAsFunction(_ part: Int, worker: Int) {
+        let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
+        guard hi > lo else { return }
+        if byRows {
+            T.gemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: 1,
+                   a: a + (transposeA ? lo : lo * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+        } else {
+            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: 1,
+                   a: a, lda: lda, b: b + (transposeB ? lo * ldb : lo), ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+        }
+    }
+}
+
+/// One (matrix, row of tiles) per task of a batched transpose.
+@usableFromInline
+struct TransposeTiles<T>: ParallelLoop {
+    @usableFromInline let a: UnsafePointer<T>
+    @usableFromInline let t: UnsafeMutablePointer<T>
+    @usableFromInline let rows, cols, tile, tileRows: Int
+
+    @inlinable
+    init(a: UnsafePointer<T>, t: UnsafeMutablePointer<T>, rows: Int, cols: Int, tile: Int, tileRows: Int) {
+        (self.a, self.t, self.rows, self.cols, self.tile, self.tileRows) = (a, t, rows, cols, tile, tileRows)
+    }
+
+    @inlinable
+    func callAsFunction(_ task: Int, worker: Int) {
+        let (b, r0) = (task / tileRows, task % tileRows * tile)
+        let base = b * rows * cols
+        let r1 = min(r0 + tile, rows)
+        var c0 = 0
+        while c0 < cols {
+            let c1 = min(c0 + tile, cols)
+            for r in r0 ..< r1 {
+                for c in c0 ..< c1 { t[base + c * rows + r] = a[base + r * cols + c] }
+            }
+            c0 = c1
+        }
+    }
+}
+
+/// One product of a batch per task.
+@usableFromInline
+struct BatchedGEMM<T: FFTScalar>: ParallelLoop {
+    @usableFromInline let product: GEMMBlocks<T>
+    @usableFromInline let strideA, strideB, strideC: Int
+
+    @inlinable
+    init(product: GEMMBlocks<T>, strideA: Int, strideB: Int, strideC: Int) {
+        (self.product, self.strideA, self.strideB, self.strideC) = (product, strideA, strideB, strideC)
+    }
+
+    @inlinable
+    func callAsFunction(_ i: Int, worker: Int) {
+        let p = product
+        T.gemm(transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n, k: p.k, alpha: 1, a: p.a + i * strideA, lda: p.lda,
+               b: p.b + i * strideB, ldb: p.ldb, beta: p.beta, c: p.c + i * strideC, ldc: p.ldc)
     }
 }

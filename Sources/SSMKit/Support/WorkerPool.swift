@@ -9,10 +9,12 @@ import Darwin
 /// Persistent worker threads that run one job at a time without allocating.
 ///
 /// `DispatchQueue.concurrentPerform` allocates a few blocks per call, and so does handing a
-/// non-escaping closure to other threads (`withoutActuallyEscaping` boxes it); either would break
-/// the engine's promise of no allocation in steady-state passes. The pool's threads are created
-/// on first use and then wait on a condition variable. A job is a long-lived closure that the
-/// caller made once (storing it is a retain, not an allocation) and a task count; workers claim
+/// non-escaping closure to other threads (`withoutActuallyEscaping` boxes it), and so does an
+/// escaping closure that captures anything; any of them would break the engine's promise of no
+/// allocation in steady-state passes. The pool's threads are created on first use and then wait
+/// on a condition variable. A job is a ``ParallelLoop`` value on the caller's stack (the workers
+/// get its address and its type: nothing is allocated), or a long-lived closure the caller made
+/// once (storing it is a retain), and a task count; workers claim
 /// task indices one at a time from an atomic counter (dynamic scheduling, so a slow core does
 /// not hold up the others), the calling thread working as worker 0. When the pool is already
 /// running another caller's job, the call falls back to `concurrentPerform`, so concurrent
@@ -30,7 +32,7 @@ package final class WorkerPool: @unchecked Sendable {
     private let busy: UnsafeMutablePointer<pthread_mutex_t>
     private var threadCount = 0
     private var generation = 0
-    private var job: (@Sendable (Int, Int) -> Void)?
+    private var job: Job?
     private var taskCount = 0
     private let claim = Atomic<Int>(0)
     private var participants = 0
@@ -58,6 +60,36 @@ package final class WorkerPool: @unchecked Sendable {
             for index in 0 ..< count { task(index, 0) }
             return
         }
+        run(.closure(task), count: count, workers: workers)
+    }
+
+    /// Calls `loop(index, worker:)` once for each index in `0 ..< count`, as
+    /// ``runTasks(_:workers:_:)`` does, without allocating: the workers read `loop` where it lies.
+    @usableFromInline
+    func run<Loop: ParallelLoop>(_ count: Int, workers: Int, _ loop: Loop) {
+        let workers = max(1, min(workers, count))
+        if workers == 1 {
+            for index in 0 ..< count { loop(index, worker: 0) }
+            return
+        }
+        withUnsafePointer(to: loop) { p in run(.loop(Loop.self, UnsafeRawPointer(p)), count: count, workers: workers) }
+    }
+
+    /// What the workers call: a closure, or a ``ParallelLoop`` by type and address.
+    enum Job: @unchecked Sendable {
+        case closure(@Sendable (Int, Int) -> Void)
+        case loop(any ParallelLoop.Type, UnsafeRawPointer)
+
+        @inline(__always)
+        func callAsFunction(_ index: Int, _ worker: Int) {
+            switch self {
+            case let .closure(task): task(index, worker)
+            case let .loop(type, address): type.invoke(address, index, worker)
+            }
+        }
+    }
+
+    private func run(_ task: Job, count: Int, workers: Int) {
         guard pthread_mutex_trylock(busy) == 0 else {
             // Another caller holds the pool: the same schedule through Dispatch (allocates).
             let counter = Counter()
@@ -89,7 +121,7 @@ package final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    private func work(_ task: (Int, Int) -> Void, count: Int, worker: Int) {
+    private func work(_ task: Job, count: Int, worker: Int) {
         while case let index = claim.wrappingAdd(1, ordering: .relaxed).oldValue, index < count {
             task(index, worker)
         }
@@ -140,6 +172,22 @@ package final class WorkerPool: @unchecked Sendable {
 }
 
 
+/// The body of a parallel loop, called once per task index by ``WorkerPool``: a value type whose
+/// stored properties are what the loop reads (pointers, sizes), so that running it allocates
+/// nothing. Its calls run concurrently; each must write only memory that no other index writes.
+@usableFromInline
+package protocol ParallelLoop {
+    func callAsFunction(_ index: Int, worker: Int)
+}
+
+extension ParallelLoop {
+    /// Calls the loop stored at `address` (a value of this type).
+    @inlinable
+    static func invoke(_ address: UnsafeRawPointer, _ index: Int, _ worker: Int) {
+        address.assumingMemoryBound(to: Self.self).pointee(index, worker: worker)
+    }
+}
+
 /// A pointer handed to worker threads that write disjoint rows of it.
 @usableFromInline
 struct SendablePointer<T>: @unchecked Sendable {
@@ -159,5 +207,11 @@ extension WorkerPool {
     /// when all calls have returned. For the training layers' parallel loops.
     package static func forEachInParallel(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
         shared.runTasks(count, workers: threads, body)
+    }
+
+    /// Runs `loop` for each index in `0 ..< count` on up to `threads` threads, allocating nothing.
+    @inlinable
+    package static func forEachInParallel<Loop: ParallelLoop>(_ count: Int, threads: Int, _ loop: Loop) {
+        shared.run(count, workers: threads, loop)
     }
 }

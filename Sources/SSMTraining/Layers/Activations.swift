@@ -61,9 +61,9 @@ public enum Activation: String, Sendable, CaseIterable {
     /// ``forwardWithDerivative(_:threads:)`` into the caller's buffers of `count` values.
     public func forwardWithDerivative<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, derivative: UnsafeMutablePointer<T>,
                                                     count: Int, threads: Int = 1) {
-        let (px, py, pd) = (SendableBox(x), SendableBox(y), SendableBox(derivative))
-        forEachChunk(count, threads: threads) { range in
-            switch self {
+        forEachChunk(count, threads: threads, (SendableBox(x), SendableBox(y), SendableBox(derivative), self)) { context, range in
+            let (px, py, pd, activation) = context
+            switch activation {
             case .gelu:
                 // e^{−v²/2} for the chunk through the vectorized exponential (into the
                 // derivative's own slots), then erf.
@@ -150,8 +150,8 @@ public enum GLU {
     /// ``forwardWithGate(_:blocks:half:threads:)`` into the caller's buffers.
     public static func forwardWithGate<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
                                                      blocks: Int, half n: Int, threads: Int = 1) {
-        let (px, py, pg) = (SendableBox(x), SendableBox(y), SendableBox(gate))
-        forEachChunk(blocks * n, threads: threads) { range in
+        forEachChunk(blocks * n, threads: threads, (SendableBox(x), SendableBox(y), SendableBox(gate), n)) { context, range in
+            let (px, py, pg, n) = context
             var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
             let (b0, i0) = (b, i)
             for j in range {
@@ -190,8 +190,9 @@ public enum GLU {
     /// The same on the caller's buffers; `accumulate: false` overwrites dX instead of adding.
     public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, gate: UnsafePointer<T>, blocks: Int, half n: Int,
                                               dX: UnsafeMutablePointer<T>, accumulate: Bool, threads: Int = 1) {
-        let (pdY, px, pg, pdX) = (SendableBox(dY), SendableBox(x), SendableBox(gate), SendableBox(dX))
-        forEachChunk(blocks * n, threads: threads) { range in
+        let pointers = (SendableBox(dY), SendableBox(x), SendableBox(gate), SendableBox(dX))
+        forEachChunk(blocks * n, threads: threads, (pointers, n, accumulate)) { context, range in
+            let ((pdY, px, pg, pdX), n, accumulate) = context
             var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
             for j in range {
                 let a = px.value[b * 2 * n + i], s = pg.value[j], d = pdY.value[j]
@@ -241,6 +242,34 @@ func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range
     guard chunks > 0 else { return }
     if chunks == 1 || threads <= 1 { body(0 ..< count); return }
     WorkerPool.forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
+}
+
+/// ``forEachChunk(_:threads:_:)`` for the passes that allocate nothing: `body` captures nothing
+/// (a closure that captures values would be allocated on every call) and reads its inputs from
+/// `context`.
+func forEachChunk<Context>(_ count: Int, threads: Int, _ context: Context, _ body: @escaping (Context, Range<Int>) -> Void) {
+    let chunk = 1 << 14
+    let chunks = (count + chunk - 1) / chunk
+    guard chunks > 0 else { return }
+    if chunks == 1 || threads <= 1 { body(context, 0 ..< count); return }
+    forEachInParallel(chunks, threads: threads, (context, body, count, chunk)) { c, i, _ in
+        let (context, body, count, chunk) = c
+        body(context, i * chunk ..< min(count, (i + 1) * chunk))
+    }
+}
+
+/// A ``ParallelLoop`` from a context value and a closure that captures nothing else.
+struct ContextLoop<Context>: ParallelLoop {
+    let context: Context
+    let body: (Context, Int, Int) -> Void
+
+    func callAsFunction(_ index: Int, worker: Int) { body(context, index, worker) }
+}
+
+/// Calls `body(context, index, worker)` for each index in 0 ..< count on up to `threads`
+/// workers, allocating nothing when `body` captures nothing.
+func forEachInParallel<Context>(_ count: Int, threads: Int, _ context: Context, _ body: @escaping (Context, Int, Int) -> Void) {
+    WorkerPool.forEachInParallel(count, threads: threads, ContextLoop(context: context, body: body))
 }
 
 /// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with

@@ -56,8 +56,9 @@ public enum PointwiseConvolution {
     public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
                                              y: UnsafeMutablePointer<T>, batch B: Int, inputs I: Int, outputs O: Int, length L: Int,
                                              threads: Int = 1) {
-        let (px, pw, pb, py) = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
-        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
+        let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
+        forEachInParallel(B, threads: threads, (pointers, I, O, L)) { context, batch, _ in
+            let ((px, pw, pb, py), I, O, L) = context
             let y = py.value + batch * O * L
             for o in 0 ..< O { (y + o * L).update(repeating: pb.value[o], count: L) }
             T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
@@ -111,9 +112,10 @@ public enum PointwiseConvolution {
         }
         let workers = max(1, min(threads, B))
         partials.update(repeating: 0, count: workers * O * I)
-        let (pdY, px, pw, pdX, pdW) = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
+        let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
         // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-        WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in
+        forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate)) { context, j, _ in
+            let ((pdY, px, pw, pdX, pdW), B, I, O, L, workers, accumulate) = context
             for batch in stride(from: j, to: B, by: workers) {
                 T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
                        b: pdY.value + batch * O * L, ldb: L, beta: accumulate ? 1 : 0, c: pdX.value + batch * I * L, ldc: L)

@@ -118,9 +118,9 @@ extension LayerNorm {
                                                          y: UnsafeMutablePointer<T>, mean: UnsafeMutablePointer<Double>,
                                                          inverseDeviation: UnsafeMutablePointer<Double>, batch B: Int, channels C: Int,
                                                          length L: Int, threads: Int = 1) {
-        let (px, pw, pb, py) = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
-        let (pm, pi) = (SendableBox(mean), SendableBox(inverseDeviation))
-        WorkerPool.forEachInParallel(B, threads: threads) { batch, _ in
+        let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y), SendableBox(mean), SendableBox(inverseDeviation))
+        forEachInParallel(B, threads: threads, (pointers, C, L)) { context, batch, _ in
+            let ((px, pw, pb, py, pm, pi), C, L) = context
             let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
             let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
             mean.update(repeating: 0, count: L)
@@ -181,10 +181,11 @@ extension LayerNorm {
                                                           dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
                                                           scratch: UnsafeMutablePointer<Double>, threads: Int = 1) {
         let workers = max(1, min(threads, B))
-        let (pdY, px, pw, pdX) = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX))
-        let (pm, pi, ps) = (SendableBox(mean), SendableBox(inverseDeviation), SendableBox(scratch))
+        let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(mean), SendableBox(inverseDeviation),
+                        SendableBox(scratch))
         let stride = 3 * L + 2 * C
-        WorkerPool.forEachInParallel(workers, threads: workers) { worker, _ in
+        forEachInParallel(workers, threads: workers, (pointers, B, C, L, workers, stride)) { context, worker, _ in
+            let ((pdY, px, pw, pdX, pm, pi, ps), B, C, L, workers, stride) = context
             let meanDn = ps.value + worker * stride, meanDnN = meanDn + L, n = meanDnN + L
             let dw = n + L, db = dw + C
             dw.update(repeating: 0, count: 2 * C)

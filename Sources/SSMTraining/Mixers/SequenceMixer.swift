@@ -130,6 +130,29 @@ extension SequenceMixer {
         }
     }
 
+    /// Calls `body` with a view of `p`, a set of this mixer's declarations.
+    func withParameterView<R>(_ p: ParameterSet<Scalar>, _ body: (ParameterView<Scalar>) throws(SSMError) -> R) throws(SSMError) -> R {
+        try checkLayout(p)
+        return try p.storage.withUnsafeBufferPointer { (pb: UnsafeBufferPointer<Scalar>) throws(SSMError) in
+            try body(ParameterView(base: pb.baseAddress!, layout: ParameterLayout(parameterDeclarations)))
+        }
+    }
+
+    /// Step mode on arrays from the zero state: the y of ``forward(_:batch:length:parameters:)``
+    /// one token at a time.
+    public func forwardRecurrent(_ u: [Scalar], batch B: Int, length L: Int, parameters p: ParameterSet<Scalar>) throws(SSMError) -> [Scalar] {
+        try checkSequence(u.count, "u", batch: B, length: L)
+        var y = [Scalar](repeating: 0, count: u.count)
+        try withParameterView(p) { (view: ParameterView<Scalar>) throws(SSMError) in
+            try u.withUnsafeBufferPointer { (u: UnsafeBufferPointer<Scalar>) throws(SSMError) in
+                try y.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<Scalar>) throws(SSMError) in
+                    try forwardRecurrent(u, parameters: view, batch: B, length: L, into: y)
+                }
+            }
+        }
+        return y
+    }
+
     /// One forward pass on arrays: y from u, both (B, L, H) in ``layout``; `parameters` is a set
     /// of this mixer's declarations (`parameters(_:)`). The returned activations serve
     /// `backward(_:input:activations:parameters:)`.

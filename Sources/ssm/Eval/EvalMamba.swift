@@ -1,5 +1,6 @@
 import ArgumentParser
 import SSMKit
+import SSMTraining
 
 /// `ssm eval mamba`: the Mamba block, scan mode (forward and backward) or step mode.
 struct EvalMamba: ParsableCommand {
@@ -49,13 +50,18 @@ struct EvalMamba: ParsableCommand {
         let configuration = try MambaConfiguration(
             modelWidth: M, state: aLog.shape[1], convWidth: conv.shape[2], innerWidth: E, dtRank: dtProj.shape[1],
             convBias: inputs.file.entry("conv1d.bias") != nil, projectionBias: hasBias)
-        var parameters = MambaParameters<T>(values: [:])
+        let mixer = try MambaMixer<T>(configuration: configuration, threads: options.threads)
+        var values: [String: [T]] = [:]
         for (name, shape) in configuration.parameterShapes {
             let description = "(\(shape.map(String.init).joined(separator: ", ")))"
             let t = try inputs.required(name, description, ranks: [shape.count])
             try expectShape(t, name, shape)
-            parameters[name] = t.scalars
+            if let i = t.scalars.firstIndex(where: { !$0.isFinite }) {
+                throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(t.scalars[i]))")
+            }
+            values[name] = t.scalars
         }
+        let parameters = try mixer.parameters { d in values[d.name]! }
         let dOut = try inputs.optional("d_out", "(\(B), \(L), \(M))", ranks: [3])
         if let dOut { try expectShape(dOut, "d_out", hidden.shape) }
         if dOut != nil, mode == .step {
@@ -63,26 +69,15 @@ struct EvalMamba: ParsableCommand {
         }
         try inputs.finish("hidden_states, the Mamba parameters and optional d_out")
 
-        let block = try MambaBlock<T>(configuration: configuration, threads: options.threads)
         switch mode {
         case .step:
-            var state = try block.makeState(batch: B)
-            var out = [T](repeating: 0, count: B * L * M)
-            for t in 0 ..< L {
-                var token = [T]()
-                for b in 0 ..< B {
-                    let first = (b * L + t) * M
-                    token += hidden.scalars[first ..< first + M]
-                }
-                let y = try block.step(&state, token, parameters: parameters)
-                for b in 0 ..< B { for j in 0 ..< M { out[(b * L + t) * M + j] = y[b * M + j] } }
-            }
+            let out = try mixer.forwardRecurrent(hidden.scalars, batch: B, length: L, parameters: parameters)
             return [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
         case .scan:
-            let (out, activations) = try block.forward(hidden.scalars, batch: B, length: L, parameters: parameters)
+            let (out, activations) = try mixer.forward(hidden.scalars, batch: B, length: L, parameters: parameters)
             var outputs: [(name: String, value: SafeTensorsValue)] = [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
             if let dOut {
-                let (dHidden, g) = try block.backward(dOut: dOut.scalars, activations: activations, parameters: parameters)
+                let (dHidden, g) = try mixer.backward(dOut.scalars, input: hidden.scalars, activations: activations, parameters: parameters)
                 outputs.append(("d_hidden_states", .init(Tensor(shape: hidden.shape, scalars: dHidden))))
                 for (name, shape) in configuration.parameterShapes {
                     outputs.append(("d_" + name, .init(Tensor(shape: shape, scalars: g[name]))))

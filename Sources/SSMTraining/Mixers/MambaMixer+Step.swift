@@ -1,0 +1,169 @@
+import SSMKit
+
+extension MambaMixer {
+    /// The inference state of B sequences (the official `Mamba.step`'s): conv (B, E, K), the
+    /// last K inputs of the convolution (most recent last), and ssm (B, E, N), the scan's
+    /// state; zero when new. It also holds one token's scratch, so a step allocates nothing.
+    public struct State: Sendable {
+        public let batch: Int
+        public var conv: [T]
+        public var ssm: [T]
+        /// Scratch of one token: in_proj's output (B, 2E), u and z (B, E), x_proj's (B, S),
+        /// Δ and y (B, E), A (E, N).
+        var xz, u, z, xDbl, dt, y, a: [T]
+
+        init(_ c: MambaConfiguration, batch B: Int) {
+            let (E, N, K, S) = (c.innerWidth, c.state, c.convWidth, c.dtRank + 2 * c.state)
+            batch = B
+            conv = [T](repeating: 0, count: B * E * K)
+            ssm = [T](repeating: 0, count: B * E * N)
+            xz = [T](repeating: 0, count: B * 2 * E)
+            (u, z, dt, y) = ([T](repeating: 0, count: B * E), [T](repeating: 0, count: B * E), [T](repeating: 0, count: B * E),
+                             [T](repeating: 0, count: B * E))
+            xDbl = [T](repeating: 0, count: B * S)
+            a = [T](repeating: 0, count: E * N)
+        }
+    }
+
+    public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
+        guard batch >= 1 else { throw SSMError.value(argument: "batch", expected: "a positive count, got \(batch)") }
+        return State(configuration, batch: batch)
+    }
+
+    /// One token per sequence, h (B, M) → out (B, M), advancing `state`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func step(_ state: inout State, _ h: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
+                     into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        let c = configuration
+        let (M, E, N, K, R) = (c.modelWidth, c.innerWidth, c.state, c.convWidth, c.dtRank)
+        let S = R + 2 * N
+        let B = state.batch
+        guard h.count == B * M else { throw SSMError.shape(argument: "hidden_states", expected: "(B, M) = (\(B), \(M))", actual: [h.count]) }
+        guard out.count == B * M else { throw SSMError.shape(argument: "out", expected: "(B, M) = (\(B), \(M))", actual: [out.count]) }
+        let update = try SelectiveStateUpdate<T>(batch: B, channels: E, state: N, rowStride: S)
+        let finite = withStepBuffers(&state) { s in
+            BLAS.matmul(h.baseAddress!, p[slots.inProj].baseAddress!, transposeB: true, m: B, n: 2 * E, k: M, into: s.xz, threads: 1)
+            if let bias = slots.inProjBias { for b in 0 ..< B { for j in 0 ..< 2 * E { s.xz[b * 2 * E + j] += p[bias][j] } } }
+            // Roll the conv state, convolve, SiLU.
+            let w = p[slots.convWeight], convBias = slots.convBias.map { p[$0] }
+            for b in 0 ..< B {
+                for e in 0 ..< E {
+                    let row = b * E + e
+                    let window = s.conv + row * K
+                    for j in 0 ..< K - 1 { window[j] = window[j + 1] }
+                    window[K - 1] = s.xz[b * 2 * E + e]
+                    var sum = convBias?[e] ?? 0
+                    for j in 0 ..< K { sum += window[j] * w[e * K + j] }
+                    s.u[row] = silu(sum)
+                    s.z[row] = s.xz[b * 2 * E + E + e]
+                }
+            }
+            BLAS.matmul(s.u, p[slots.xProj].baseAddress!, transposeB: true, m: B, n: S, k: E, into: s.xDbl, threads: 1)
+            BLAS.matmul(s.xDbl, p[slots.dtProjWeight].baseAddress!, transposeB: true, m: B, n: E, k: R, into: s.dt, lda: S, threads: 1)
+            let aLog = p[slots.aLog]
+            T.vectorExp(aLog.baseAddress!, s.a, aLog.count)
+            for i in 0 ..< aLog.count { s.a[i] = -s.a[i] }
+            let finite = update(state: s.ssm, SelectiveScanOperands(
+                u: s.u, delta: s.dt, a: s.a, b: s.xDbl + R, c: s.xDbl + R + N, d: p[slots.d].baseAddress!, z: s.z,
+                deltaBias: p[slots.dtProjBias].baseAddress!), out: s.y)
+            BLAS.matmul(s.y, p[slots.outProj].baseAddress!, transposeB: true, m: B, n: M, k: E, into: out.baseAddress!, threads: 1)
+            if let bias = slots.outProjBias { for b in 0 ..< B { for j in 0 ..< M { out[b * M + j] += p[bias][j] } } }
+            return finite
+        }
+        if !finite {
+            try checkFinite(h.baseAddress!, h.count, "hidden_states")
+            throw SSMError.value(argument: "state", expected: "finite values after the step (the parameters or the state hold a NaN or infinity)")
+        }
+    }
+
+    /// Scan mode from `state`: B sequences of L tokens h (B, L, M) → out (B, L, M), leaving in
+    /// `state` the state after the last token, as L steps would (prefill for step mode, or one
+    /// chunk of a longer sequence).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func prefill(_ h: UnsafeBufferPointer<T>, length L: Int, parameters p: ParameterView<T>, state: inout State,
+                        into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        let B = state.batch
+        let (E, K) = (configuration.innerWidth, configuration.convWidth)
+        guard L >= 1 else { throw SSMError.value(argument: "length", expected: "at least 1 token, got \(L)") }
+        try checkSequence(h.count, "hidden_states", batch: B, length: L)
+        try checkSequence(out.count, "out", batch: B, length: L)
+        try checkFiniteParameters(p)
+        let act = try scratch(batch: B, length: L)
+        // The conv's left context: the state's last K − 1 inputs.
+        for row in 0 ..< B * E {
+            for j in 0 ..< K - 1 { act.context.base[row * (K - 1) + j] = state.conv[row * K + 1 + j] }
+        }
+        try state.ssm.withUnsafeMutableBufferPointer { (ssm) throws(SSMError) in
+            // Each row reads its initial state before it writes its last one: the same memory serves.
+            try run(h.baseAddress!, parameters: p, activations: act, ssmState: UnsafePointer(ssm.baseAddress!), into: out.baseAddress!,
+                    lastState: ssm.baseAddress!)
+        }
+        // The conv state after the last token: its last K inputs, reaching into the context
+        // when L < K.
+        for row in 0 ..< B * E {
+            for j in 0 ..< K {
+                let s = L - K + j
+                state.conv[row * K + j] = s >= 0 ? act.x.base[row * L + s] : act.context.base[row * (K - 1) + (K - 1 + s)]
+            }
+        }
+    }
+}
+
+extension MambaMixer {
+    /// ``step(_:_:parameters:into:)`` on arrays, with a set of this mixer's declarations:
+    /// h (B, M) → out (B, M).
+    public func step(_ state: inout State, _ h: [T], parameters p: ParameterSet<T>) throws(SSMError) -> [T] {
+        var out = [T](repeating: 0, count: state.batch * width)
+        try withParameterView(p) { (view: ParameterView<T>) throws(SSMError) in
+            try h.withUnsafeBufferPointer { (h: UnsafeBufferPointer<T>) throws(SSMError) in
+                try out.withUnsafeMutableBufferPointer { (out: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                    try step(&state, h, parameters: view, into: out)
+                }
+            }
+        }
+        return out
+    }
+
+    /// ``prefill(_:length:parameters:state:into:)`` on arrays: h (B, L, M) → out (B, L, M).
+    public func prefill(_ h: [T], length L: Int, parameters p: ParameterSet<T>, state: inout State) throws(SSMError) -> [T] {
+        var out = [T](repeating: 0, count: h.count)
+        try withParameterView(p) { (view: ParameterView<T>) throws(SSMError) in
+            try h.withUnsafeBufferPointer { (h: UnsafeBufferPointer<T>) throws(SSMError) in
+                try out.withUnsafeMutableBufferPointer { (out: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                    try prefill(h, length: L, parameters: view, state: &state, into: out)
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// The step's buffers as pointers (the arrays of a uniquely held state: no copy).
+struct StepBuffers<T> {
+    let conv, ssm, xz, u, z, xDbl, dt, y, a: UnsafeMutablePointer<T>
+}
+
+func withStepBuffers<T: SafeTensorsScalar, R>(_ s: inout MambaMixer<T>.State, _ body: (StepBuffers<T>) -> R) -> R {
+    s.conv.withUnsafeMutableBufferPointer { conv in
+    s.ssm.withUnsafeMutableBufferPointer { ssm in
+    s.xz.withUnsafeMutableBufferPointer { xz in
+    s.u.withUnsafeMutableBufferPointer { u in
+    s.z.withUnsafeMutableBufferPointer { z in
+    s.xDbl.withUnsafeMutableBufferPointer { xDbl in
+    s.dt.withUnsafeMutableBufferPointer { dt in
+    s.y.withUnsafeMutableBufferPointer { y in
+    s.a.withUnsafeMutableBufferPointer { a in
+        body(StepBuffers(conv: conv.baseAddress!, ssm: ssm.baseAddress!, xz: xz.baseAddress!, u: u.baseAddress!, z: z.baseAddress!,
+                         xDbl: xDbl.baseAddress!, dt: dt.baseAddress!, y: y.baseAddress!, a: a.baseAddress!))
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+}
