@@ -42,10 +42,10 @@ func register(_ family: ModelFamily, state: Int, length L: Int) {
     Benchmark("train step \(family.rawValue) layers=4 H=128 N=\(state) L=\(L) B=\(B)", configuration: .init(setup: setup)) { benchmark in
         for _ in benchmark.scaledIterations {
             let model = box.model!, batch = box.batch!
-            let (outputs, act) = try model.forward(batch, parameters: box.parameters!)
-            let loss: Loss.Result<Float> = Loss.crossEntropy.evaluate(outputs, targets: batch.targets, rows: B, classes: 10)
+            let act = try model.forwardInPlace(batch, parameters: box.parameters!)
+            _ = Loss.crossEntropy.evaluate(act.outputs, targets: batch.targets, rows: B, classes: 10, into: act.dOutputs)
             box.gradients!.zero()
-            try model.backward(dOutputs: loss.dOutputs, activations: act, parameters: box.parameters!, gradients: &box.gradients!)
+            try model.backward(activations: act, parameters: box.parameters!, gradients: &box.gradients!)
             box.gradients!.clipNorm(maximum: 1)
             box.optimizer!.update(&box.parameters!, gradients: box.gradients!)
         }

@@ -33,9 +33,11 @@ extension S4DKernel {
         dLogAReal.withUnsafeMutableBufferPointer { dLogAReal in
         dAImag.withUnsafeMutableBufferPointer { dAImag in
         withOptionalMutablePointer(&dB) { dB in
-            WorkerPool.shared.run(H, workers: threads, GradientRows(
+            WorkerPool.forEachInParallel(H, threads: threads, GradientRows(
                 kernel: self, length: L, dK: dKBuffer.baseAddress!, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b,
-                dLogDt: dLogDt.baseAddress!, dC: dC.baseAddress!, dLogAReal: dLogAReal.baseAddress!, dAImag: dAImag.baseAddress!, dB: dB))
+                dLogDt: dLogDt.baseAddress!, dC: dC.baseAddress!, dLogAReal: dLogAReal.baseAddress!, dAImag: dAImag.baseAddress!, dB: dB)) {
+                rows, h, _ in rows.run(h)
+            }
         }
         }
         }
@@ -46,7 +48,7 @@ extension S4DKernel {
 
     /// One channel's gradients per task.
     @usableFromInline
-    struct GradientRows: ParallelLoop {
+    struct GradientRows {
         @usableFromInline let kernel: S4DKernel
         @usableFromInline let length: Int
         @usableFromInline let dK: UnsafePointer<T>
@@ -64,7 +66,7 @@ extension S4DKernel {
         }
 
         @inlinable
-        func callAsFunction(_ h: Int, worker: Int) {
+        func run(_ h: Int) {
             let (L, N2) = (length, kernel.modes)
             var dDelta = 0.0
             for n in 0 ..< N2 {

@@ -79,14 +79,14 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         if k.count != channels * L { throw SSMError.shape(argument: "k", expected: "(H, L) = (\(channels), \(L))", actual: [k.count]) }
         k.withUnsafeMutableBufferPointer { k in
             // Channels in parallel on the worker pool, each writing its own row.
-            WorkerPool.shared.run(channels, workers: threads,
-                                  KernelRows(kernel: self, k: k.baseAddress!, length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b))
+            let rows = KernelRows(kernel: self, k: k.baseAddress!, length: L, logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
+            WorkerPool.forEachInParallel(channels, threads: threads, rows) { rows, h, _ in rows.run(h) }
         }
     }
 
     /// One channel's row of K̄ per task.
     @usableFromInline
-    struct KernelRows: ParallelLoop {
+    struct KernelRows {
         @usableFromInline let kernel: S4DKernel
         @usableFromInline let k: UnsafeMutablePointer<T>
         @usableFromInline let length: Int
@@ -99,7 +99,7 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         }
 
         @inlinable
-        func callAsFunction(_ h: Int, worker: Int) {
+        func run(_ h: Int) {
             let (L, modes) = (length, kernel.modes)
             let row = k + h * L
             row.update(repeating: 0, count: L)

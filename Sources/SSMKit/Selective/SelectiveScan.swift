@@ -179,19 +179,21 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
                      workspace w: SelectiveScanWorkspace<T>) -> Bool {
         let rows = shape.batch * shape.channels
         w.flags.update(repeating: 0, count: rows)
-        WorkerPool.shared.run(rows, workers: w.workers, ForwardRows(inputs: inputs, out: out, lastState: lastState, flags: w.flags,
-                                                                    work: w.work, workSize: w.forwardWorkSize))
+        WorkerPool.forEachInParallel(rows, threads: w.workers, ForwardRows(inputs: inputs, out: out, lastState: lastState, flags: w.flags,
+                                                                           work: w.work, workSize: w.forwardWorkSize)) {
+            rows, row, worker in rows.run(row, worker: worker)
+        }
         return !(0 ..< rows).contains { w.flags[$0] != 0 }
     }
 
     /// One (b, d) row per task.
-    struct ForwardRows: ParallelLoop {
+    struct ForwardRows {
         let inputs: RowInputs<T>
         let out: UnsafeMutablePointer<T>, lastState: UnsafeMutablePointer<T>?
         let flags: UnsafeMutablePointer<UInt8>, work: UnsafeMutablePointer<T>
         let workSize: Int
 
-        func callAsFunction(_ row: Int, worker: Int) {
+        func run(_ row: Int, worker: Int) {
             let (L, N) = (inputs.shape.length, inputs.shape.state)
             let finite = T.selectiveScanForward(inputs.row(row), out: out + row * L, lastState: lastState.map { $0 + row * N },
                                                 work: work + worker * workSize)
@@ -218,9 +220,11 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         w.rowD.update(repeating: 0, count: 2 * rows)
         w.partialB.update(repeating: 0, count: w.partialCount(s.b))
         w.partialC.update(repeating: 0, count: w.partialCount(s.c))
-        WorkerPool.shared.run(Bn * w.parts, workers: w.backwardWorkers, BackwardTasks(
+        WorkerPool.forEachInParallel(Bn * w.parts, threads: w.backwardWorkers, BackwardTasks(
             inputs: inputs, dOut: dOut, g: g, parts: w.parts, rowA: w.rowA, rowD: w.rowD, partialB: w.partialB, partialC: w.partialC,
-            blockB: w.block(s.b), blockC: w.block(s.c), flags: w.flags, work: w.work, workSize: w.backwardWorkSize, chunk: w.chunk))
+            blockB: w.block(s.b), blockC: w.block(s.c), flags: w.flags, work: w.work, workSize: w.backwardWorkSize, chunk: w.chunk)) {
+            tasks, task, worker in tasks.run(task, worker: worker)
+        }
         for b in 0 ..< Bn {
             for i in 0 ..< D * N { g.a[i] += w.rowA[b * D * N + i] }
             if let dD = g.d { for d in 0 ..< D { dD[d] += w.rowD[b * D + d] } }
@@ -256,7 +260,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
     }
 
     /// One (batch, part) per task.
-    struct BackwardTasks: ParallelLoop {
+    struct BackwardTasks {
         let inputs: RowInputs<T>
         let dOut: UnsafePointer<T>
         let g: SelectiveScanGradientBuffers<T>
@@ -266,7 +270,7 @@ public struct SelectiveScan<T: FFTScalar>: Sendable {
         let flags: UnsafeMutablePointer<UInt8>, work: UnsafeMutablePointer<T>
         let workSize, chunk: Int
 
-        func callAsFunction(_ task: Int, worker: Int) {
+        func run(_ task: Int, worker: Int) {
             let s = inputs.shape
             let (Bn, D, L, N) = (s.batch, s.channels, s.length, s.state)
             let (b, part) = (task / parts, task % parts)

@@ -198,7 +198,8 @@ extension BLAS {
         let beta: T = accumulate ? 1 : 0
         let blocks = GEMMBlocks(a: a, b: b, c: c, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb,
                                 ldc: ldc, beta: beta, byRows: byRows, extent: extent, parts: parts)
-        WorkerPool.shared.run(parts, workers: parts, blocks)
+        if parts == 1 { blocks.run(0); return }
+        WorkerPool.forEachInParallel(parts, threads: parts, blocks) { blocks, part, _ in blocks.run(part) }
     }
 
     /// `batch` products c_i = op(a_i)·op(b_i) (or c_i += … when `accumulate`), with
@@ -224,7 +225,9 @@ extension BLAS {
         let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
         let one = GEMMBlocks(a: a, b: b, c: c, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb,
                              ldc: ldc, beta: accumulate ? 1 : 0, byRows: true, extent: m, parts: 1)
-        WorkerPool.shared.run(batch, workers: threads, BatchedGEMM(product: one, strideA: strideA, strideB: strideB, strideC: strideC))
+        WorkerPool.forEachInParallel(batch, threads: threads, BatchedGEMM(product: one, strideA: strideA, strideB: strideB, strideC: strideC)) {
+            products, i, _ in products.run(i)
+        }
     }
 
     /// `batch` row-major (rows × cols) matrices, each transposed to (cols × rows): in 32 × 32
@@ -252,13 +255,15 @@ extension BLAS {
         let tasks = batch * tileRows
         guard tasks > 0, cols > 0 else { return }
         let workers = batch * rows * cols > 1 << 16 ? (threads ?? WorkerPool.onlineProcessorCount()) : 1
-        WorkerPool.shared.run(tasks, workers: workers, TransposeTiles(a: a, t: t, rows: rows, cols: cols, tile: tile, tileRows: tileRows))
+        WorkerPool.forEachInParallel(tasks, threads: workers, TransposeTiles(a: a, t: t, rows: rows, cols: cols, tile: tile, tileRows: tileRows)) {
+            tiles, task, worker in tiles.run(task, worker: worker)
+        }
     }
 }
 
-/// One block of rows (or columns) of c per task: a single-threaded GEMM over the whole of k.
+/// One block of rows (or columns) of c per task (the context of a parallel loop): a single-threaded GEMM over the whole of k.
 @usableFromInline
-struct GEMMBlocks<T: FFTScalar>: ParallelLoop {
+struct GEMMBlocks<T: FFTScalar> {
     @usableFromInline let a, b: UnsafePointer<T>
     @usableFromInline let c: UnsafeMutablePointer<T>
     @usableFromInline let transposeA, transposeB: Bool
@@ -276,7 +281,7 @@ struct GEMMBlocks<T: FFTScalar>: ParallelLoop {
     }
 
     @inlinable
-    func callAsFunction(_ part: Int, worker: Int) {
+    func run(_ part: Int) {
         let (lo, hi) = (extent * part / parts, extent * (part + 1) / parts)
         guard hi > lo else { return }
         if byRows {
@@ -291,7 +296,7 @@ struct GEMMBlocks<T: FFTScalar>: ParallelLoop {
 
 /// One (matrix, row of tiles) per task of a batched transpose.
 @usableFromInline
-struct TransposeTiles<T>: ParallelLoop {
+struct TransposeTiles<T> {
     @usableFromInline let a: UnsafePointer<T>
     @usableFromInline let t: UnsafeMutablePointer<T>
     @usableFromInline let rows, cols, tile, tileRows: Int
@@ -302,7 +307,7 @@ struct TransposeTiles<T>: ParallelLoop {
     }
 
     @inlinable
-    func callAsFunction(_ task: Int, worker: Int) {
+    func run(_ task: Int, worker: Int) {
         let (b, r0) = (task / tileRows, task % tileRows * tile)
         let base = b * rows * cols
         let r1 = min(r0 + tile, rows)
@@ -319,7 +324,7 @@ struct TransposeTiles<T>: ParallelLoop {
 
 /// One product of a batch per task.
 @usableFromInline
-struct BatchedGEMM<T: FFTScalar>: ParallelLoop {
+struct BatchedGEMM<T: FFTScalar> {
     @usableFromInline let product: GEMMBlocks<T>
     @usableFromInline let strideA, strideB, strideC: Int
 
@@ -329,7 +334,7 @@ struct BatchedGEMM<T: FFTScalar>: ParallelLoop {
     }
 
     @inlinable
-    func callAsFunction(_ i: Int, worker: Int) {
+    func run(_ i: Int) {
         let p = product
         T.gemm(transposeA: p.transposeA, transposeB: p.transposeB, m: p.m, n: p.n, k: p.k, alpha: 1, a: p.a + i * strideA, lda: p.lda,
                b: p.b + i * strideB, ldb: p.ldb, beta: p.beta, c: p.c + i * strideC, ldc: p.ldc)

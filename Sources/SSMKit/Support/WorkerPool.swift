@@ -188,6 +188,21 @@ extension ParallelLoop {
     }
 }
 
+/// A ``ParallelLoop`` from a context value and a closure that captures nothing else. The
+/// closure is made inside the (specialized) caller, so the loop's work runs specialized code;
+/// a ``ParallelLoop`` of a generic type would be called through its unspecialized witness.
+@usableFromInline
+package struct ContextLoop<Context>: ParallelLoop {
+    @usableFromInline let context: Context
+    @usableFromInline let body: (Context, Int, Int) -> Void
+
+    @inlinable
+    package init(context: Context, body: @escaping (Context, Int, Int) -> Void) { (self.context, self.body) = (context, body) }
+
+    @inlinable
+    package func callAsFunction(_ index: Int, worker: Int) { body(context, index, worker) }
+}
+
 /// A pointer handed to worker threads that write disjoint rows of it.
 @usableFromInline
 struct SendablePointer<T>: @unchecked Sendable {
@@ -213,5 +228,14 @@ extension WorkerPool {
     @inlinable
     package static func forEachInParallel<Loop: ParallelLoop>(_ count: Int, threads: Int, _ loop: Loop) {
         shared.run(count, workers: threads, loop)
+    }
+
+    /// Calls `body(context, index, worker)` for each index in `0 ..< count` on up to `threads`
+    /// threads, allocating nothing when `body` captures nothing (its inputs come in `context`;
+    /// a closure that captures values is allocated on every call).
+    @inlinable
+    package static func forEachInParallel<Context>(_ count: Int, threads: Int, _ context: Context,
+                                                   _ body: @escaping (Context, Int, Int) -> Void) {
+        shared.run(count, workers: threads, ContextLoop(context: context, body: body))
     }
 }

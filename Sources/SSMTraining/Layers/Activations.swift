@@ -252,24 +252,10 @@ func forEachChunk<Context>(_ count: Int, threads: Int, _ context: Context, _ bod
     let chunks = (count + chunk - 1) / chunk
     guard chunks > 0 else { return }
     if chunks == 1 || threads <= 1 { body(context, 0 ..< count); return }
-    forEachInParallel(chunks, threads: threads, (context, body, count, chunk)) { c, i, _ in
+    WorkerPool.forEachInParallel(chunks, threads: threads, (context, body, count, chunk)) { c, i, _ in
         let (context, body, count, chunk) = c
         body(context, i * chunk ..< min(count, (i + 1) * chunk))
     }
-}
-
-/// A ``ParallelLoop`` from a context value and a closure that captures nothing else.
-struct ContextLoop<Context>: ParallelLoop {
-    let context: Context
-    let body: (Context, Int, Int) -> Void
-
-    func callAsFunction(_ index: Int, worker: Int) { body(context, index, worker) }
-}
-
-/// Calls `body(context, index, worker)` for each index in 0 ..< count on up to `threads`
-/// workers, allocating nothing when `body` captures nothing.
-func forEachInParallel<Context>(_ count: Int, threads: Int, _ context: Context, _ body: @escaping (Context, Int, Int) -> Void) {
-    WorkerPool.forEachInParallel(count, threads: threads, ContextLoop(context: context, body: body))
 }
 
 /// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with

@@ -57,7 +57,7 @@ public enum PointwiseConvolution {
                                              y: UnsafeMutablePointer<T>, batch B: Int, inputs I: Int, outputs O: Int, length L: Int,
                                              threads: Int = 1) {
         let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
-        forEachInParallel(B, threads: threads, (pointers, I, O, L)) { context, batch, _ in
+        WorkerPool.forEachInParallel(B, threads: threads, (pointers, I, O, L)) { context, batch, _ in
             let ((px, pw, pb, py), I, O, L) = context
             let y = py.value + batch * O * L
             for o in 0 ..< O { (y + o * L).update(repeating: pb.value[o], count: L) }
@@ -114,7 +114,7 @@ public enum PointwiseConvolution {
         partials.update(repeating: 0, count: workers * O * I)
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
         // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-        forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate)) { context, j, _ in
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate)) { context, j, _ in
             let ((pdY, px, pw, pdX, pdW), B, I, O, L, workers, accumulate) = context
             for batch in stride(from: j, to: B, by: workers) {
                 T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,

@@ -119,7 +119,7 @@ extension LayerNorm {
                                                          inverseDeviation: UnsafeMutablePointer<Double>, batch B: Int, channels C: Int,
                                                          length L: Int, threads: Int = 1) {
         let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y), SendableBox(mean), SendableBox(inverseDeviation))
-        forEachInParallel(B, threads: threads, (pointers, C, L)) { context, batch, _ in
+        WorkerPool.forEachInParallel(B, threads: threads, (pointers, C, L)) { context, batch, _ in
             let ((px, pw, pb, py, pm, pi), C, L) = context
             let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
             let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
@@ -184,7 +184,7 @@ extension LayerNorm {
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(mean), SendableBox(inverseDeviation),
                         SendableBox(scratch))
         let stride = 3 * L + 2 * C
-        forEachInParallel(workers, threads: workers, (pointers, B, C, L, workers, stride)) { context, worker, _ in
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, C, L, workers, stride)) { context, worker, _ in
             let ((pdY, px, pw, pdX, pm, pi, ps), B, C, L, workers, stride) = context
             let meanDn = ps.value + worker * stride, meanDnN = meanDn + L, n = meanDnN + L
             let dw = n + L, db = dw + C

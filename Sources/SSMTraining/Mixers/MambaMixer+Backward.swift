@@ -71,7 +71,7 @@ extension MambaMixer {
         // SiLU and the conv: dpre = du ⊙ silu′(pre) (in du), then dx into dY's buffer (free
         // since the scan), dW and d bias per channel.
         let dX = act.dY
-        forEachInParallel(B * E, threads: threads, ConvRows(
+        WorkerPool.forEachInParallel(B * E, threads: threads, ConvRows(
             x: act.x.base, context: act.context.base, weight: p[slots.convWeight].baseAddress!, bias: nil, pre: act.pre.base,
             u: act.du.base, inner: E, width: K, length: L)) { rows, row, _ in
             rows.backwardInput(row, into: dX.base)

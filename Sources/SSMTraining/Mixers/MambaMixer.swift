@@ -140,7 +140,7 @@ public final class MambaMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked S
             if let bias = slots.inProjBias { addRowBias(p[bias].baseAddress! + half * E, to: target.base, batch: B, rows: E, length: L) }
         }
         // The causal depthwise conv and SiLU, rows in parallel.
-        forEachInParallel(B * E, threads: threads, ConvRows(
+        WorkerPool.forEachInParallel(B * E, threads: threads, ConvRows(
             x: act.x.base, context: act.context.base, weight: p[slots.convWeight].baseAddress!,
             bias: slots.convBias.map { p[$0].baseAddress! }, pre: act.pre.base, u: act.u.base, inner: E, width: K, length: L)) { rows, row, _ in
             rows.forward(row)

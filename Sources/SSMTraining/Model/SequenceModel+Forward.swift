@@ -23,18 +23,19 @@ final class Pass<T: SafeTensorsScalar> {
     var mixerActivations: [AnyObject] = []
     /// The last stream after norm_f (token-major), and its ρ⁻¹ (R).
     let finalNormed: UnsafeMutablePointer<T>, finalInverse: UnsafeMutablePointer<Double>
-    /// The decoder's input (rows, H) and the model's outputs (rows, K).
-    let decoderInput: UnsafeMutablePointer<T>, outputs: UnsafeMutablePointer<T>
+    /// The decoder's input (rows, H), the model's outputs (rows, K) and room for their gradient.
+    let decoderInput: UnsafeMutablePointer<T>, outputs: UnsafeMutablePointer<T>, dOutputs: UnsafeMutablePointer<T>
     /// Scratch of R·H each (two in the mixer's layout, three in the stream's) and the norms'.
     let scratch: [UnsafeMutablePointer<T>]
     let normScratch: UnsafeMutablePointer<Double>
-    let sequence: Int, outputRows: Int
+    let sequence: Int, outputRows: Int, outputCount: Int
 
     init(model: SequenceModel<T>, batch B: Int, length L: Int) throws(SSMError) {
         (batch, length) = (B, L)
         let (H, n, R) = (model.width, model.layers, B * L)
         sequence = R * H
         outputRows = model.outputRows(batch: B, length: L)
+        outputCount = outputRows * model.output.classes
         var allocations: [UnsafeMutableRawPointer] = []
         func make<S>(_ count: Int, _: S.Type = S.self) -> UnsafeMutablePointer<S> {
             let p = UnsafeMutablePointer<S>.allocate(capacity: max(count, 1))
@@ -55,6 +56,7 @@ final class Pass<T: SafeTensorsScalar> {
         finalInverse = make(R, Double.self)
         decoderInput = make(outputRows * H)
         outputs = make(outputRows * model.output.classes)
+        dOutputs = make(outputRows * model.output.classes)
         let count = R * H
         var buffers: [UnsafeMutablePointer<T>] = []
         for _ in 0 ..< 5 { buffers.append(make(count)) }
@@ -94,6 +96,18 @@ extension SequenceModel {
     public struct Activations: @unchecked Sendable {
         public let batch: Int, length: Int
         let pass: Pass<T>
+
+        /// The outputs of the pass, (R, K), in place: valid while these activations are held.
+        public var outputs: UnsafeBufferPointer<T> {
+            UnsafeBufferPointer(start: pass.outputs, count: pass.outputCount)
+        }
+
+        /// A buffer of the outputs' shape for their gradient, which
+        /// ``SequenceModel/backward(activations:parameters:gradients:)`` reads (the loss writes
+        /// it: `Loss.evaluate(_:targets:rows:classes:into:)`).
+        public var dOutputs: UnsafeMutableBufferPointer<T> {
+            UnsafeMutableBufferPointer(start: pass.dOutputs, count: pass.outputCount)
+        }
     }
 
     /// Output rows of a batch: B·L per token, B pooled.
@@ -109,9 +123,20 @@ extension SequenceModel {
     @_specialize(exported: true, where T == Double)
     public func forward(_ batch: SequenceBatch, parameters p: ParameterSet<T>,
                         dropoutSeed: UInt64? = nil) throws(SSMError) -> (outputs: [T], activations: Activations) {
+        let act = try forwardInPlace(batch, parameters: p, dropoutSeed: dropoutSeed)
+        return (Array(act.outputs), act)
+    }
+
+    /// ``forward(_:parameters:dropoutSeed:)`` without copying the outputs out: read them from
+    /// ``Activations/outputs``. With ``Activations/dOutputs``, `Loss.evaluate(_:targets:rows:classes:into:)`
+    /// and ``backward(activations:parameters:gradients:)``, a training step that allocates
+    /// nothing once the buffers of its (B, L) exist.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func forwardInPlace(_ batch: SequenceBatch, parameters p: ParameterSet<T>,
+                               dropoutSeed: UInt64? = nil) throws(SSMError) -> Activations {
         let pass = try run(batch, parameters: p, dropoutSeed: dropoutSeed, recurrent: false)
-        return (Array(UnsafeBufferPointer(start: pass.outputs, count: pass.outputRows * output.classes)),
-                Activations(batch: batch.batch, length: batch.length, pass: pass))
+        return Activations(batch: batch.batch, length: batch.length, pass: pass)
     }
 
     /// The same model in recurrent mode: every mixer run by its step mode
@@ -319,6 +344,23 @@ extension SequenceModel {
                 try dOutputs.withUnsafeBufferPointer { (dOut: UnsafeBufferPointer<T>) throws(SSMError) in
                     try backward(dOut.baseAddress!, s, pb.baseAddress!, gb.baseAddress!, batch: B, length: L, rows: rows, count: n, classes: K)
                 }
+            }
+        }
+    }
+
+    /// ``backward(dOutputs:activations:parameters:gradients:)`` with the gradient of the
+    /// outputs read from ``Activations/dOutputs``.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func backward(activations act: Activations, parameters: ParameterSet<T>, gradients: inout ParameterSet<T>) throws(SSMError) {
+        try checkLayout(parameters, "parameters")
+        try checkLayout(gradients, "gradients")
+        let s = act.pass
+        guard s.mixerActivations.count == layers else { throw SSMError.value(argument: "activations", expected: "the activations of forward") }
+        try parameters.storage.withUnsafeBufferPointer { (pb: UnsafeBufferPointer<T>) throws(SSMError) in
+            try gradients.storage.withUnsafeMutableBufferPointer { (gb: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                try backward(s.dOutputs, s, pb.baseAddress!, gb.baseAddress!, batch: s.batch, length: s.length, rows: s.outputRows,
+                             count: s.sequence, classes: output.classes)
             }
         }
     }

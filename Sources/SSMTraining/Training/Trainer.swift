@@ -98,12 +98,13 @@ public struct Trainer<T: SafeTensorsScalar>: Sendable {
     public mutating func trainStep() throws(SSMError) -> StepReport {
         let t = optimizer.step + 1
         let batch = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
-        let (outputs, activations) = try model.forward(batch, parameters: parameters, dropoutSeed: configuration.seed &+ UInt64(t))
+        let activations = try model.forwardInPlace(batch, parameters: parameters, dropoutSeed: configuration.seed &+ UInt64(t))
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
-        let result: Loss.Result<T> = task.loss.evaluate(outputs, targets: batch.targets, rows: rows, classes: model.output.classes)
+        let result = task.loss.evaluate(activations.outputs, targets: batch.targets, rows: rows, classes: model.output.classes,
+                                        into: activations.dOutputs)
         guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
         gradients.zero()
-        try model.backward(dOutputs: result.dOutputs, activations: activations, parameters: parameters, gradients: &gradients)
+        try model.backward(activations: activations, parameters: parameters, gradients: &gradients)
         let norm = configuration.clip > 0 ? gradients.clipNorm(maximum: configuration.clip) : .nan
         let factor = schedule.factor(step: t)
         optimizer.update(&parameters, gradients: gradients, scale: factor)

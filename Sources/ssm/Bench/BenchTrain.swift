@@ -65,12 +65,11 @@ struct BenchTrain: ParsableCommand {
         var timed = 0  // steps timed so far: phases[·][timed] is the next slot (no append, so no allocation per step)
         func step() throws {
             var act: SequenceModel<T>.Activations? = nil
-            var outputs: [T] = []
-            phases[0][timed] = try seconds { (outputs, act) = try net.forward(batch, parameters: parameters) }
+            phases[0][timed] = try seconds { act = try net.forwardInPlace(batch, parameters: parameters) }
             phases[1][timed] = try seconds {
-                let loss: Loss.Result<T> = Loss.crossEntropy.evaluate(outputs, targets: batch.targets, rows: B, classes: 10)
+                _ = Loss.crossEntropy.evaluate(act!.outputs, targets: batch.targets, rows: B, classes: 10, into: act!.dOutputs)
                 gradients.zero()
-                try net.backward(dOutputs: loss.dOutputs, activations: act!, parameters: parameters, gradients: &gradients)
+                try net.backward(activations: act!, parameters: parameters, gradients: &gradients)
             }
             phases[2][timed] = seconds {
                 gradients.clipNorm(maximum: 1)
