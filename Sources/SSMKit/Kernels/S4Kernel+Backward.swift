@@ -18,7 +18,8 @@ extension S4Kernel {
     @_specialize(exported: true, where T == Double)
     public func backward(length L: Int, dK: [T], invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
                          cTilde: [Complex<T>], dInvDt: inout [T], dAReal: inout [T], dAImag: inout [T],
-                         dB: inout [Complex<T>], dP: inout [Complex<T>], dC: inout [Complex<T>]) throws(SSMError) {
+                         dB: inout [Complex<T>], dP: inout [Complex<T>], dC: inout [Complex<T>],
+                         workspace: S4KernelWorkspace<T>? = nil) throws(SSMError) {
         try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
         let (N2, R, H) = (modes, rank, channels)
         if dK.count != copies * H * L { throw SSMError.shape(argument: "d_k", expected: "(C, H, L)", actual: [dK.count]) }
@@ -26,146 +27,173 @@ extension S4Kernel {
             || dP.count != R * ssms * N2 || dC.count != copies * H * N2 {
             throw SSMError.shape(argument: "gradients", expected: "the shapes of their parameters", actual: [])
         }
-        let fft = FFT.plan(size: L, as: T.self, effort: effort)
+        let w = try self.workspace(workspace, length: L)
         // SSMs in parallel: a task is one SSM s and its channels h ≡ s (mod S), in the order a
         // serial loop takes them, so each gradient sums in the same order on any thread count.
         let workers = max(1, min(threads, ssms))
-        let reals = (0 ..< workers).map { _ in AlignedBuffer<T>(count: alignedStride(L, of: T.self)) }
-        let spectra = (0 ..< workers).map { _ in AlignedBuffer<Complex<T>>(count: alignedStride(L / 2 + 1, of: Complex<T>.self)) }
-        let copies = self.copies, ssms = self.ssms
-        dInvDt.withUnsafeMutableBufferPointer { dInvDtBuffer in
-        dAReal.withUnsafeMutableBufferPointer { dARealBuffer in
-        dAImag.withUnsafeMutableBufferPointer { dAImagBuffer in
-        dB.withUnsafeMutableBufferPointer { dBBuffer in
-        dP.withUnsafeMutableBufferPointer { dPBuffer in
-        dC.withUnsafeMutableBufferPointer { dCBuffer in
-        let (dInvDt, dAReal, dAImag) = (SendablePointer(dInvDtBuffer.baseAddress!), SendablePointer(dARealBuffer.baseAddress!),
-                                        SendablePointer(dAImagBuffer.baseAddress!))
-        let (dB, dP, dC) = (SendablePointer(dBBuffer.baseAddress!), SendablePointer(dPBuffer.baseAddress!), SendablePointer(dCBuffer.baseAddress!))
-        WorkerPool.forEachInParallel(ssms, threads: workers) { s, worker in
-        let (real, spectrumBuffer) = (reals[worker], spectra[worker])
-        for c in 0 ..< copies {
-            for h in stride(from: s, to: H, by: ssms) {
-                // G_j = (c_j / L)·rfft(dK[c, h])_j; only real parts matter at j = 0 and Nyquist.
-                for l in 0 ..< L { real.base[l] = dK[(c * H + h) * L + l] }
-                fft.forward(real.base, spectrumBuffer.base)
-                let gradK: [Complex<Double>] = (0 ... L / 2).map { j in
-                    let z = complexDouble(spectrumBuffer.base[j])
-                    let edge = j == 0 || 2 * j == L
-                    return edge ? Complex(z.real / Double(L)) : z.multiplied(by: 2 / Double(L))
-                }
-                let delta = Double.exp(Double(invDt[h]))
-                let lambda = (0 ..< N2).map { Complex(-Double.exp(Double(aReal[s * N2 + $0])), -Double(aImag[s * N2 + $0])) }
-                let left: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(cTilde[(c * H + h) * N2 + $0]) }]
-                    + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]).conjugate } }
-                let right: [[Complex<Double>]] = [(0 ..< N2).map { complexDouble(b[s * N2 + $0]) }]
-                    + (0 ..< R).map { r in (0 ..< N2).map { complexDouble(p[(r * ssms + s) * N2 + $0]) } }
-                let zeroRow = [Complex<Double>](repeating: .zero, count: N2)
-                // U[x][y][n] = Σ_j e_xy/(g − λ_n), V likewise with conj λ_n; X, Y for λ.
-                var u = [[[Complex<Double>]]](repeating: [[Complex<Double>]](repeating: zeroRow, count: R + 1), count: R + 1)
-                var v = u
-                var xLambda = zeroRow, yLambda = zeroRow
-                var gradInvDt = 0.0
-                var gradLeft = [[Complex<Double>]](repeating: zeroRow, count: R + 1)
-                var gradRight = gradLeft
-                // Per-frequency scratch, made once per channel and overwritten at every j.
-                var inv = zeroRow, invConj = zeroRow
-                var r = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R + 1), count: R + 1)
-                var e = r
-                var m = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: R), count: R)
-                var mCopy = m, mT = m
-                var xs = [Complex<Double>](repeating: .zero, count: R), ys = xs
-                for j in 0 ... L / 2 {
-                    if 2 * j == L {
-                        // K̂ = Δ·Re Σ C̃_n B_n at ω = −1: loss Re(G)·K̂.
-                        let gReal = gradK[j].real
-                        let sum = (0 ..< N2).reduce(0) { $0 + (left[0][$1] * right[0][$1]).real }
-                        gradInvDt += gReal * delta * sum
-                        for n in 0 ..< N2 {
-                            gradLeft[0][n] = gradLeft[0][n] + right[0][n].conjugate.multiplied(by: gReal * delta)
-                            gradRight[0][n] = gradRight[0][n] + left[0][n].conjugate.multiplied(by: gReal * delta)
-                        }
-                        continue
-                    }
-                    let angle = -2 * Double.pi * Double(j) / Double(L)
-                    let omega = Complex(Double.cos(angle), Double.sin(angle))
-                    let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
-                    for n in 0 ..< N2 {
-                        inv[n] = Complex(1) / (g - lambda[n])
-                        invConj[n] = Complex(1) / (g - lambda[n].conjugate)
-                    }
-                    for x in 0 ... R {
-                        for y in 0 ... R {
-                            var sum = Complex<Double>.zero
-                            for n in 0 ..< N2 {
-                                let vn = left[x][n] * right[y][n]
-                                sum = sum + vn * inv[n] + vn.conjugate * invConj[n]
-                            }
-                            r[x][y] = sum
-                        }
-                    }
-                    for i in 0 ..< R {
-                        for k in 0 ..< R { m[i][k] = r[1 + i][1 + k] + Complex(i == k ? 1 : 0) }
-                        xs[i] = r[1 + i][0]
-                        ys[i] = r[0][1 + i]
-                    }
-                    for i in 0 ..< R { for k in 0 ..< R { (mCopy[i][k], mT[i][k]) = (m[i][k], m[k][i]) } }
-                    solveSmall(&mCopy, &xs)
-                    // y = r_C̃P M⁻¹, i.e. Mᵀ yᵀ = r_C̃Pᵀ.
-                    solveSmall(&mT, &ys)
-                    let e0 = gradK[j].conjugate * (Complex(2) / (Complex(1) + omega))
-                    e[0][0] = e0
-                    for q in 0 ..< R {
-                        e[0][1 + q] = -(e0 * xs[q])
-                        e[1 + q][0] = -(e0 * ys[q])
-                        for t in 0 ..< R { e[1 + q][1 + t] = e0 * ys[q] * xs[t] }
-                    }
-                    for x in 0 ... R {
-                        for y in 0 ... R {
-                            let exy = e[x][y]
-                            var dg = Complex<Double>.zero
-                            for n in 0 ..< N2 {
-                                let vn = left[x][n] * right[y][n]
-                                let i1 = inv[n], i2 = invConj[n]
-                                u[x][y][n] = u[x][y][n] + exy * i1
-                                v[x][y][n] = v[x][y][n] + exy * i2
-                                xLambda[n] = xLambda[n] + exy * vn * i1 * i1
-                                yLambda[n] = yLambda[n] + exy * vn.conjugate * i2 * i2
-                                dg = dg + vn * i1 * i1 + vn.conjugate * i2 * i2
-                            }
-                            // ∂r/∂g = −Σ(…)², ∂g/∂invDt = −g.
-                            gradInvDt += (exy * dg * g).real
-                        }
-                    }
-                }
-                // v = a·b: grad_v = conj(U) + V; grad_a += grad_v·conj(b), grad_b += grad_v·conj(a).
-                for x in 0 ... R {
-                    for y in 0 ... R {
-                        for n in 0 ..< N2 {
-                            let gv = u[x][y][n].conjugate + v[x][y][n]
-                            gradLeft[x][n] = gradLeft[x][n] + gv * right[y][n].conjugate
-                            gradRight[y][n] = gradRight[y][n] + gv * left[x][n].conjugate
-                        }
-                    }
-                }
-                dInvDt.pointer[h] += T(gradInvDt)
-                for n in 0 ..< N2 {
-                    let i = s * N2 + n
-                    // λ = −exp(A_real) − i·A_imag.
-                    let gradLambda = xLambda[n].conjugate + yLambda[n]
-                    dAReal.pointer[i] += T(gradLambda.real * lambda[n].real)
-                    dAImag.pointer[i] += T(-gradLambda.imaginary)
-                    dC.pointer[(c * H + h) * N2 + n] = dC.pointer[(c * H + h) * N2 + n] + complexT(gradLeft[0][n], T.self)
-                    dB.pointer[i] = dB.pointer[i] + complexT(gradRight[0][n], T.self)
-                    for q in 0 ..< R {
-                        // P plays b (P_q) and, conjugated, a (Q_q = conj P_q).
-                        let gp = gradRight[1 + q][n] + gradLeft[1 + q][n].conjugate
-                        dP.pointer[(q * ssms + s) * N2 + n] = dP.pointer[(q * ssms + s) * N2 + n] + complexT(gp, T.self)
-                    }
+        dK.withUnsafeBufferPointer { dK in
+        dInvDt.withUnsafeMutableBufferPointer { dInvDt in
+        dAReal.withUnsafeMutableBufferPointer { dAReal in
+        dAImag.withUnsafeMutableBufferPointer { dAImag in
+        dB.withUnsafeMutableBufferPointer { dB in
+        dP.withUnsafeMutableBufferPointer { dP in
+        dC.withUnsafeMutableBufferPointer { dC in
+            let tasks = GradientTasks(kernel: self, workspace: w, length: L, dK: dK.baseAddress!, invDt: invDt, aReal: aReal, aImag: aImag,
+                                      b: b, p: p, cTilde: cTilde, dInvDt: dInvDt.baseAddress!, dAReal: dAReal.baseAddress!,
+                                      dAImag: dAImag.baseAddress!, dB: dB.baseAddress!, dP: dP.baseAddress!, dC: dC.baseAddress!)
+            WorkerPool.forEachInParallel(ssms, threads: workers, tasks) { tasks, s, worker in tasks.run(s, worker: worker) }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+
+    /// One SSM's channels per task.
+    struct GradientTasks {
+        let kernel: S4Kernel
+        let workspace: S4KernelWorkspace<T>
+        let length: Int
+        let dK: UnsafePointer<T>
+        let invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], cTilde: [Complex<T>]
+        let dInvDt, dAReal, dAImag: UnsafeMutablePointer<T>
+        let dB, dP, dC: UnsafeMutablePointer<Complex<T>>
+
+        func run(_ s: Int, worker: Int) {
+            let (L, N2, R, H, ssms) = (length, kernel.modes, kernel.rank, kernel.channels, kernel.ssms)
+            let (rows, pairs) = (R + 1, (R + 1) * (R + 1))
+            let real = workspace.real.base + worker * workspace.realStride
+            let spectrum = workspace.spectra.base + worker * workspace.spectrumStride
+            let w = BackwardScratch(kernel, length: L, workspace.worker(worker))
+            for c in 0 ..< kernel.copies {
+                for h in stride(from: s, to: H, by: ssms) {
+                    channel(c, h, s, w, real: real, spectrum: spectrum, L: L, N2: N2, R: R, rows: rows, pairs: pairs)
                 }
             }
         }
+
+        /// The gradients of copy c, channel h (of SSM s), added to the outputs.
+        func channel(_ c: Int, _ h: Int, _ s: Int, _ w: BackwardScratch, real: UnsafeMutablePointer<T>, spectrum: UnsafeMutablePointer<Complex<T>>,
+                     L: Int, N2: Int, R: Int, rows: Int, pairs: Int) {
+            let (H, ssms) = (kernel.channels, kernel.ssms)
+            // G_j = (c_j / L)·rfft(dK[c, h])_j; only real parts matter at j = 0 and Nyquist.
+            for l in 0 ..< L { real[l] = dK[(c * H + h) * L + l] }
+            workspace.fft.forward(real, spectrum)
+            for j in 0 ... L / 2 {
+                let z = complexDouble(spectrum[j])
+                let edge = j == 0 || 2 * j == L
+                w.gradK[j] = edge ? Complex(z.real / Double(L)) : z.multiplied(by: 2 / Double(L))
+            }
+            let delta = Double.exp(Double(invDt[h]))
+            for n in 0 ..< N2 { w.lambda[n] = Complex(-Double.exp(Double(aReal[s * N2 + n])), -Double(aImag[s * N2 + n])) }
+            // Row 0 of left is C̃, rows 1 … R are Q_r = conj P_r; row 0 of right is B, 1 … R are P_r.
+            for n in 0 ..< N2 {
+                w.left[n] = complexDouble(cTilde[(c * H + h) * N2 + n])
+                w.right[n] = complexDouble(b[s * N2 + n])
+            }
+            for r in 0 ..< R {
+                for n in 0 ..< N2 {
+                    w.left[(1 + r) * N2 + n] = complexDouble(p[(r * ssms + s) * N2 + n]).conjugate
+                    w.right[(1 + r) * N2 + n] = complexDouble(p[(r * ssms + s) * N2 + n])
+                }
+            }
+            // U[x][y][n] = Σ_j e_xy/(g − λ_n), V likewise with conj λ_n; X, Y for λ.
+            for i in 0 ..< pairs * N2 { (w.u[i], w.v[i]) = (.zero, .zero) }
+            for n in 0 ..< N2 { (w.xLambda[n], w.yLambda[n]) = (.zero, .zero) }
+            for i in 0 ..< rows * N2 { (w.gradLeft[i], w.gradRight[i]) = (.zero, .zero) }
+            var gradInvDt = 0.0
+            for j in 0 ... L / 2 {
+                if 2 * j == L {
+                    // K̂ = Δ·Re Σ C̃_n B_n at ω = −1: loss Re(G)·K̂.
+                    let gReal = w.gradK[j].real
+                    var sum = 0.0
+                    for n in 0 ..< N2 { sum += (w.left[n] * w.right[n]).real }
+                    gradInvDt += gReal * delta * sum
+                    for n in 0 ..< N2 {
+                        w.gradLeft[n] = w.gradLeft[n] + w.right[n].conjugate.multiplied(by: gReal * delta)
+                        w.gradRight[n] = w.gradRight[n] + w.left[n].conjugate.multiplied(by: gReal * delta)
+                    }
+                    continue
+                }
+                let omega = workspace.omegas[j]
+                let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
+                for n in 0 ..< N2 {
+                    w.inv[n] = Complex(1) / (g - w.lambda[n])
+                    w.invConj[n] = Complex(1) / (g - w.lambda[n].conjugate)
+                }
+                for x in 0 ... R {
+                    for y in 0 ... R {
+                        var sum = Complex<Double>.zero
+                        for n in 0 ..< N2 {
+                            let vn = w.left[x * N2 + n] * w.right[y * N2 + n]
+                            sum = sum + vn * w.inv[n] + vn.conjugate * w.invConj[n]
+                        }
+                        w.r[x * rows + y] = sum
+                    }
+                }
+                for i in 0 ..< R {
+                    for k in 0 ..< R { w.m[i * R + k] = w.r[(1 + i) * rows + 1 + k] + Complex(i == k ? 1 : 0) }
+                    w.xs[i] = w.r[(1 + i) * rows]
+                    w.ys[i] = w.r[1 + i]
+                }
+                for i in 0 ..< R { for k in 0 ..< R { (w.mCopy[i * R + k], w.mT[i * R + k]) = (w.m[i * R + k], w.m[k * R + i]) } }
+                solveSmall(w.mCopy, w.xs, R)
+                // y = r_C̃P M⁻¹, i.e. Mᵀ yᵀ = r_C̃Pᵀ.
+                solveSmall(w.mT, w.ys, R)
+                let e0 = w.gradK[j].conjugate * (Complex(2) / (Complex(1) + omega))
+                w.e[0] = e0
+                for q in 0 ..< R {
+                    w.e[1 + q] = -(e0 * w.xs[q])
+                    w.e[(1 + q) * rows] = -(e0 * w.ys[q])
+                    for t in 0 ..< R { w.e[(1 + q) * rows + 1 + t] = e0 * w.ys[q] * w.xs[t] }
+                }
+                for x in 0 ... R {
+                    for y in 0 ... R {
+                        let exy = w.e[x * rows + y]
+                        let (u, v) = (w.u + (x * rows + y) * N2, w.v + (x * rows + y) * N2)
+                        var dg = Complex<Double>.zero
+                        for n in 0 ..< N2 {
+                            let vn = w.left[x * N2 + n] * w.right[y * N2 + n]
+                            let i1 = w.inv[n], i2 = w.invConj[n]
+                            u[n] = u[n] + exy * i1
+                            v[n] = v[n] + exy * i2
+                            w.xLambda[n] = w.xLambda[n] + exy * vn * i1 * i1
+                            w.yLambda[n] = w.yLambda[n] + exy * vn.conjugate * i2 * i2
+                            dg = dg + vn * i1 * i1 + vn.conjugate * i2 * i2
+                        }
+                        // ∂r/∂g = −Σ(…)², ∂g/∂invDt = −g.
+                        gradInvDt += (exy * dg * g).real
+                    }
+                }
+            }
+            // v = a·b: grad_v = conj(U) + V; grad_a += grad_v·conj(b), grad_b += grad_v·conj(a).
+            for x in 0 ... R {
+                for y in 0 ... R {
+                    let (u, v) = (w.u + (x * rows + y) * N2, w.v + (x * rows + y) * N2)
+                    for n in 0 ..< N2 {
+                        let gv = u[n].conjugate + v[n]
+                        w.gradLeft[x * N2 + n] = w.gradLeft[x * N2 + n] + gv * w.right[y * N2 + n].conjugate
+                        w.gradRight[y * N2 + n] = w.gradRight[y * N2 + n] + gv * w.left[x * N2 + n].conjugate
+                    }
+                }
+            }
+            dInvDt[h] += T(gradInvDt)
+            for n in 0 ..< N2 {
+                let i = s * N2 + n
+                // λ = −exp(A_real) − i·A_imag.
+                let gradLambda = w.xLambda[n].conjugate + w.yLambda[n]
+                dAReal[i] += T(gradLambda.real * w.lambda[n].real)
+                dAImag[i] += T(-gradLambda.imaginary)
+                dC[(c * H + h) * N2 + n] = dC[(c * H + h) * N2 + n] + complexT(w.gradLeft[n], T.self)
+                dB[i] = dB[i] + complexT(w.gradRight[n], T.self)
+                for q in 0 ..< R {
+                    // P plays b (P_q) and, conjugated, a (Q_q = conj P_q).
+                    let gp = w.gradRight[(1 + q) * N2 + n] + w.gradLeft[(1 + q) * N2 + n].conjugate
+                    dP[(q * ssms + s) * N2 + n] = dP[(q * ssms + s) * N2 + n] + complexT(gp, T.self)
+                }
+            }
         }
-        }}}}}}
     }
 }

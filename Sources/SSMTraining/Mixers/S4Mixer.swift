@@ -64,11 +64,14 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
     /// The head's buffers and the kernel's parameters and gradients as the kernel takes them.
     public final class Activations {
         let head: GatedConvolution<T>.Activations
+        /// The kernel's scratch at this length.
+        let kernelWorkspace: S4KernelWorkspace<T>
         var invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], c: [Complex<T>]
         var dInvDt: [T], dAReal: [T], dAImag: [T], dB: [Complex<T>], dP: [Complex<T>], dC: [Complex<T>]
 
-        init(head: GatedConvolution<T>.Activations, channels H: Int, modes N2: Int) {
+        init(head: GatedConvolution<T>.Activations, kernel: S4KernelWorkspace<T>, channels H: Int, modes N2: Int) {
             self.head = head
+            kernelWorkspace = kernel
             invDt = [T](repeating: 0, count: H)
             aReal = [T](repeating: 0, count: H * N2)
             (aImag, dAReal, dAImag, dInvDt) = (aReal, aReal, aReal, invDt)
@@ -87,7 +90,8 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
     }
 
     public func makeActivations(batch: Int, length: Int) throws(SSMError) -> Activations {
-        Activations(head: try head.makeActivations(batch: batch, length: length), channels: width, modes: modes)
+        Activations(head: try head.makeActivations(batch: batch, length: length), kernel: try S4KernelWorkspace(kernel, length: length),
+                    channels: width, modes: modes)
     }
 
     @_specialize(where T == Float)
@@ -97,7 +101,7 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
         try head.check(u.count, "u", act.head)
         act.load(p)
         try kernel.forward(length: act.head.length, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p, cTilde: act.c,
-                           k: &act.head.kernel)
+                           k: &act.head.kernel, workspace: act.kernelWorkspace)
         try head.forward(u, parameters: p, slots: S4Slot.head, activations: act.head, into: y)
     }
 
@@ -111,7 +115,7 @@ public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Send
         for i in act.dAReal.indices { (act.dAReal[i], act.dAImag[i], act.dB[i], act.dP[i], act.dC[i]) = (0, 0, .zero, .zero, .zero) }
         try kernel.backward(length: L, dK: act.head.dKernel, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p,
                             cTilde: act.c, dInvDt: &act.dInvDt, dAReal: &act.dAReal, dAImag: &act.dAImag, dB: &act.dB, dP: &act.dP,
-                            dC: &act.dC)
+                            dC: &act.dC, workspace: act.kernelWorkspace)
         g.accumulate(S4Slot.invDt, act.dInvDt)
         g.accumulate(S4Slot.aReal, act.dAReal)
         g.accumulate(S4Slot.aImag, act.dAImag)
