@@ -152,21 +152,15 @@ public enum GLU {
                                                      blocks: Int, half n: Int, threads: Int = 1) {
         forEachChunk(blocks * n, threads: threads, (SendableBox(x), SendableBox(y), SendableBox(gate), n)) { context, range in
             let (px, py, pg, n) = context
-            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
-            let (b0, i0) = (b, i)
-            for j in range {
-                pg.value[j] = -px.value[b * 2 * n + n + i]
-                i += 1
-                if i == n { (b, i) = (b + 1, 0) }
-            }
-            T.vectorExp(pg.value + range.lowerBound, pg.value + range.lowerBound, range.count)
-            (b, i) = (b0, i0)
-            for j in range {
-                let s = 1 / (1 + pg.value[j])
-                pg.value[j] = s
-                py.value[j] = px.value[b * 2 * n + i] * s
-                i += 1
-                if i == n { (b, i) = (b + 1, 0) }
+            forEachSegment(range, half: n) { b, i, j, count in
+                let (a, g, gate, y) = (px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, pg.value + j, py.value + j)
+                for k in 0 ..< count { gate[k] = -g[k] }
+                T.vectorExp(gate, gate, count)
+                for k in 0 ..< count {
+                    let s = 1 / (1 + gate[k])
+                    gate[k] = s
+                    y[k] = a[k] * s
+                }
             }
         }
     }
@@ -193,19 +187,20 @@ public enum GLU {
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(gate), SendableBox(dX))
         forEachChunk(blocks * n, threads: threads, (pointers, n, accumulate)) { context, range in
             let ((pdY, px, pg, pdX), n, accumulate) = context
-            var (b, i) = range.lowerBound.quotientAndRemainder(dividingBy: n)
-            for j in range {
-                let a = px.value[b * 2 * n + i], s = pg.value[j], d = pdY.value[j]
-                let (dA, dG) = (d * s, d * a * s * (1 - s))
+            forEachSegment(range, half: n) { b, i, j, count in
+                let (a, s, d) = (px.value + b * 2 * n + i, pg.value + j, pdY.value + j)
+                let (dA, dG) = (pdX.value + b * 2 * n + i, pdX.value + b * 2 * n + n + i)
                 if accumulate {
-                    pdX.value[b * 2 * n + i] += dA
-                    pdX.value[b * 2 * n + n + i] += dG
+                    for k in 0 ..< count {
+                        dA[k] += d[k] * s[k]
+                        dG[k] += d[k] * a[k] * s[k] * (1 - s[k])
+                    }
                 } else {
-                    pdX.value[b * 2 * n + i] = dA
-                    pdX.value[b * 2 * n + n + i] = dG
+                    for k in 0 ..< count {
+                        dA[k] = d[k] * s[k]
+                        dG[k] = d[k] * a[k] * s[k] * (1 - s[k])
+                    }
                 }
-                i += 1
-                if i == n { (b, i) = (b + 1, 0) }
             }
         }
     }
@@ -231,6 +226,20 @@ public enum GLU {
                 }
             }
         }
+    }
+}
+
+/// Splits `range` of the (blocks, n) outputs of a GLU at block boundaries: body(b, i, j, count)
+/// for each piece, j its first output index and i = j mod n, so that every piece is
+/// contiguous in the outputs and in both halves of the input.
+@inline(__always)
+func forEachSegment(_ range: Range<Int>, half n: Int, _ body: (Int, Int, Int, Int) -> Void) {
+    var j = range.lowerBound
+    while j < range.upperBound {
+        let (b, i) = j.quotientAndRemainder(dividingBy: n)
+        let end = min(range.upperBound, (b + 1) * n)
+        body(b, i, j, end - j)
+        j = end
     }
 }
 

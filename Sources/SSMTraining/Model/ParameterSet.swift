@@ -78,6 +78,8 @@ public struct ParameterSet<T: SafeTensorsScalar>: Sendable {
     }
 
     /// Sets every value to zero, keeping the storage: one pass over the flat buffer.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public mutating func zero() {
         storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }

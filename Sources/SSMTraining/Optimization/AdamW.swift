@@ -96,6 +96,8 @@ extension ParameterSet {
     /// Scales these gradients so that their global L2 norm is at most `maximum` (PyTorch
     /// `clip_grad_norm_`), and returns the norm before clipping.
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public mutating func clipNorm(maximum: Double) -> Double {
         // Summed in storage order, which is the parameters' order.
         var squares = 0.0
