@@ -46,7 +46,7 @@ struct Crosscheck: ParsableCommand {
         }
     }
 
-    func compare<T: SafeTensorsScalar>(_: T.Type) throws {
+    func compare<T: SSMScalar>(_: T.Type) throws {
         let checkpointFile = try checkpoint.map { try SafeTensorsFile(path: $0) }
         var inputs = checkpointFile.map { EvalInputs<T>(file: $0) }
         let (B, L) = (batch, length)

@@ -79,7 +79,7 @@ struct Train: ParsableCommand {
         do { return try body() } catch let error as SSMError { throw error.renamingArguments(Self.flags) }
     }
 
-    func train<T: SafeTensorsScalar>(_: T.Type) throws {
+    func train<T: SSMScalar>(_: T.Type) throws {
         var trainer: Trainer<T>
         let taskKind: TaskKind
         if let resume {

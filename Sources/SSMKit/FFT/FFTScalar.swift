@@ -16,7 +16,10 @@ import RealModule
 
 /// A floating-point type that FFTW transforms: `Float` (libfftw3f) or `Double` (libfftw3).
 ///
-/// Every numerical routine of SSMKit is generic over this protocol, so that Float and Double
+/// The bound of the engine's lowest layer (FFTs, convolutions, GEMMs, kernels): its
+/// requirements use C types only. The layers above add theirs by refinement
+/// (``SelectiveScanScalar``, ``StepRowScalar``, ``SafeTensorsScalar``), and ``SSMScalar`` is
+/// all of them. Every numerical routine is generic over one of these, so that Float and Double
 /// run through one code path that the compiler specializes. `Complex<Self>` has the memory
 /// layout `(real, imaginary)` of `fftw_complex`, so complex buffers are handed to FFTW as is.
 public protocol FFTScalar: BinaryFloatingPoint, Real, SIMDScalar, Codable, Sendable
@@ -46,18 +49,8 @@ where Self.RawSignificand: FixedWidthInteger {
     static func spectralMultiplyConjugate(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutableRawPointer,
                                           _ count: Int, _ accumulate: Bool)
 
-    // The selective scan's row loops of CSSMKitKernels (see Selective/SelectiveRow.swift); false
-    // when the row's u, delta, z (or dOut) hold a non-finite value.
-    static func selectiveScanForward(_ row: SelectiveRow<Self>, out: UnsafeMutablePointer<Self>,
-                                     lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>) -> Bool
-    static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
-                                      _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>) -> Bool
+    // The vectorized exponential of CSSMKitKernels (the scan's, also used by the layers).
     static func vectorExp(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, _ count: Int)
-    static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
-
-    // The step-mode row loops of CSSMKitKernels (see Recurrence/StepEngine.swift).
-    static func stepRow(_ io: StepRowIO<Self>, _ p: StepRowParameters<Self>, xRe: UnsafeMutablePointer<Self>,
-                        xIm: UnsafeMutablePointer<Self>, work: UnsafeMutablePointer<Self>)
 
     // BLAS GEMM (see Support/BLAS.swift).
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,

@@ -12,7 +12,7 @@
 /// Per step and row it costs ``flopsPerRow`` flops and reads ``operatorScalarsPerChannel``
 /// operator scalars (once per channel and step in ``step(_:u:y:)``, which walks the batch of
 /// a channel together).
-public struct StepEngine<T: FFTScalar>: Sendable {
+public struct StepEngine<T: StepRowScalar>: Sendable {
     public let form: StepForm
     public let channels: Int
     public let copies: Int
@@ -153,22 +153,22 @@ public struct StepEngine<T: FFTScalar>: Sendable {
         let rows = B * H
         let workers = max(1, min(threads, rows))
         let w = Workspace<T>()
-        let work = SendablePointer(w.zeros(workers * 2 * size))
+        let work = SendableBox(w.zeros(workers * 2 * size))
         let n = size
         let engine = self
         u.withUnsafeBufferPointer { u in
             y.withUnsafeMutableBufferPointer { y in
                 state.xRe.withUnsafeMutableBufferPointer { xRe in
                     state.xIm.withUnsafeMutableBufferPointer { xIm in
-                        let (uP, yP) = (SendablePointer(UnsafeMutablePointer(mutating: u.baseAddress!)), SendablePointer(y.baseAddress!))
-                        let (reP, imP) = (SendablePointer(xRe.baseAddress!), SendablePointer(xIm.baseAddress!))
+                        let (uP, yP) = (SendableBox(UnsafeMutablePointer(mutating: u.baseAddress!)), SendableBox(y.baseAddress!))
+                        let (reP, imP) = (SendableBox(xRe.baseAddress!), SendableBox(xIm.baseAddress!))
                         // One contiguous block of rows per worker.
                         WorkerPool.shared.runTasks(workers, workers: workers) { task, worker in
                             for row in task * rows / workers ..< (task + 1) * rows / workers {
                                 let (b, h) = (row / H, row % H)
-                                engine.stepRow(h, u: uP.pointer + row * L, uStride: 1, y: yP.pointer + (b * C * H + h) * L,
-                                               yCopy: H * L, yStride: 1, steps: L, xRe: reP.pointer + row * n,
-                                               xIm: imP.pointer + row * n, work: work.pointer + worker * 2 * n)
+                                engine.stepRow(h, u: uP.value + row * L, uStride: 1, y: yP.value + (b * C * H + h) * L,
+                                               yCopy: H * L, yStride: 1, steps: L, xRe: reP.value + row * n,
+                                               xIm: imP.value + row * n, work: work.value + worker * 2 * n)
                             }
                         }
                     }
@@ -196,7 +196,7 @@ public struct StepEngine<T: FFTScalar>: Sendable {
 /// A step engine's operators in memory allocated once and never written again, so that each
 /// row's loop gets plain pointers (arrays would need a closure per buffer and call). Absent
 /// operators are one-element dummies that the row's form never reads; d is nil when absent.
-final class StepOperators<T: FFTScalar>: @unchecked Sendable {
+final class StepOperators<T: StepRowScalar>: @unchecked Sendable {
     let re, im, bRe, bIm, dinvRe, dinvIm, aRe, aIm, inverse, cRe, cIm: UnsafePointer<T>
     let d: UnsafePointer<T>?
     private var buffers: [UnsafeMutableBufferPointer<T>] = []

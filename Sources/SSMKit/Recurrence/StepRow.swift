@@ -35,6 +35,16 @@ public struct StepRowParameters<T> {
     public var rank: Int
 }
 
+/// A scalar whose step-mode rows run in C: `Float` or `Double`.
+public protocol StepRowScalar: FFTScalar {
+    /// Advances one row's state through its tokens (see ``StepEngine``).
+    static func stepRow(_ io: StepRowIO<Self>, _ p: StepRowParameters<Self>, xRe: UnsafeMutablePointer<Self>,
+                        xIm: UnsafeMutablePointer<Self>, work: UnsafeMutablePointer<Self>)
+}
+
+extension Float: StepRowScalar {}
+extension Double: StepRowScalar {}
+
 extension Float {
     public static func stepRow(_ io: StepRowIO<Float>, _ p: StepRowParameters<Float>, xRe: UnsafeMutablePointer<Float>,
                                xIm: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {

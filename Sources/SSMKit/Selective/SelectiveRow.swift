@@ -34,6 +34,21 @@ public struct SelectiveRowGradients<T> {
     public var deltaBias: UnsafeMutablePointer<T>
 }
 
+/// A scalar whose selective-scan rows run in C: `Float` or `Double`.
+public protocol SelectiveScanScalar: FFTScalar {
+    /// One row forward; false when the row's u, delta or z hold a non-finite value.
+    static func selectiveScanForward(_ row: SelectiveRow<Self>, out: UnsafeMutablePointer<Self>,
+                                     lastState: UnsafeMutablePointer<Self>?, work: UnsafeMutablePointer<Self>) -> Bool
+    /// One row backward; false when the row's u, delta, z or dOut hold a non-finite value.
+    static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
+                                      _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>) -> Bool
+    /// The benchmark bound's loop: the row's exponentials alone.
+    static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
+}
+
+extension Float: SelectiveScanScalar {}
+extension Double: SelectiveScanScalar {}
+
 /// Scalars of scratch one row needs: forward 3·L; backward (from CSSMKitKernels) for a chunk length.
 func selectiveForwardWork(length: Int) -> Int { 3 * length }
 func selectiveBackwardWork(length: Int, state: Int, chunk: Int) -> Int { ssm_scan_backward_work(length, state, chunk) }

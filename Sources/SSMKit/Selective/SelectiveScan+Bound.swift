@@ -12,13 +12,13 @@ extension SelectiveScan {
         let rows = shape.batch * D
         let workers = max(1, min(threads, rows))
         let w = Workspace<T>()
-        let sums = SendablePointer(w.zeros(rows))
+        let sums = SendableBox(w.zeros(rows))
         withBaseAddresses([x.delta, x.a]) { p in
-            let (delta, a) = (SendablePointer(UnsafeMutablePointer(mutating: p[0]!)), SendablePointer(UnsafeMutablePointer(mutating: p[1]!)))
+            let (delta, a) = (SendableBox(UnsafeMutablePointer(mutating: p[0]!)), SendableBox(UnsafeMutablePointer(mutating: p[1]!)))
             WorkerPool.shared.runTasks(rows, workers: workers) { row, _ in
-                sums.pointer[row] = T.exponentialsOnly(dt: delta.pointer + row * L, a: a.pointer + (row % D) * N, length: L, state: N)
+                sums.value[row] = T.exponentialsOnly(dt: delta.value + row * L, a: a.value + (row % D) * N, length: L, state: N)
             }
         }
-        return (0 ..< rows).reduce(0) { $0 + sums.pointer[$1] }
+        return (0 ..< rows).reduce(0) { $0 + sums.value[$1] }
     }
 }

@@ -14,7 +14,7 @@
 /// The backward pass recomputes states: a forward sweep keeps the state every `chunkLength`
 /// steps, then each chunk is re-run (its states and factors e^{dt A} kept in a (2·chunk + 1)·N
 /// scratch) and swept in reverse. Memory: O(L/chunk · N + chunk · N) per worker.
-public struct SelectiveScan<T: FFTScalar>: Sendable {
+public struct SelectiveScan<T: SelectiveScanScalar>: Sendable {
     public let shape: SelectiveScanShape
     /// Apply softplus to delta + delta_bias (Mamba does).
     public var deltaSoftplus: Bool
@@ -382,7 +382,7 @@ public struct SelectiveScanGradientBuffers<T>: @unchecked Sendable {
 /// The scratch of one ``SelectiveScan``: per-worker row work, per-row flags and, for the
 /// backward pass, per-row dA, dD and d delta_bias and the partials of dB and dC. Made once
 /// and passed to every in-place call; one call at a time may use it.
-public final class SelectiveScanWorkspace<T: FFTScalar>: @unchecked Sendable {
+public final class SelectiveScanWorkspace<T: SelectiveScanScalar>: @unchecked Sendable {
     public let shape: SelectiveScanShape
     let threads: Int, chunk: Int, hasBackward: Bool
     let workers: Int, backwardWorkers: Int, parts: Int
@@ -443,7 +443,7 @@ public final class SelectiveScanWorkspace<T: FFTScalar>: @unchecked Sendable {
 }
 
 /// The pinned inputs of one call, and the row view CSSMKitKernels takes.
-struct RowInputs<T: FFTScalar>: @unchecked Sendable {
+struct RowInputs<T: SelectiveScanScalar>: @unchecked Sendable {
     let u, delta, a, b, c: UnsafePointer<T>
     let d, z, deltaBias, initialState: UnsafePointer<T>?
     let shape: SelectiveScanShape

@@ -8,7 +8,7 @@
 /// loop, so stepping L tokens reproduces the scan to rounding. Layouts: state (B, D, N);
 /// u, dt, z, out (B, D); A (D, N); B and C (B, G, N); D and dt_bias (D). The state is updated
 /// in place; a call allocates only a few pointer lists, nothing that grows with the shapes.
-public struct SelectiveStateUpdate<T: FFTScalar>: Sendable {
+public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
     public let shape: SelectiveScanShape
     public var deltaSoftplus: Bool
 

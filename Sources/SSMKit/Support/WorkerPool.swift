@@ -203,11 +203,12 @@ package struct ContextLoop<Context>: ParallelLoop {
     package func callAsFunction(_ index: Int, worker: Int) { body(context, index, worker) }
 }
 
-/// A pointer handed to worker threads that write disjoint rows of it.
+/// A pointer (or any value) carried into worker threads: the caller keeps the memory alive,
+/// and the workers write disjoint parts of it.
 @usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let pointer: UnsafeMutablePointer<T>
-    @inlinable init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+package struct SendableBox<P>: @unchecked Sendable {
+    @usableFromInline package let value: P
+    @inlinable package init(_ value: P) { self.value = value }
 }
 
 extension WorkerPool {

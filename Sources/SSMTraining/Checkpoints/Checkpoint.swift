@@ -20,7 +20,7 @@ public enum Checkpoint {
     public static let optimizerFile = "optimizer.safetensors"
 
     /// What a checkpoint holds.
-    public struct Contents<T: SafeTensorsScalar>: Sendable {
+    public struct Contents<T: SSMScalar>: Sendable {
         public var configuration: ModelConfiguration
         public var parameters: ParameterSet<T>
         public var optimizer: AdamW<T>?
@@ -30,7 +30,7 @@ public enum Checkpoint {
 
     /// Writes `parameters` (and `optimizer` with `run` when given) under `directory`,
     /// creating the directory if needed.
-    public static func write<T: SafeTensorsScalar>(directory: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
+    public static func write<T: SSMScalar>(directory: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
                                                    optimizer: AdamW<T>? = nil, run: [String: String] = [:]) throws {
         if mkdir(directory, 0o755) != 0, errno != EEXIST {
             throw SafeTensorsError.unwritable(source: directory, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
@@ -63,7 +63,7 @@ public enum Checkpoint {
     /// when its file is present.
     /// - Throws: `SafeTensorsError` for unreadable or malformed files, `SSMError` for
     ///   parameters that do not fit the model (missing, extra, wrong shape, non-finite).
-    public static func read<T: SafeTensorsScalar>(directory: String, as _: T.Type = T.self,
+    public static func read<T: SSMScalar>(directory: String, as _: T.Type = T.self,
                                                   configuration given: ModelConfiguration? = nil) throws -> Contents<T> {
         let isFile = directory.hasSuffix(".safetensors")
         let modelPath = isFile ? directory : "\(directory)/\(modelFile)"
@@ -98,7 +98,7 @@ public enum Checkpoint {
     /// element count must match (a shape that differs only by size-1 axes, such as `inv_dt`
     /// stored as (H) instead of (H, 1), is accepted); extra tensors under the prefix are refused.
     /// Tensors named in `ignoring` may be present and are skipped.
-    public static func load<T: SafeTensorsScalar>(_ file: SafeTensorsFile, layout: ParameterSet<T>, prefix: String = "",
+    public static func load<T: SSMScalar>(_ file: SafeTensorsFile, layout: ParameterSet<T>, prefix: String = "",
                                                   ignoring: Set<String> = []) throws -> ParameterSet<T> {
         var out = ParameterSet<T>()
         for name in layout.names {

@@ -61,8 +61,10 @@ public enum Activation: String, Sendable, CaseIterable {
     /// ``forwardWithDerivative(_:threads:)`` into the caller's buffers of `count` values.
     public func forwardWithDerivative<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, derivative: UnsafeMutablePointer<T>,
                                                     count: Int, threads: Int = 1) {
-        forEachChunk(count, threads: threads, (SendableBox(x), SendableBox(y), SendableBox(derivative), self)) { context, range in
-            let (px, py, pd, activation) = context
+        WorkerPool.forEachInParallel(chunkCount(count), threads: threads, (SendableBox(x), SendableBox(y), SendableBox(derivative), self, count)) {
+            context, chunk, _ in
+            let (px, py, pd, activation, count) = context
+            let range = chunkRange(chunk, count)
             switch activation {
             case .gelu:
                 // e^{−v²/2} for the chunk through the vectorized exponential (into the
@@ -150,8 +152,10 @@ public enum GLU {
     /// ``forwardWithGate(_:blocks:half:threads:)`` into the caller's buffers.
     public static func forwardWithGate<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
                                                      blocks: Int, half n: Int, threads: Int = 1) {
-        forEachChunk(blocks * n, threads: threads, (SendableBox(x), SendableBox(y), SendableBox(gate), n)) { context, range in
-            let (px, py, pg, n) = context
+        WorkerPool.forEachInParallel(chunkCount(blocks * n), threads: threads, (SendableBox(x), SendableBox(y), SendableBox(gate), n, blocks * n)) {
+            context, chunk, _ in
+            let (px, py, pg, n, count) = context
+            let range = chunkRange(chunk, count)
             forEachSegment(range, half: n) { b, i, j, count in
                 let (a, g, gate, y) = (px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, pg.value + j, py.value + j)
                 for k in 0 ..< count { gate[k] = -g[k] }
@@ -185,8 +189,9 @@ public enum GLU {
     public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, gate: UnsafePointer<T>, blocks: Int, half n: Int,
                                               dX: UnsafeMutablePointer<T>, accumulate: Bool, threads: Int = 1) {
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(gate), SendableBox(dX))
-        forEachChunk(blocks * n, threads: threads, (pointers, n, accumulate)) { context, range in
-            let ((pdY, px, pg, pdX), n, accumulate) = context
+        WorkerPool.forEachInParallel(chunkCount(blocks * n), threads: threads, (pointers, n, accumulate, blocks * n)) { context, chunk, _ in
+            let ((pdY, px, pg, pdX), n, accumulate, count) = context
+            let range = chunkRange(chunk, count)
             forEachSegment(range, half: n) { b, i, j, count in
                 let (a, s, d) = (px.value + b * 2 * n + i, pg.value + j, pdY.value + j)
                 let (dA, dG) = (pdX.value + b * 2 * n + i, pdX.value + b * 2 * n + n + i)
@@ -253,19 +258,13 @@ func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range
     WorkerPool.forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
 }
 
-/// ``forEachChunk(_:threads:_:)`` for the passes that allocate nothing: `body` captures nothing
-/// (a closure that captures values would be allocated on every call) and reads its inputs from
-/// `context`.
-func forEachChunk<Context>(_ count: Int, threads: Int, _ context: Context, _ body: @escaping (Context, Range<Int>) -> Void) {
-    let chunk = 1 << 14
-    let chunks = (count + chunk - 1) / chunk
-    guard chunks > 0 else { return }
-    if chunks == 1 || threads <= 1 { body(context, 0 ..< count); return }
-    WorkerPool.forEachInParallel(chunks, threads: threads, (context, body, count, chunk)) { c, i, _ in
-        let (context, body, count, chunk) = c
-        body(context, i * chunk ..< min(count, (i + 1) * chunk))
-    }
-}
+/// The number of chunks of 2^14 values (those of ``forEachChunk(_:threads:_:)``) that cover
+/// 0 ..< count, and chunk i: for the loops that allocate nothing, which run chunk by chunk on
+/// a context (a closure carried inside the context would be re-wrapped, and allocated, on
+/// every call).
+func chunkCount(_ count: Int) -> Int { (count + (1 << 14) - 1) >> 14 }
+
+func chunkRange(_ i: Int, _ count: Int) -> Range<Int> { (i << 14) ..< Swift.min(count, (i + 1) << 14) }
 
 /// Inverted dropout (PyTorch `nn.Dropout(p)` in training mode): each value kept with
 /// probability 1 − p and scaled by 1/(1 − p). The mask comes from a seed, so a step repeats

@@ -127,10 +127,3 @@ public enum PointwiseConvolution {
         for j in 0 ..< workers { for i in 0 ..< O * I { dWeight[i] += partials[j * O * I + i] } }
     }
 }
-
-/// A pointer carried into worker closures (the callers keep the memory alive and the workers
-/// write disjoint parts).
-struct SendableBox<P>: @unchecked Sendable {
-    let value: P
-    init(_ value: P) { self.value = value }
-}

@@ -12,7 +12,7 @@ import SSMKit
 /// the mixer writes k into ``Activations/kernel`` before forward and reads dK from
 /// ``Activations/dKernel`` after backward. The FFT convolution of each (B, L) is planned once
 /// and reused.
-public final class GatedConvolution<T: FFTScalar>: @unchecked Sendable {
+public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
     public let channels: Int
     public let threads: Int
     /// The FFT planner effort (nil: `FFT/defaultEffort`).

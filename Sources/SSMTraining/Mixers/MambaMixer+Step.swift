@@ -145,7 +145,7 @@ struct StepBuffers<T> {
     let conv, ssm, xz, u, z, xDbl, dt, y, a: UnsafeMutablePointer<T>
 }
 
-func withStepBuffers<T: SafeTensorsScalar, R>(_ s: inout MambaMixer<T>.State, _ body: (StepBuffers<T>) -> R) -> R {
+func withStepBuffers<T: SSMScalar, R>(_ s: inout MambaMixer<T>.State, _ body: (StepBuffers<T>) -> R) -> R {
     s.conv.withUnsafeMutableBufferPointer { conv in
     s.ssm.withUnsafeMutableBufferPointer { ssm in
     s.xz.withUnsafeMutableBufferPointer { xz in

@@ -24,7 +24,7 @@ import SSMKit
 /// A_log = log(1 … N), D = 1; `A_log` and `D` in the SSM group (no weight decay); out_proj
 /// feeds the residual stream (a Mamba backbone divides it by √layers). Like the official
 /// module, A_log, D and dt_proj.bias are used in the block's precision.
-public final class MambaMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
+public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let configuration: MambaConfiguration
     public let threads: Int

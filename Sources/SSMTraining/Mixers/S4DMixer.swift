@@ -12,7 +12,7 @@ import SSMKit
 /// `output_linear.0.bias` (2H). The initialization is the official one: Δ log-uniform in
 /// [0.001, 0.1], C complex normal, A by `S4DInitialization` (S4D-Lin by default), D standard
 /// normal, the 1×1 convolution PyTorch's U(±1/√H). Step mode runs `S4DRecurrence`.
-public final class S4DMixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
+public final class S4DMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let width: Int
     public let modes: Int

@@ -13,7 +13,7 @@ import SSMKit
 /// One SSM per channel (S = H), rank 1, each starting from HiPPO-LegS
 /// (`S4LegSInitialization`); C̃ complex normal. Step mode runs `S4Recurrence` (linear
 /// form), whose C̃ is attuned to the length the state is made for.
-public final class S4Mixer<T: SafeTensorsScalar>: SequenceMixer, @unchecked Sendable {
+public final class S4Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let width: Int
     public let modes: Int

@@ -25,7 +25,7 @@ public enum SequenceLayout: Sendable, Equatable {
 ///   time from a state (step mode), and agrees with forward to rounding;
 /// - one object runs one pass at a time; concurrent passes need one mixer each.
 public protocol SequenceMixer<Scalar>: AnyObject, Sendable {
-    associatedtype Scalar: SafeTensorsScalar
+    associatedtype Scalar: SSMScalar
     /// What a forward pass keeps for backward, sized for one (B, L).
     associatedtype Activations: AnyObject
     /// The recurrent state of B sequences.

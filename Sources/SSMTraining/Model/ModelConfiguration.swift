@@ -12,7 +12,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     case mamba
 
     /// The mixer of one block of width H and state N.
-    public func makeMixer<T: SafeTensorsScalar>(_: T.Type = T.self, width H: Int, state N: Int, threads: Int,
+    public func makeMixer<T: SSMScalar>(_: T.Type = T.self, width H: Int, state N: Int, threads: Int,
                                                 effort: FFTPlannerEffort) throws(SSMError) -> any SequenceMixer<T> {
         switch self {
         case .s4d: try S4DMixer<T>(width: H, state: N, threads: threads, effort: effort)

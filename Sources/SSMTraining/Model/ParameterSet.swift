@@ -17,7 +17,7 @@ public enum ParameterGroup: String, Sendable, CaseIterable {
 /// buffers, the gradients are zeroed by one explicit call (``zero()``), and the whole set is
 /// one contiguous block for a future all-reduce. ``withUnsafeMutableBufferPointer(_:_:)``
 /// gives a typed view of one parameter without a copy.
-public struct ParameterSet<T: SafeTensorsScalar>: Sendable {
+public struct ParameterSet<T: SSMScalar>: Sendable {
     public private(set) var names: [String] = []
     public private(set) var shapes: [String: [Int]] = [:]
     public private(set) var groups: [String: ParameterGroup] = [:]

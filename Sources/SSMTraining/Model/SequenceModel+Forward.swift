@@ -2,7 +2,7 @@ import SSMKit
 
 /// The buffers of one pass of a ``SequenceModel`` over one (B, L), made once and reused by
 /// later passes of that shape. Legend: R = B·L · H width · F features · K classes · n layers.
-final class Pass<T: SafeTensorsScalar> {
+final class Pass<T: SSMScalar> {
     let batch: Int, length: Int
     private var owned: [UnsafeMutableRawPointer] = []
     /// The batch's tokens (B·L), as given.

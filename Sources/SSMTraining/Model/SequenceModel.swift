@@ -35,7 +35,7 @@ public struct SequenceBatch: Sendable {
 /// (S4's backbone), token-major (B, L, H) otherwise; a block whose mixer takes the other layout
 /// is transposed in and out. Buffers for each (B, L) are made once and reused: a step
 /// allocates them only the first time (or while a caller still holds the last activations).
-public struct SequenceModel<T: SafeTensorsScalar>: @unchecked Sendable {
+public struct SequenceModel<T: SSMScalar>: @unchecked Sendable {
     /// The configuration the model was built from; nil for a stack of caller-made mixers.
     public let configuration: ModelConfiguration?
     public let input: ModelInput

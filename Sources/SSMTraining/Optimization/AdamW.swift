@@ -9,7 +9,7 @@ import SSMKit
 ///     p ← p − η · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
 ///
 /// η is the group's learning rate times the schedule's factor for the step.
-public struct AdamW<T: SafeTensorsScalar>: Sendable {
+public struct AdamW<T: SSMScalar>: Sendable {
     public struct Hyperparameters: Sendable, Equatable {
         public var learningRate: Double
         /// The SSM group's learning rate (the official S4 examples: min(lr, 1e-3)).

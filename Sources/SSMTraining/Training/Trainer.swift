@@ -58,7 +58,7 @@ public struct StepReport: Sendable {
 /// runs forward, the loss, backward into explicitly zeroed gradients, clipping, and AdamW with
 /// the cosine schedule. Everything is a function of (seed, step), so a run resumed from a
 /// checkpoint continues bit for bit as if it had not stopped.
-public struct Trainer<T: SafeTensorsScalar>: Sendable {
+public struct Trainer<T: SSMScalar>: Sendable {
     public let model: SequenceModel<T>
     public let task: TrainingTask
     public let configuration: TrainingConfiguration

@@ -47,7 +47,7 @@ struct BenchScan: ParsableCommand {
         }
     }
 
-    func row<T: FFTScalar>(_: T.Type, B: Int, D: Int, L: Int) throws {
+    func row<T: SelectiveScanScalar>(_: T.Type, B: Int, D: Int, L: Int) throws {
         let N = state
         let shape = try SelectiveScanShape(batch: B, channels: D, state: N, length: L)
         let scan = try SelectiveScan<T>(shape: shape, deltaSoftplus: true, threads: options.threads, chunkLength: chunk)

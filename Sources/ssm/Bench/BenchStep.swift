@@ -43,7 +43,7 @@ struct BenchStep: ParsableCommand {
         }
     }
 
-    func row<T: SafeTensorsScalar>(_: T.Type, B: Int, H: Int) throws {
+    func row<T: SSMScalar>(_: T.Type, B: Int, H: Int) throws {
         var rng = SplitMix64(seed: 23)
         let d = (0 ..< H).map { _ in T.random(in: -1 ..< 1, using: &rng) }
         let engine: StepEngine<T>

@@ -52,7 +52,7 @@ struct BenchTrain: ParsableCommand {
         }
     }
 
-    func row<T: SafeTensorsScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
+    func row<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
         let c = try ModelConfiguration(family: model, layers: layers, width: H, state: state, input: .features(1), output: .pooled(.mean, classes: 10))
         let net = try SequenceModel<T>(configuration: c, threads: options.threads, effort: options.effort)
         var parameters = try net.initialParameters(seed: 1)

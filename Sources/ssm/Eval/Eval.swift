@@ -39,7 +39,7 @@ struct EvalOptions: ParsableArguments {
 
 /// The tensors of an `ssm eval` input file, read in one precision. Every name taken is
 /// recorded, so that ``finish()`` can refuse tensors the operation does not take.
-struct EvalInputs<T: SafeTensorsScalar> {
+struct EvalInputs<T: SSMScalar> {
     let file: SafeTensorsFile
     private(set) var taken: Set<String> = []
 

@@ -22,7 +22,7 @@ struct EvalFFTConv: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, H, L)", ranks: [3])
         let (B, H, L) = (u.shape[0], u.shape[1], u.shape[2])
         let kShapes = bidirectional ? "(2, \(H), Lk) with 1 ≤ Lk ≤ \(L)" : "(\(H), Lk) or (C, \(H), Lk) with 1 ≤ Lk ≤ \(L)"

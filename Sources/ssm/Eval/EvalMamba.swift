@@ -28,7 +28,7 @@ struct EvalMamba: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let hidden = try inputs.required("hidden_states", "(B, L, M)", ranks: [3])
         let (B, L, M) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
         let inProj = try inputs.required("in_proj.weight", "(2E, \(M))", ranks: [2])

@@ -21,7 +21,7 @@ struct EvalS4DKernel: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)
         let (H, N2) = (c.shape[0], c.shape[1])
         let dK = try inputs.optional("d_k", "(\(H), \(length))", ranks: [2])
@@ -70,7 +70,7 @@ struct S4DKernelOptions: ParsableArguments {
 
 /// The S4D parameters `log_dt` (H), `C` (H, N2, 2), `log_A_real` (H, N2), `A_imag` (H, N2) and
 /// optional `B` (H, N2, 2), with their shapes checked.
-func readS4DParameters<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws
+func readS4DParameters<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws
     -> (logDt: Tensor<T>, c: Tensor<T>, logAReal: Tensor<T>, aImag: Tensor<T>, b: Tensor<T>?) {
     let logDt = try inputs.required("log_dt", "(H)", ranks: [1])
     let H = logDt.shape[0]
@@ -94,9 +94,9 @@ func expectShape<T>(_ tensor: Tensor<T>, _ name: String, _ shape: [Int]) throws 
 }
 
 /// The complex values of a (…, 2) real view (torch.view_as_real layout).
-func complexValues<T: SafeTensorsScalar>(_ t: Tensor<T>) -> [Complex<T>] { complexArray(t.scalars) }
+func complexValues<T: SSMScalar>(_ t: Tensor<T>) -> [Complex<T>] { complexArray(t.scalars) }
 
 /// A (…, 2) real view of complex values.
-func realView<T: SafeTensorsScalar>(_ z: [Complex<T>], shape: [Int]) -> Tensor<T> {
+func realView<T: SSMScalar>(_ z: [Complex<T>], shape: [Int]) -> Tensor<T> {
     Tensor(shape: shape, scalars: interleaved(z))
 }

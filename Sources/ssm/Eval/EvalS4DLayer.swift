@@ -20,7 +20,7 @@ struct EvalS4DLayer: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, H, L)", ranks: [3])
         let (B, H, L) = (u.shape[0], u.shape[1], u.shape[2])
         guard B >= 1, H >= 1, L >= 1 else { throw SSMError.shape(argument: "u", expected: "(B, H, L) with positive extents", actual: u.shape) }

@@ -20,7 +20,7 @@ struct EvalS4DRecurrent: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)
         let (H, N2) = (c.shape[0], c.shape[1])
         let u = try inputs.required("u", "(B, \(H), \(length))", ranks: [3])

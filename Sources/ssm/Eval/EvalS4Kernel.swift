@@ -20,7 +20,7 @@ struct EvalS4Kernel: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let params = try readS4Parameters(&inputs)
         let (invDt, aReal, aImag, b, p, c) = (params.invDt, params.aReal, params.aImag, params.b, params.p, params.c)
         let (copies, H, S, N2, R) = (c.shape[0], c.shape[1], aReal.shape[0], aReal.shape[1], p.shape[0])

@@ -23,7 +23,7 @@ struct EvalS4Recurrent: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let params = try readS4Parameters(&inputs)
         let (copies, H) = (params.c.shape[0], params.c.shape[1])
         let u = try inputs.required("u", "(B, \(H), \(length))", ranks: [3])
@@ -48,7 +48,7 @@ extension S4Recurrence.StepMode: ExpressibleByArgument {}
 
 /// The S4 parameters of `ssm eval s4-kernel`, shapes checked: inv_dt (H), A_real (S, N2), A_imag (S, N2),
 /// B (S, N2, 2), P (R, S, N2, 2), C (C, H, N2, 2).
-struct S4ParameterTensors<T: SafeTensorsScalar> {
+struct S4ParameterTensors<T: SSMScalar> {
     var invDt: Tensor<T>, aReal: Tensor<T>, aImag: Tensor<T>, b: Tensor<T>, p: Tensor<T>, c: Tensor<T>
 
     func kernel(_: T.Type) throws -> S4Kernel<T> {
@@ -56,7 +56,7 @@ struct S4ParameterTensors<T: SafeTensorsScalar> {
     }
 }
 
-func readS4Parameters<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> S4ParameterTensors<T> {
+func readS4Parameters<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> S4ParameterTensors<T> {
     let invDt = try inputs.required("inv_dt", "(H)", ranks: [1])
     let H = invDt.shape[0]
     let aReal = try inputs.required("A_real", "(S, N2)", ranks: [2])

@@ -23,7 +23,7 @@ struct EvalSelectiveScan: ParsableCommand {
         try runEval(options, { try compute(&$0) }, { try compute(&$0) })
     }
 
-    func compute<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, D, L)", ranks: [3])
         let (B, D, L) = (u.shape[0], u.shape[1], u.shape[2])
         let delta = try inputs.required("delta", "(\(B), \(D), \(L))", ranks: [3])
@@ -69,7 +69,7 @@ struct EvalSelectiveScan: ParsableCommand {
     }
 
     /// B or C: (D, N) time-invariant, (B, N, L), or (B, G, N, L) with G dividing D.
-    func projection<T: SafeTensorsScalar>(_ inputs: inout EvalInputs<T>, _ name: String, B: Int, D: Int, N: Int,
+    func projection<T: SSMScalar>(_ inputs: inout EvalInputs<T>, _ name: String, B: Int, D: Int, N: Int,
                                           L: Int) throws -> (tensor: Tensor<T>, layout: SelectiveProjection) {
         let expected = "(\(D), \(N)), (\(B), \(N), \(L)) or (\(B), G, \(N), \(L)) with G dividing \(D)"
         let t = try inputs.required(name, expected, ranks: [2, 3, 4])
