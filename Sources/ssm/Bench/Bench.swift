@@ -63,6 +63,22 @@ extension BenchOptions {
     }
 }
 
+extension BenchOptions {
+    /// Prints `header` (unless --json), then calls `body(scalar, B, H, L)` for every shape of
+    /// the lists: lengths outermost, then batch sizes, then channels. A bench without a batch
+    /// or length axis passes `batches: false` or `lengths: false` (and ignores that argument).
+    func forEachRow(header: String, batches: Bool = true, lengths: Bool = true,
+                    _ body: (any SSMScalar.Type, Int, Int, Int) throws -> Void) throws {
+        if !json { print(header) }
+        let scalar: any SSMScalar.Type = precision == .float32 ? Float.self : Double.self
+        for L in lengths ? length.values : [0] {
+            for B in batches ? batch.values : [0] {
+                for H in channels.values { try body(scalar, B, H, L) }
+            }
+        }
+    }
+}
+
 enum Precision: String, ExpressibleByArgument, CaseIterable {
     case float32, float64
 }

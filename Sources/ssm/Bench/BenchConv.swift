@@ -27,19 +27,7 @@ struct BenchConv: ParsableCommand {
     }
 
     func rows() throws {
-        if !options.json {
-            print("op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms")
-        }
-        for L in options.length.values {
-            for H in options.channels.values {
-                for B in options.batch.values {
-                    switch options.precision {
-                    case .float32: try row(Float.self, B: B, H: H, L: L)
-                    case .float64: try row(Double.self, B: B, H: H, L: L)
-                    }
-                }
-            }
-        }
+        try options.forEachRow(header: "op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms") { scalar, B, H, L in try row(scalar, B: B, H: H, L: L) }
     }
 
     func row<T: FFTScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {

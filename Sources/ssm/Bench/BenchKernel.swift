@@ -43,17 +43,7 @@ struct BenchKernel: ParsableCommand {
     }
 
     func rows() throws {
-        if !options.json {
-            print("op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s")
-        }
-        for L in options.length.values {
-            for H in options.channels.values {
-                switch options.precision {
-                case .float32: try row(Float.self, H: H, L: L)
-                case .float64: try row(Double.self, H: H, L: L)
-                }
-            }
-        }
+        try options.forEachRow(header: "op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s", batches: false) { scalar, _, H, L in try row(scalar, H: H, L: L) }
     }
 
     func row<T: FFTScalar>(_: T.Type, H: Int, L: Int) throws {

@@ -32,19 +32,7 @@ struct BenchScan: ParsableCommand {
     }
 
     func run() throws {
-        if !options.json {
-            print("op    pass     B      D        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  ns/(t·d·n)  bound_ms  ratio")
-        }
-        for L in options.length.values {
-            for B in options.batch.values {
-                for D in options.channels.values {
-                    switch options.precision {
-                    case .float32: try row(Float.self, B: B, D: D, L: L)
-                    case .float64: try row(Double.self, B: B, D: D, L: L)
-                    }
-                }
-            }
-        }
+        try options.forEachRow(header: "op    pass     B      D        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  ns/(t·d·n)  bound_ms  ratio") { scalar, B, D, L in try row(scalar, B: B, D: D, L: L) }
     }
 
     func row<T: SelectiveScanScalar>(_: T.Type, B: Int, D: Int, L: Int) throws {

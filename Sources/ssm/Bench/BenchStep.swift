@@ -30,17 +30,7 @@ struct BenchStep: ParsableCommand {
     }
 
     func run() throws {
-        if !options.json {
-            print("op    model mode        B      H    N  precision  step_us   min_us   max_us   tokens/s  MFLOP/step  KB/step  GFLOP/s   GB/s  run_tokens/s")
-        }
-        for H in options.channels.values {
-            for B in options.batch.values {
-                switch options.precision {
-                case .float32: try row(Float.self, B: B, H: H)
-                case .float64: try row(Double.self, B: B, H: H)
-                }
-            }
-        }
+        try options.forEachRow(header: "op    model mode        B      H    N  precision  step_us   min_us   max_us   tokens/s  MFLOP/step  KB/step  GFLOP/s   GB/s  run_tokens/s", lengths: false) { scalar, B, H, _ in try row(scalar, B: B, H: H) }
     }
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int) throws {

@@ -37,19 +37,7 @@ struct BenchTrain: ParsableCommand {
     }
 
     func rows() throws {
-        if !options.json {
-            print("op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms  bound_ms  gemm_ms  fft_ms  scan_ms  ratio")
-        }
-        for L in options.length.values {
-            for B in options.batch.values {
-                for H in options.channels.values {
-                    switch options.precision {
-                    case .float32: try row(Float.self, B: B, H: H, L: L)
-                    case .float64: try row(Double.self, B: B, H: H, L: L)
-                    }
-                }
-            }
-        }
+        try options.forEachRow(header: "op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms  bound_ms  gemm_ms  fft_ms  scan_ms  ratio") { scalar, B, H, L in try row(scalar, B: B, H: H, L: L) }
     }
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {

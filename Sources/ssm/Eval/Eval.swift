@@ -91,20 +91,28 @@ enum EvalPrecision {
     }
 }
 
-/// Runs `body` in the input file's precision and writes what it returns to `output`.
-func runEval(_ options: EvalOptions,
-             _ body32: (inout EvalInputs<Float>) throws -> [(name: String, value: SafeTensorsValue)],
-             _ body64: (inout EvalInputs<Double>) throws -> [(name: String, value: SafeTensorsValue)]) throws {
-    FFT.defaultEffort = options.effort
-    let file = try SafeTensorsFile(path: options.input)
-    let outputs: [(name: String, value: SafeTensorsValue)]
-    switch try EvalPrecision(file) {
-    case .float32:
-        var inputs = EvalInputs<Float>(file: file)
-        outputs = try body32(&inputs)
-    case .float64:
-        var inputs = EvalInputs<Double>(file: file)
-        outputs = try body64(&inputs)
+/// An `ssm eval` operation: tensors in (in the input file's precision), tensors out.
+protocol EvalCommand: ParsableCommand {
+    var options: EvalOptions { get }
+    /// The outputs from the inputs (every input taken, `inputs.finish` called).
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)]
+}
+
+extension EvalCommand {
+    /// Reads the input file, runs ``compute(_:)`` in its precision and writes what it returns
+    /// to `--output`.
+    func run() throws {
+        FFT.defaultEffort = options.effort
+        let file = try SafeTensorsFile(path: options.input)
+        let outputs: [(name: String, value: SafeTensorsValue)]
+        switch try EvalPrecision(file) {
+        case .float32:
+            var inputs = EvalInputs<Float>(file: file)
+            outputs = try compute(&inputs)
+        case .float64:
+            var inputs = EvalInputs<Double>(file: file)
+            outputs = try compute(&inputs)
+        }
+        try SafeTensorsFile.write(outputs, to: options.output)
     }
-    try SafeTensorsFile.write(outputs, to: options.output)
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval fftconv`: causal (or bidirectional) long convolution, forward and backward.
-struct EvalFFTConv: ParsableCommand {
+struct EvalFFTConv: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "fftconv",
         abstract: "Causal long convolution y = k ∗ u + D·u by FFT (backward when d_y is given).",
@@ -17,10 +17,6 @@ struct EvalFFTConv: ParsableCommand {
 
     @Flag(name: .long, help: "Bidirectional kernel: k is (2, H, Lk).")
     var bidirectional = false
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, H, L)", ranks: [3])

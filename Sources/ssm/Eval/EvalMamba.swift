@@ -3,7 +3,7 @@ import SSMKit
 import SSMTraining
 
 /// `ssm eval mamba`: the Mamba block, scan mode (forward and backward) or step mode.
-struct EvalMamba: ParsableCommand {
+struct EvalMamba: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "mamba",
         abstract: "The Mamba block (official mamba_simple.Mamba) in scan or step mode.",
@@ -23,10 +23,6 @@ struct EvalMamba: ParsableCommand {
 
     @Option(name: .long, help: "scan (whole sequence) or step (token by token).")
     var mode: Mode = .scan
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let hidden = try inputs.required("hidden_states", "(B, L, M)", ranks: [3])

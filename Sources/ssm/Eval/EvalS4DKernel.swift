@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval s4d-kernel`: the S4D Vandermonde kernel and its gradients.
-struct EvalS4DKernel: ParsableCommand {
+struct EvalS4DKernel: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4d-kernel",
         abstract: "The S4D kernel K̄ (official S4DKernel) and, with d_k, its parameter gradients.",
@@ -16,10 +16,6 @@ struct EvalS4DKernel: ParsableCommand {
     @OptionGroup var kernelOptions: S4DKernelOptions
     var length: Int { kernelOptions.length }
     var discretization: Discretization { kernelOptions.discretization }
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)

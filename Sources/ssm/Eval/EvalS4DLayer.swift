@@ -3,7 +3,7 @@ import SSMKit
 import SSMTraining
 
 /// `ssm eval s4d-layer`: the official S4D layer, forward and backward.
-struct EvalS4DLayer: ParsableCommand {
+struct EvalS4DLayer: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4d-layer",
         abstract: "The S4D layer (official s4d.py S4D): kernel, FFT conv + D, GELU, 1×1 conv, GLU.",
@@ -15,10 +15,6 @@ struct EvalS4DLayer: ParsableCommand {
     )
 
     @OptionGroup var options: EvalOptions
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, H, L)", ranks: [3])

@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval s4d-recurrent`: the S4D recurrence stepped from a zero state.
-struct EvalS4DRecurrent: ParsableCommand {
+struct EvalS4DRecurrent: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4d-recurrent",
         abstract: "Step the S4D recurrence over u from a zero state (equals fftconv(u, K̄) + D·u).",
@@ -15,10 +15,6 @@ struct EvalS4DRecurrent: ParsableCommand {
     @OptionGroup var kernelOptions: S4DKernelOptions
     var length: Int { kernelOptions.length }
     var discretization: Discretization { kernelOptions.discretization }
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let (logDt, c, logAReal, aImag, b) = try readS4DParameters(&inputs)

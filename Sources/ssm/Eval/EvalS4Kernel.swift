@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval s4-kernel`: the S4 DPLR kernel by Cauchy sums and Woodbury, and its gradients.
-struct EvalS4Kernel: ParsableCommand {
+struct EvalS4Kernel: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4-kernel",
         abstract: "The S4 DPLR kernel K̄ (official SSMKernelDPLR): Cauchy sums, Woodbury, irfft.",
@@ -15,10 +15,6 @@ struct EvalS4Kernel: ParsableCommand {
     @OptionGroup var options: EvalOptions
     @OptionGroup var lengthOption: AttunedLengthOption
     var length: Int { lengthOption.length }
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let params = try readS4Parameters(&inputs)

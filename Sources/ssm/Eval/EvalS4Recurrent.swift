@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval s4-recurrent`: the S4 recurrence stepped from a zero state, C recovered from C̃.
-struct EvalS4Recurrent: ParsableCommand {
+struct EvalS4Recurrent: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "s4-recurrent",
         abstract: "Step the S4 recurrence over u from a zero state (equals fftconv(u, K̄) + D·u).",
@@ -18,10 +18,6 @@ struct EvalS4Recurrent: ParsableCommand {
 
     @Option(name: .long, help: "dense, diagonal or linear.")
     var stepMode: S4Recurrence.StepMode = .linear
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let params = try readS4Parameters(&inputs)

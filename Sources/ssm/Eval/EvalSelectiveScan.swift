@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm eval selective-scan`: the S6 scan of Mamba, forward and backward.
-struct EvalSelectiveScan: ParsableCommand {
+struct EvalSelectiveScan: EvalCommand {
     static let configuration = CommandConfiguration(
         commandName: "selective-scan",
         abstract: "The selective scan (official selective_scan_ref), forward and backward (when d_out is given).",
@@ -18,10 +18,6 @@ struct EvalSelectiveScan: ParsableCommand {
 
     @Flag(name: .long, help: "delta ← softplus(delta + delta_bias) (x itself above 20).")
     var deltaSoftplus = false
-
-    func run() throws {
-        try runEval(options, { try compute(&$0) }, { try compute(&$0) })
-    }
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let u = try inputs.required("u", "(B, D, L)", ranks: [3])
