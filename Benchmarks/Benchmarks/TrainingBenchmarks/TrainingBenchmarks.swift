@@ -3,7 +3,8 @@
 // 128, mean pooling, 10 classes; S4D with N = 64 at L = 1024, B = 16 (the PyTorch comparison's
 // shape, README › Training), S4 at the same shape, and Mamba with N = 16 at L = 256, B = 16.
 // float32. mallocCountTotal counts the step's heap allocations after warm-up (the gradients and
-// the model's pass buffers are made once, in setup and the warm-up iteration).
+// the model's pass buffers are made once, in setup and the warm-up iteration). SSM_THREADS=N
+// fixes the thread count (default: all cores).
 
 import Benchmark
 import Foundation
@@ -30,7 +31,8 @@ func register(_ family: ModelFamily, state: Int, length L: Int) {
         guard box.model == nil else { return }
         let c = try ModelConfiguration(family: family, layers: 4, width: 128, state: state, input: .features(1),
                                        output: .pooled(.mean, classes: 10))
-        let model = try SequenceModel<Float>(configuration: c)
+        let threads = ProcessInfo.processInfo.environment["SSM_THREADS"].flatMap { Int($0) }
+        let model = try SequenceModel<Float>(configuration: c, threads: threads)
         box.parameters = try model.initialParameters(seed: 1)
         box.optimizer = AdamW(try AdamW<Float>.Hyperparameters(learningRate: 1e-3), layout: box.parameters!)
         box.gradients = box.parameters!.zeros()

@@ -269,7 +269,8 @@ extension SequenceModel {
             let p = pb.baseAddress!
             try encode(batch, p, s, into: s.stream(0))
             s.masked = dropoutSeed != nil && dropout > 0
-            for (i, mixer) in mixers.enumerated() {
+            for i in mixers.indices {
+                let mixer = mixers[i]
                 let (x, nx) = (s.stream(i), s.normalized(i))
                 norm(i, x, p, s, into: nx)
                 let mismatch = mixer.layout != stream
@@ -401,7 +402,8 @@ extension SequenceModel {
         }
         // Blocks in reverse: xᵢ₊₁ = xᵢ + dropout(mixer(norm(xᵢ))).
         let (dM, dMixerY, dMixerU) = (s.scratch[0], s.scratch[1], s.scratch[3])
-        for (i, mixer) in mixers.enumerated().reversed() {
+        for i in mixers.indices.reversed() {
+            let mixer = mixers[i]
             let mismatch = mixer.layout != stream
             dM.update(from: dX, count: n)
             if s.masked, let mask = s.mask(i) { for j in 0 ..< n { dM[j] *= mask[j] } }
