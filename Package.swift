@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "SSMKit", targets: ["SSMKit"]),
         .library(name: "SSMTraining", targets: ["SSMTraining"]),
+        .library(name: "SSMLanguage", targets: ["SSMLanguage"]),
         .executable(name: "ssm", targets: ["ssm"]),
     ],
     dependencies: [
@@ -57,11 +58,18 @@ let package = Package(
             // The 8×8 digits data set (scripts/make_digits.py), read by TrainingTask(.digits).
             resources: [.copy("Resources/digits.safetensors")]
         ),
+        // Pretrained language models: Hugging Face checkpoints, the byte-level BPE tokenizer,
+        // generation and perplexity, on the mixers of SSMTraining.
+        .target(
+            name: "SSMLanguage",
+            dependencies: ["SSMKit", "SSMTraining"]
+        ),
         .executableTarget(
             name: "ssm",
             dependencies: [
                 "SSMKit",
                 "SSMTraining",
+                "SSMLanguage",
                 "CSSMKitProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -73,6 +81,10 @@ let package = Package(
         .testTarget(
             name: "SSMTrainingTests",
             dependencies: ["SSMTraining", "SSMKit"]
+        ),
+        .testTarget(
+            name: "SSMLanguageTests",
+            dependencies: ["SSMLanguage", "SSMTraining", "SSMKit"]
         ),
         // Runs the built `ssm` on the PyTorch fixtures of Tests/Fixtures and on bad input.
         .testTarget(

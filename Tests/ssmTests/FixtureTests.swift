@@ -118,6 +118,7 @@ struct EvalBadInputTests {
         switch poisoned[0].value {
         case var .float32(t): t.scalars[t.scalars.count / 2] = .nan; poisoned[0].value = .float32(t)
         case var .float64(t): t.scalars[t.scalars.count / 2] = .infinity; poisoned[0].value = .float64(t)
+        case .int64: Issue.record("\(c): the fixture's \(first) is an integer tensor")
         }
         try expectRefused(c, poisoned, naming: first, "with a non-finite \(first)")
         let extra: SafeTensorsValue = all[0].value.dtype == .f64
@@ -128,6 +129,7 @@ struct EvalBadInputTests {
         // A trailing unit axis: the same values, one rank too many.
         case let .float32(t): reshaped[0].value = .float32(Tensor(shape: t.shape + [1], scalars: t.scalars))
         case let .float64(t): reshaped[0].value = .float64(Tensor(shape: t.shape + [1], scalars: t.scalars))
+        case let .int64(shape, values): reshaped[0].value = .int64(shape: shape + [1], values: values)
         }
         try expectRefused(c, reshaped, naming: first, "with \(first) reshaped")
     }

@@ -41,6 +41,18 @@ package enum FileIO {
         return bytes
     }
 
+    /// Whether `path` names a regular file (following links).
+    package static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Whether `path` names a folder (following links).
+    package static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// Creates `path` and any missing parents (mode 0755); an existing folder is fine.
     package static func makeDirectories(_ path: String) throws(FileError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
@@ -79,5 +91,43 @@ package enum FileIO {
             unlink(temporary)
             throw FileError(path: path, reason: failure)
         }
+    }
+}
+
+/// Immutable bytes at a stable address: a regular file mapped read-only (`mmap`), or a copy of
+/// an array. Freed (unmapped) with the last reference.
+package final class ReadOnlyBytes: @unchecked Sendable {
+    package let base: UnsafeRawPointer
+    package let count: Int
+    private let mapped: Bool
+
+    /// Maps the regular file at `path` (an empty file maps nothing).
+    package init(mapping path: String) throws(FileError) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FileError(path: path, reason: "cannot open: \(FileIO.errnoText())") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError(path: path, reason: "cannot stat: \(FileIO.errnoText())") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: "not a regular file") }
+        count = Int(info.st_size)
+        guard count > 0 else {
+            (base, mapped) = (UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 8)), false)
+            return
+        }
+        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw FileError(path: path, reason: "cannot map: \(FileIO.errnoText())")
+        }
+        (base, mapped) = (UnsafeRawPointer(p), true)
+    }
+
+    /// A copy of `bytes`.
+    package init(copying bytes: [UInt8]) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        bytes.withUnsafeBytes { if let source = $0.baseAddress { p.copyMemory(from: source, byteCount: bytes.count) } }
+        (base, count, mapped) = (UnsafeRawPointer(p), bytes.count, false)
+    }
+
+    deinit {
+        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), count) } else { UnsafeMutableRawPointer(mutating: base).deallocate() }
     }
 }

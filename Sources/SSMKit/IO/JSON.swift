@@ -24,6 +24,17 @@ package enum JSONValue: Equatable, Sendable {
     package var double: Double? { if case let .number(text) = self { Double(text) } else { nil } }
     /// The elements, if this is an array.
     package var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
+    /// The value as an integer that fits in `Int` (no fraction or exponent), if it is one.
+    package var integer: Int? {
+        guard case let .number(text) = self, !text.isEmpty else { return nil }
+        let digits = text.hasPrefix("-") ? text.utf8.dropFirst() : text.utf8[...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int(text)
+    }
+    /// The boolean, if this is one.
+    package var bool: Bool? { if case let .bool(b) = self { b } else { nil } }
+    /// Whether this is `null`.
+    package var isNull: Bool { self == .null }
     /// The members in file order, if this is an object.
     package var object: [(key: String, value: JSONValue)]? { if case let .object(m) = self { m } else { nil } }
 

@@ -1,15 +1,22 @@
-/// Element types of a safetensors file that SSMKit reads. F16 and BF16 widen to Float.
+/// Element types of a safetensors file. The floating-point types read as ``Tensor`` values
+/// (F16 and BF16 widen to Float exactly); the integer and boolean types read as
+/// ``SafeTensorsFile/integers(_:)``.
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
     case f16 = "F16", bf16 = "BF16", f32 = "F32", f64 = "F64"
+    case bool = "BOOL", u8 = "U8", i8 = "I8", u16 = "U16", i16 = "I16", u32 = "U32", i32 = "I32", u64 = "U64", i64 = "I64"
 
     /// Bytes per element.
     public var size: Int {
         switch self {
-        case .f16, .bf16: 2
-        case .f32: 4
-        case .f64: 8
+        case .bool, .u8, .i8: 1
+        case .f16, .bf16, .u16, .i16: 2
+        case .f32, .u32, .i32: 4
+        case .f64, .u64, .i64: 8
         }
     }
+
+    /// Whether the type holds floating-point values.
+    public var isFloatingPoint: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
 }
 
 /// An error reading or writing a safetensors file. Every case names the file (`source`) and,
@@ -47,7 +54,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
             "\(s): header length \(declared) exceeds the \(available) bytes that follow it"
         case let .malformedHeader(s, reason): "\(s): malformed safetensors header: \(reason)"
         case let .unsupportedDType(s, t, dtype):
-            "\(s): tensor \(t): unsupported dtype \(dtype), expected one of F16, BF16, F32, F64"
+            "\(s): tensor \(t): unsupported dtype \(dtype), expected one of \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
         case let .invalidShape(s, t, reason): "\(s): tensor \(t): invalid shape: \(reason)"
         case let .offsetsOutOfRange(s, t, b, e, size):
             "\(s): tensor \(t): data_offsets [\(b), \(e)] outside the \(size)-byte data section"
@@ -72,12 +79,12 @@ public protocol SafeTensorsScalar: FFTScalar {
 
 extension Float: SafeTensorsScalar {
     public static var safeTensorsDType: SafeTensorsDType { .f32 }
-    public static func canRead(_ dtype: SafeTensorsDType) -> Bool { dtype != .f64 }
+    public static func canRead(_ dtype: SafeTensorsDType) -> Bool { dtype.isFloatingPoint && dtype != .f64 }
 }
 
 extension Double: SafeTensorsScalar {
     public static var safeTensorsDType: SafeTensorsDType { .f64 }
-    public static func canRead(_ dtype: SafeTensorsDType) -> Bool { true }
+    public static func canRead(_ dtype: SafeTensorsDType) -> Bool { dtype.isFloatingPoint }
 }
 
 /// A parsed safetensors file (https://github.com/huggingface/safetensors format): an 8-byte
@@ -105,26 +112,29 @@ public struct SafeTensorsFile: Sendable {
     /// Entries in the order of their data.
     public let entries: [Entry]
     public let metadata: [String: String]
-    private let bytes: [UInt8]
+    private let bytes: ReadOnlyBytes
     private let dataStart: Int
     private let index: [String: Int]
 
-    /// Reads and validates the file at `path`.
+    /// Maps and validates the file at `path`.
     public init(path: String) throws(SafeTensorsError) {
-        let bytes: [UInt8]
-        do { bytes = try FileIO.readAll(path) } catch {
+        let bytes: ReadOnlyBytes
+        do { bytes = try ReadOnlyBytes(mapping: path) } catch {
             throw .unreadable(source: path, reason: error.reason)
         }
-        try self.init(bytes: bytes, source: path)
+        try self.init(storage: bytes, source: path)
     }
 
     /// Validates `bytes` as a safetensors file.
     public init(bytes: [UInt8], source: String = "<memory>") throws(SafeTensorsError) {
+        try self.init(storage: ReadOnlyBytes(copying: bytes), source: source)
+    }
+
+    private init(storage bytes: ReadOnlyBytes, source: String) throws(SafeTensorsError) {
         self.source = source
         self.bytes = bytes
         guard bytes.count >= 8 else { throw .truncated(source: source, size: bytes.count) }
-        var declared: UInt64 = 0
-        for k in 0 ..< 8 { declared |= UInt64(bytes[k]) << (8 * UInt64(k)) }
+        let declared = UInt64(littleEndian: bytes.base.loadUnaligned(as: UInt64.self))
         let available = bytes.count - 8
         guard declared <= UInt64(min(available, Self.maximumHeaderLength)) else {
             throw .headerLength(source: source, declared: declared, available: available)
@@ -133,7 +143,7 @@ public struct SafeTensorsFile: Sendable {
         dataStart = 8 + headerLength
         let dataSize = bytes.count - dataStart
         let json: JSONValue
-        do { json = try JSONParser.parse(Array(bytes[8 ..< dataStart])) } catch {
+        do { json = try JSONParser.parse(Array(UnsafeRawBufferPointer(start: bytes.base + 8, count: headerLength))) } catch {
             throw .malformedHeader(source: source, reason: "\(error.reason) at byte \(error.offset) of the header")
         }
         guard case let .object(members) = json else {
@@ -235,14 +245,72 @@ public struct SafeTensorsFile: Sendable {
             throw .dtypeMismatch(source: source, tensor: name, dtype: e.dtype, expected: T.safeTensorsDType.rawValue)
         }
         let count = e.range.count / e.dtype.size
-        let scalars = bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + dataStart + e.range.lowerBound
-            return [T](unsafeUninitializedCapacity: count) { out, initialized in
-                for k in 0 ..< count { out[k] = Self.decode(base, k, e.dtype) }
-                initialized = count
-            }
+        let base = bytes.base + dataStart + e.range.lowerBound
+        let scalars = [T](unsafeUninitializedCapacity: count) { out, initialized in
+            for k in 0 ..< count { out[k] = Self.decode(base, k, e.dtype) }
+            initialized = count
         }
         return Tensor(shape: e.shape, scalars: scalars)
+    }
+
+    /// Converts the floating-point tensor `name` into the caller's buffer (of exactly its
+    /// element count), with no intermediate copy: how a large checkpoint is loaded.
+    /// - Throws: as ``tensor(_:as:)``, and ``SafeTensorsError/byteCount(source:tensor:expected:actual:)``
+    ///   when `destination` does not hold the tensor's element count.
+    public func read<T: SafeTensorsScalar>(_ name: String, into destination: UnsafeMutableBufferPointer<T>) throws(SafeTensorsError) {
+        guard let e = entry(name) else { throw .missingTensor(source: source, tensor: name) }
+        guard T.canRead(e.dtype) else {
+            throw .dtypeMismatch(source: source, tensor: name, dtype: e.dtype, expected: T.safeTensorsDType.rawValue)
+        }
+        let count = e.range.count / e.dtype.size
+        guard destination.count == count else {
+            throw .byteCount(source: source, tensor: name, expected: destination.count * e.dtype.size, actual: e.range.count)
+        }
+        let base = bytes.base + dataStart + e.range.lowerBound
+        if e.dtype == T.safeTensorsDType, 1.littleEndian == 1 {
+            // Little-endian storage on a little-endian machine: the bytes are the values.
+            UnsafeMutableRawPointer(destination.baseAddress!).copyMemory(from: base, byteCount: e.range.count)
+        } else {
+            for k in 0 ..< count { destination[k] = Self.decode(base, k, e.dtype) }
+        }
+    }
+
+    /// The integer or boolean tensor `name` (BOOL as 0 and 1), with its shape.
+    /// - Throws: ``SafeTensorsError/missingTensor(source:tensor:)``;
+    ///   ``SafeTensorsError/dtypeMismatch(source:tensor:dtype:expected:)`` for a floating-point
+    ///   tensor, or a U64 value above `Int.max`.
+    public func integers(_ name: String) throws(SafeTensorsError) -> (shape: [Int], values: [Int]) {
+        guard let e = entry(name) else { throw .missingTensor(source: source, tensor: name) }
+        guard !e.dtype.isFloatingPoint else {
+            throw .dtypeMismatch(source: source, tensor: name, dtype: e.dtype, expected: "an integer or BOOL dtype")
+        }
+        let count = e.range.count / e.dtype.size
+        let p = bytes.base + dataStart + e.range.lowerBound
+        var values = [Int](repeating: 0, count: count)
+        for k in 0 ..< count {
+            switch e.dtype {
+            case .bool, .u8: values[k] = Int(p.load(fromByteOffset: k, as: UInt8.self))
+            case .i8: values[k] = Int(p.load(fromByteOffset: k, as: Int8.self))
+            case .u16: values[k] = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self)))
+            case .i16: values[k] = Int(Int16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * k, as: Int16.self)))
+            case .u32: values[k] = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * k, as: UInt32.self)))
+            case .i32: values[k] = Int(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * k, as: Int32.self)))
+            case .i64: values[k] = Int(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
+            case .u64:
+                guard let v = Int(exactly: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))) else {
+                    throw .dtypeMismatch(source: source, tensor: name, dtype: e.dtype, expected: "values up to \(Int.max)")
+                }
+                values[k] = v
+            case .f16, .bf16, .f32, .f64: break
+            }
+        }
+        return (e.shape, values)
+    }
+
+    /// The raw little-endian bytes of tensor `name` (no copy; valid while this value lives).
+    public func withRawBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer, Entry) throws -> R) throws -> R {
+        guard let e = entry(name) else { throw SafeTensorsError.missingTensor(source: source, tensor: name) }
+        return try body(UnsafeRawBufferPointer(start: bytes.base + dataStart + e.range.lowerBound, count: e.range.count), e)
     }
 
     @inline(__always)
@@ -257,6 +325,8 @@ public struct SafeTensorsFile: Sendable {
             T(Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self))) << 16))
         case .f16:
             T(halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self))))
+        case .bool, .u8, .i8, .u16, .i16, .u32, .i32, .u64, .i64:
+            preconditionFailure("an integer dtype is not decoded as a floating-point value")
         }
     }
 
@@ -273,15 +343,17 @@ public struct SafeTensorsFile: Sendable {
     }
 }
 
-/// One tensor to write: Float tensors are stored as F32, Double tensors as F64.
+/// One tensor to write: Float tensors are stored as F32, Double tensors as F64, integers as I64.
 public enum SafeTensorsValue: Sendable {
     case float32(Tensor<Float>)
     case float64(Tensor<Double>)
+    case int64(shape: [Int], values: [Int])
 
     public var shape: [Int] {
         switch self {
         case let .float32(t): t.shape
         case let .float64(t): t.shape
+        case let .int64(shape, _): shape
         }
     }
 
@@ -289,6 +361,7 @@ public enum SafeTensorsValue: Sendable {
         switch self {
         case .float32: .f32
         case .float64: .f64
+        case .int64: .i64
         }
     }
 
@@ -300,6 +373,7 @@ public enum SafeTensorsValue: Sendable {
         switch self {
         case let .float32(t): for x in t.scalars { withUnsafeBytes(of: x.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         case let .float64(t): for x in t.scalars { withUnsafeBytes(of: x.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        case let .int64(_, values): for x in values { withUnsafeBytes(of: Int64(x).littleEndian) { out.append(contentsOf: $0) } }
         }
     }
 }
@@ -319,6 +393,9 @@ extension SafeTensorsFile {
         for (name, value) in tensors {
             guard name != "__metadata__", seen.insert(name).inserted else {
                 throw .duplicateName(source: source, tensor: name)
+            }
+            if case let .int64(shape, values) = value, shape.reduce(1, *) != values.count {
+                throw .invalidShape(source: source, tensor: name, reason: "shape \(shape) does not hold \(values.count) values")
             }
             let begin = data.count
             value.appendBytes(to: &data)

@@ -1,6 +1,6 @@
 /// The S4 (DPLR) kernel's parameters at the HiPPO-LegS initialization, one SSM for all
 /// channels, rank 1 (the official `SSMKernelDPLR` with `init="legs"`), in the layout of
-/// ``S4Kernel/forward(length:rate:invDt:aReal:aImag:b:p:cTilde:k:)``:
+/// ``S4Kernel/forward(length:rate:invDt:aReal:aImag:b:p:cTilde:k:workspace:)``:
 ///
 ///     Δ_h log-uniform in [dtMin, dtMax]        invDt: (H) = log Δ
 ///     λ_n of LegS's NPLR form                  aReal: (N/2) = log(−Re λ),  aImag: (N/2) = −Im λ

@@ -273,8 +273,10 @@ public enum RMSNorm {
     }
 
     /// ``forward(_:weight:rows:channels:)`` into the caller's y (R, C) and ρ⁻¹ (R).
+    /// `epsilon` other than 1e-5 serves pretrained models that set their own.
     public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
-                                             inverseRMS: UnsafeMutablePointer<Double>, rows R: Int, channels C: Int) {
+                                             inverseRMS: UnsafeMutablePointer<Double>, rows R: Int, channels C: Int,
+                                             epsilon: Double = RMSNorm.epsilon) {
         for r in 0 ..< R {
             var squares = 0.0
             for c in 0 ..< C { squares += Double(x[r * C + c]) * Double(x[r * C + c]) }

@@ -1,0 +1,252 @@
+import SSMKit
+import SSMTraining
+
+/// A Mamba language model for inference (transformers' `MambaForCausalLM`, mamba_ssm's
+/// `MambaLMHeadModel`). Legend: B batch · L length · M width · V vocabulary.
+///
+///     h₀ = embedding[ids]                                  (B, L, M)
+///     hᵢ = hᵢ₋₁ + mixerᵢ(RMSNorm(hᵢ₋₁; normᵢ.weight))       i = 1 … layers
+///     logits = RMSNorm(h; norm_f.weight) · lm_headᵀ          (B, L, V); lm_head = embedding when tied
+///
+/// Every weight lives in one buffer converted once from the checkpoint (F32, F16 or BF16 into
+/// `T`). Three ways to run it, which agree to rounding:
+/// - ``logits(_:batch:length:)``: the whole forward, every position's logits;
+/// - ``prefill(_:length:state:chunk:)``: the scan over a prompt in chunks with the state carried
+///   from chunk to chunk, the last position's logits only;
+/// - ``step(_:state:)``: one token per sequence in step (recurrent) mode.
+public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchecked Sendable {
+    public let configuration: MambaLanguageModelConfiguration
+    public let threads: Int
+    let mixers: [MambaMixer<T>]
+    let layout: ParameterLayout
+    /// The weights: embedding (V, M); per layer the norm (M) and the mixer's parameters in
+    /// declaration order; norm_f (M); lm_head (V, M) unless tied.
+    let weights: UnsafeMutableBufferPointer<T>
+    let embeddingOffset: Int, layerOffsets: [Int], normFOffset: Int, headOffset: Int
+
+    /// The official names under which the checkpoint stores each weight of block `i`.
+    static func mixerPrefix(_ i: Int) -> String { "backbone.layers.\(i).mixer." }
+
+    /// A model with every weight zero, to be filled by a loader.
+    init(configuration c: MambaLanguageModelConfiguration, threads: Int?) throws(PretrainedError) {
+        if let threads, threads < 1 { throw .argument(name: "threads", expected: "a positive count, got \(threads)") }
+        configuration = c
+        let threads = threads ?? WorkerPool.onlineProcessorCount()
+        self.threads = threads
+        var mixers: [MambaMixer<T>] = []
+        for _ in 0 ..< c.layers { mixers.append(try rethrowingEngine { () throws(SSMError) in try MambaMixer<T>(configuration: c.mixer, threads: threads) }) }
+        self.mixers = mixers
+        layout = ParameterLayout(mixers[0].parameterDeclarations)
+        let (V, M) = (c.vocabulary, c.width)
+        var offset = 0
+        embeddingOffset = 0
+        offset += V * M
+        var layerOffsets: [Int] = []
+        for _ in 0 ..< c.layers {
+            layerOffsets.append(offset)
+            offset += M + layout.count
+        }
+        self.layerOffsets = layerOffsets
+        normFOffset = offset
+        offset += M
+        headOffset = c.tiedEmbeddings ? embeddingOffset : offset
+        if !c.tiedEmbeddings { offset += V * M }
+        weights = .allocate(capacity: offset)
+        weights.initialize(repeating: 0)
+    }
+
+    deinit { weights.deallocate() }
+
+    /// Loads a Hugging Face model folder (`config.json` with `model.safetensors` or its shards),
+    /// converting the weights to `T`.
+    ///
+    /// The embedding is read as `backbone.embeddings.weight` or, from a converted mamba_ssm
+    /// checkpoint, `backbone.embedding.weight`; `lm_head.weight` may be absent when the config
+    /// ties it (and is then ignored if present, as it equals the embedding).
+    /// - Throws: ``PretrainedError`` naming the file and field or tensor: a missing or
+    ///   malformed config, an unsupported model type, a missing, misshapen, non-finite or
+    ///   unexpected tensor.
+    public convenience init(directory: String, threads: Int? = nil) throws(PretrainedError) {
+        guard FileIO.isDirectory(directory) else { throw .unreadable(path: directory, reason: "not a folder") }
+        let c = try MambaLanguageModelConfiguration(contentsOf: directory + "/config.json")
+        try self.init(configuration: c, threads: threads)
+        let files = try CheckpointFiles(folder: directory)
+        var used = Set<String>()
+        func read(_ name: String, _ shape: [Int], at offset: Int) throws(PretrainedError) {
+            let count = shape.reduce(1, *)
+            try files.read(name, shape: shape, into: UnsafeMutableBufferPointer(rebasing: weights[offset ..< offset + count]))
+            used.insert(name)
+        }
+        let (V, M) = (c.vocabulary, c.width)
+        let embedding = files.tensors["backbone.embeddings.weight"] != nil ? "backbone.embeddings.weight" : "backbone.embedding.weight"
+        try read(embedding, [V, M], at: embeddingOffset)
+        for i in 0 ..< c.layers {
+            try read("backbone.layers.\(i).norm.weight", [M], at: layerOffsets[i])
+            for (k, d) in layout.declarations.enumerated() {
+                try read(Self.mixerPrefix(i) + d.name, d.shape, at: layerOffsets[i] + M + layout.ranges[k].lowerBound)
+            }
+        }
+        try read("backbone.norm_f.weight", [M], at: normFOffset)
+        if c.tiedEmbeddings {
+            if files.tensors["lm_head.weight"] != nil { used.insert("lm_head.weight") }
+        } else {
+            try read("lm_head.weight", [V, M], at: headOffset)
+        }
+        if let extra = files.tensors.keys.sorted().first(where: { !used.contains($0) }) {
+            throw .tensor(file: files.tensors[extra]!.file.source, tensor: extra, expected: "no such tensor in a \(c.layers)-layer MambaForCausalLM")
+        }
+    }
+
+    /// The view of block `i`'s mixer parameters.
+    func mixerView(_ i: Int) -> ParameterView<T> {
+        ParameterView(base: UnsafePointer(weights.baseAddress! + layerOffsets[i] + configuration.width), layout: layout)
+    }
+
+    /// The recurrent state of B sequences: every block's conv and SSM states, and how many
+    /// tokens it has seen.
+    public struct State: Sendable {
+        public let batch: Int
+        /// Block i's mixer state (conv (B, E, K), ssm (B, E, N)).
+        public var layers: [MambaMixer<T>.State]
+        /// Tokens processed per sequence.
+        public var tokens: Int
+    }
+
+    /// The zero state of `batch` sequences.
+    public func makeState(batch: Int) throws(PretrainedError) -> State {
+        guard batch >= 1 else { throw .argument(name: "batch", expected: "a positive count, got \(batch)") }
+        var layers: [MambaMixer<T>.State] = []
+        for (i, m) in mixers.enumerated() {
+            let view = mixerView(i)
+            layers.append(try rethrowingEngine { () throws(SSMError) in try m.makeState(batch: batch, length: 1, parameters: view) })
+        }
+        return State(batch: batch, layers: layers, tokens: 0)
+    }
+
+    /// Every position's logits (B, L, V) of B sequences of L token ids (B, L), from the zero
+    /// state: the model's full forward.
+    public func logits(_ ids: [Int], batch B: Int, length L: Int) throws(PretrainedError) -> [T] {
+        var state = try makeState(batch: B)
+        return try run(ids, length: L, state: &state, chunk: L, allPositions: true)
+    }
+
+    /// Runs L tokens per sequence (ids (B, L)) through the scan from `state`, `chunk` tokens at
+    /// a time with the state carried between chunks, and returns the last position's logits
+    /// (B, V). `state` is left after the last token.
+    public func prefill(_ ids: [Int], length L: Int, state: inout State, chunk: Int = 512) throws(PretrainedError) -> [T] {
+        try run(ids, length: L, state: &state, chunk: chunk, allPositions: false)
+    }
+
+    /// One token per sequence (ids (B)) in step mode: the next logits (B, V).
+    public func step(_ ids: [Int], state: inout State) throws(PretrainedError) -> [T] {
+        let (B, M) = (state.batch, configuration.width)
+        try check(ids, count: B, "ids")
+        var h = [T](repeating: 0, count: B * M), normed = h, out = h
+        gather(ids, into: &h)
+        var inverse = [Double](repeating: 0, count: B)
+        for i in 0 ..< mixers.count {
+            norm(h, weightOffset: layerOffsets[i], rows: B, into: &normed, &inverse)
+            let view = mixerView(i)
+            try rethrowingEngine { () throws(SSMError) in
+                try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
+                    try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                        try mixers[i].step(&state.layers[i], x, parameters: view, into: y)
+                    }
+                }
+            }
+            for k in 0 ..< B * M { h[k] += out[k] }
+        }
+        state.tokens += 1
+        return head(h, rows: B)
+    }
+
+    private func run(_ ids: [Int], length L: Int, state: inout State, chunk: Int, allPositions: Bool) throws(PretrainedError) -> [T] {
+        let (B, M, V) = (state.batch, configuration.width, configuration.vocabulary)
+        guard L >= 1 else { throw .argument(name: "length", expected: "at least 1 token, got \(L)") }
+        guard chunk >= 1 else { throw .argument(name: "chunk", expected: "a positive token count, got \(chunk)") }
+        try check(ids, count: B * L, "ids")
+        var result = [T](repeating: 0, count: allPositions ? B * L * V : B * V)
+        var start = 0
+        while start < L {
+            let C = min(chunk, L - start)
+            var piece = [Int](repeating: 0, count: B * C)
+            for b in 0 ..< B { for t in 0 ..< C { piece[b * C + t] = ids[b * L + start + t] } }
+            var h = [T](repeating: 0, count: B * C * M), normed = h, out = h
+            var inverse = [Double](repeating: 0, count: B * C)
+            gather(piece, into: &h)
+            for i in 0 ..< mixers.count {
+                norm(h, weightOffset: layerOffsets[i], rows: B * C, into: &normed, &inverse)
+                let view = mixerView(i)
+                try rethrowingEngine { () throws(SSMError) in
+                    try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
+                        try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                            try mixers[i].prefill(x, length: C, parameters: view, state: &state.layers[i], into: y)
+                        }
+                    }
+                }
+                for k in 0 ..< B * C * M { h[k] += out[k] }
+            }
+            if allPositions {
+                let logits = head(h, rows: B * C)
+                for b in 0 ..< B {
+                    for t in 0 ..< C {
+                        let source = (b * C + t) * V, target = (b * L + start + t) * V
+                        for v in 0 ..< V { result[target + v] = logits[source + v] }
+                    }
+                }
+            } else if start + C == L {
+                var last = [T](repeating: 0, count: B * M)
+                for b in 0 ..< B { for j in 0 ..< M { last[b * M + j] = h[(b * C + C - 1) * M + j] } }
+                result = head(last, rows: B)
+            }
+            start += C
+        }
+        state.tokens += L
+        return result
+    }
+
+    private func check(_ ids: [Int], count: Int, _ name: String) throws(PretrainedError) {
+        guard ids.count == count else { throw .argument(name: name, expected: "\(count) token ids, got \(ids.count)") }
+        let V = configuration.vocabulary
+        if let bad = ids.first(where: { $0 < 0 || $0 >= V }) {
+            throw .argument(name: name, expected: "token ids in 0 ..< \(V) (the vocabulary), got \(bad)")
+        }
+    }
+
+    /// h (R, M) = embedding rows of `ids`.
+    private func gather(_ ids: [Int], into h: inout [T]) {
+        let M = configuration.width
+        for (r, id) in ids.enumerated() {
+            for j in 0 ..< M { h[r * M + j] = weights[embeddingOffset + id * M + j] }
+        }
+    }
+
+    /// RMSNorm of R rows with the weight at `weightOffset`.
+    private func norm(_ x: [T], weightOffset: Int, rows R: Int, into y: inout [T], _ inverse: inout [Double]) {
+        let M = configuration.width
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                inverse.withUnsafeMutableBufferPointer { i in
+                    RMSNorm.forward(x.baseAddress!, weight: UnsafePointer(weights.baseAddress! + weightOffset), y: y.baseAddress!,
+                                    inverseRMS: i.baseAddress!, rows: R, channels: M, epsilon: configuration.normEpsilon)
+                }
+            }
+        }
+    }
+
+    /// logits (R, V) = RMSNorm(h; norm_f) · headᵀ.
+    private func head(_ h: [T], rows R: Int) -> [T] {
+        let (M, V) = (configuration.width, configuration.vocabulary)
+        var normed = [T](repeating: 0, count: R * M)
+        var inverse = [Double](repeating: 0, count: R)
+        norm(h, weightOffset: normFOffset, rows: R, into: &normed, &inverse)
+        var logits = [T](repeating: 0, count: R * V)
+        normed.withUnsafeBufferPointer { x in
+            logits.withUnsafeMutableBufferPointer { out in
+                BLAS.matmul(x.baseAddress!, UnsafePointer(weights.baseAddress! + headOffset), transposeB: true, m: R, n: V, k: M,
+                            into: out.baseAddress!, threads: threads)
+            }
+        }
+        return logits
+    }
+}
