@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSSMKitProcess
 import SSMKit
+import SSMLanguage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,9 +13,10 @@ import Darwin
 struct SSM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm",
-        abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU.",
+        abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU: train, run, generate.",
         version: "ssm \(BuildInfo.version) (SIMD \(BuildInfo.simdPath); \(BuildInfo.blas))",
-        subcommands: [Train.self, Conv.self, Eval.self, Verify.self, Bench.self, Crosscheck.self, Wisdom.self]
+        subcommands: [Train.self, Conv.self, Eval.self, Verify.self, Bench.self, Crosscheck.self, Wisdom.self,
+                      Generate.self, Perplexity.self, Tokenize.self]
     )
 
     /// Parses and runs the command. Errors print as one line on stderr (`ssm: <message>`) with a
@@ -44,6 +46,7 @@ func oneLineMessage(for error: any Error) -> String {
     case let e as SafeTensorsError: e.description
     case let e as WisdomError: e.description
     case let e as FileError: e.description
+    case let e as PretrainedError: e.description
     default: SSM.message(for: error)
     }
     return text.split(separator: "\n").first.map(String.init) ?? "\(error)"

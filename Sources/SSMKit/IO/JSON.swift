@@ -233,7 +233,7 @@ struct JSONParser {
 
 extension String {
     /// This string as a JSON string literal, quotes included.
-    var jsonQuoted: String {
+    package var jsonQuoted: String {
         var out = "\""
         for u in unicodeScalars {
             switch u {

@@ -12,6 +12,36 @@ extension MambaMixer {
         /// Δ and y (B, E), A (E, N).
         var xz, u, z, xDbl, dt, y, a: [T]
 
+        /// The state of sequences `r` alone.
+        public func rows(_ r: Range<Int>) -> State {
+            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
+            var s = State(batch: r.count, convRow: convRow, ssmRow: ssmRow, a: a.count, scratch: self)
+            s.conv = Array(conv[r.lowerBound * convRow ..< r.upperBound * convRow])
+            s.ssm = Array(ssm[r.lowerBound * ssmRow ..< r.upperBound * ssmRow])
+            return s
+        }
+
+        /// Replaces sequences `r` with those of `other` (a state of r.count sequences).
+        public mutating func setRows(_ r: Range<Int>, from other: State) {
+            precondition(other.batch == r.count, "setRows: \(other.batch) sequences for \(r.count) rows")
+            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
+            conv.replaceSubrange(r.lowerBound * convRow ..< r.upperBound * convRow, with: other.conv)
+            ssm.replaceSubrange(r.lowerBound * ssmRow ..< r.upperBound * ssmRow, with: other.ssm)
+        }
+
+        /// A zero state of B sequences shaped like `scratch`'s rows.
+        private init(batch B: Int, convRow: Int, ssmRow: Int, a: Int, scratch: State) {
+            let per = { (n: Int) in n / scratch.batch }
+            batch = B
+            conv = [T](repeating: 0, count: B * convRow)
+            ssm = [T](repeating: 0, count: B * ssmRow)
+            xz = [T](repeating: 0, count: B * per(scratch.xz.count))
+            (u, z, dt, y) = ([T](repeating: 0, count: B * per(scratch.u.count)), [T](repeating: 0, count: B * per(scratch.z.count)),
+                             [T](repeating: 0, count: B * per(scratch.dt.count)), [T](repeating: 0, count: B * per(scratch.y.count)))
+            xDbl = [T](repeating: 0, count: B * per(scratch.xDbl.count))
+            self.a = [T](repeating: 0, count: a)
+        }
+
         init(_ c: MambaConfiguration, batch B: Int) {
             let (E, N, K, S) = (c.innerWidth, c.state, c.convWidth, c.dtRank + 2 * c.state)
             batch = B
@@ -23,6 +53,22 @@ extension MambaMixer {
             xDbl = [T](repeating: 0, count: B * S)
             a = [T](repeating: 0, count: E * N)
         }
+    }
+
+    /// A state from saved values: conv (B, E, K) and ssm (B, E, N).
+    /// - Throws: `SSMError` when the counts do not match this mixer's sizes.
+    public func makeState(batch B: Int, conv: [T], ssm: [T]) throws(SSMError) -> State {
+        let c = configuration
+        guard B >= 1 else { throw SSMError.value(argument: "batch", expected: "a positive count, got \(B)") }
+        guard conv.count == B * c.innerWidth * c.convWidth else {
+            throw SSMError.shape(argument: "conv_state", expected: "(B, E, K) = (\(B), \(c.innerWidth), \(c.convWidth))", actual: [conv.count])
+        }
+        guard ssm.count == B * c.innerWidth * c.state else {
+            throw SSMError.shape(argument: "ssm_state", expected: "(B, E, N) = (\(B), \(c.innerWidth), \(c.state))", actual: [ssm.count])
+        }
+        var s = State(c, batch: B)
+        (s.conv, s.ssm) = (conv, ssm)
+        return s
     }
 
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {

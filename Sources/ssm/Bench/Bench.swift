@@ -131,11 +131,15 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
 
-/// A JSON object with keys in the order given; values are numbers or strings.
+/// A JSON object with keys in the order given; values are numbers, strings (escaped), booleans
+/// or arrays of integers.
 func jsonLine(_ fields: [(String, Any)]) -> String {
     let body = fields.map { key, value -> String in
         let v: String = switch value {
-        case let s as String: "\"\(s)\""
+        case let s as String: s.jsonQuoted
+        case let ids as [Int]: "[" + ids.map(String.init).joined(separator: ",") + "]"
+        case let rows as [[Int]]: "[" + rows.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+        case let texts as [String]: "[" + texts.map(\.jsonQuoted).joined(separator: ",") + "]"
         case let b as Bool: b ? "true" : "false"
         case let d as Double: d.isFinite ? "\(d)" : "null"
         default: "\(value)"

@@ -1,0 +1,78 @@
+import SSMKit
+import SSMTraining
+
+/// A generation's recurrent state saved to a safetensors file, so that a long prompt is
+/// processed once and continued later (`ssm generate --save-state`, `--load-state`).
+///
+/// Tensors: `conv_state.{i}` (B, E, K) and `ssm_state.{i}` (B, E, N) for every block i, as the
+/// model's step mode keeps them (and as transformers' `MambaCache` does); `next_logits` (B, V),
+/// the logits that predict the next token; `history` (B, L) I64, the tokens seen (for the
+/// repetition penalty). Metadata records the model's sizes, checked on loading.
+public enum RecurrentStateFile {
+    static let format = "ssmkit-mamba-state-1"
+
+    static func metadata(_ c: MambaLanguageModelConfiguration, tokens: Int) -> [String: String] {
+        ["format": format, "layers": "\(c.layers)", "width": "\(c.width)", "inner": "\(c.mixer.innerWidth)", "state": "\(c.mixer.state)",
+         "conv": "\(c.mixer.convWidth)", "vocabulary": "\(c.vocabulary)", "tokens": "\(tokens)"]
+    }
+
+    /// Writes `start` of `model` to `path` (atomically: on failure nothing is left at `path`).
+    public static func write<T>(_ start: Generator<T>.Start, of model: MambaLanguageModel<T>, to path: String) throws(PretrainedError) {
+        let c = model.configuration
+        let (B, E, K, N, V) = (start.state.batch, c.mixer.innerWidth, c.mixer.convWidth, c.mixer.state, c.vocabulary)
+        let length = start.history.map(\.count).max() ?? 0
+        guard start.history.allSatisfy({ $0.count == length }) else {
+            throw .argument(name: "history", expected: "sequences of one length (prompts of equal length) to save the state")
+        }
+        var tensors: [(name: String, value: SafeTensorsValue)] = []
+        for (i, layer) in start.state.layers.enumerated() {
+            tensors.append(("conv_state.\(i)", .init(Tensor(shape: [B, E, K], scalars: layer.conv))))
+            tensors.append(("ssm_state.\(i)", .init(Tensor(shape: [B, E, N], scalars: layer.ssm))))
+        }
+        tensors.append(("next_logits", .init(Tensor(shape: [B, V], scalars: start.nextLogits))))
+        tensors.append(("history", .int64(shape: [B, length], values: start.history.flatMap { $0 })))
+        do { try SafeTensorsFile.write(tensors, metadata: metadata(c, tokens: start.state.tokens), to: path) } catch {
+            throw .unwritable(path: path, reason: error.description)
+        }
+    }
+
+    /// Reads a state written by ``write(_:of:to:)`` for `model`.
+    /// - Throws: ``PretrainedError`` when the file is unreadable or was saved by a model of
+    ///   other sizes.
+    public static func read<T>(_ path: String, for model: MambaLanguageModel<T>) throws(PretrainedError) -> Generator<T>.Start {
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: path) } catch { throw .safetensors(error) }
+        let c = model.configuration
+        let expected = metadata(c, tokens: 0)
+        for (key, value) in expected where key != "tokens" {
+            guard file.metadata[key] == value else {
+                throw .field(file: path, field: "__metadata__.\(key)",
+                             expected: "\(value) (the loaded model's), got \(file.metadata[key] ?? "nothing")")
+            }
+        }
+        guard let tokens = file.metadata["tokens"].flatMap({ Int($0) }), tokens >= 0 else {
+            throw .field(file: path, field: "__metadata__.tokens", expected: "a token count")
+        }
+        func floats(_ name: String, _ shape: (Int) -> [Int]) throws(PretrainedError) -> (batch: Int, values: [T]) {
+            guard let e = file.entry(name) else { throw .tensor(file: path, tensor: name, expected: "present") }
+            guard let b = e.shape.first, b >= 1, e.shape == shape(b) else { throw .tensor(file: path, tensor: name, expected: "shape \(shape(1)) with B ≥ 1 first, got \(e.shape)") }
+            do { return (b, try file.tensor(name, as: T.self).scalars) } catch { throw .safetensors(error) }
+        }
+        let (E, K, N, V) = (c.mixer.innerWidth, c.mixer.convWidth, c.mixer.state, c.vocabulary)
+        let (B, logits) = try floats("next_logits") { [$0, V] }
+        var layers: [MambaMixer<T>.State] = []
+        for i in 0 ..< c.layers {
+            let conv = try floats("conv_state.\(i)") { _ in [B, E, K] }, ssm = try floats("ssm_state.\(i)") { _ in [B, E, N] }
+            layers.append(try rethrowingEngine { () throws(SSMError) in try model.mixers[i].makeState(batch: B, conv: conv.values, ssm: ssm.values) })
+        }
+        let history: (shape: [Int], values: [Int])
+        do { history = try file.integers("history") } catch { throw .safetensors(error) }
+        guard history.shape.count == 2, history.shape[0] == B else { throw .tensor(file: path, tensor: "history", expected: "shape (\(B), L)") }
+        if let bad = history.values.first(where: { $0 < 0 || $0 >= V }) {
+            throw .tensor(file: path, tensor: "history", expected: "token ids in 0 ..< \(V), got \(bad)")
+        }
+        let L = history.shape[1]
+        return Generator<T>.Start(state: MambaLanguageModel<T>.State(batch: B, layers: layers, tokens: tokens), nextLogits: logits,
+                                  history: (0 ..< B).map { Array(history.values[$0 * L ..< ($0 + 1) * L]) })
+    }
+}

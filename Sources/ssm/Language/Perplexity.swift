@@ -1,0 +1,55 @@
+import ArgumentParser
+import SSMKit
+import SSMLanguage
+
+/// `ssm perplexity`: sliding-window perplexity of a text under a pretrained model.
+struct Perplexity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Perplexity of a text file under a pretrained Mamba model (the standard sliding window).",
+        discussion: """
+        The text is tokenized whole; windows of --context tokens start every --stride tokens \
+        (default: the context), each from the zero state, and each token is scored once, from \
+        the window that first holds it with a token before it. Prints the perplexity, the \
+        tokens scored and the tokens processed per second; with --json one JSON object.
+        """
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: "UTF-8 text file.")
+    var text: String
+
+    @Option(name: .long, help: "Window length in tokens.")
+    var context = 1024
+
+    @Option(name: .long, help: "Tokens between window starts (≤ context).")
+    var stride: Int?
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        switch model.precision {
+        case .float32: try evaluate(Float.self)
+        case .float64: try evaluate(Double.self)
+        }
+    }
+
+    func evaluate<T: SSMScalar & SafeTensorsScalar>(_: T.Type) throws {
+        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads)
+        let tokenizer = try model.loadTokenizer()
+        let ids = tokenizer.encode(String(decoding: try FileIO.readAll(text), as: UTF8.self))
+        var result: PerplexityResult?
+        let time = try seconds { result = try lm.perplexity(ids, context: context, stride: stride) }
+        let r = result!
+        let rate = Double(r.processedTokens) / time
+        if json {
+            print(jsonLine([("perplexity", r.perplexity), ("tokens", ids.count), ("scored_tokens", r.scoredTokens),
+                            ("negative_log_likelihood", r.negativeLogLikelihood), ("context", context), ("stride", stride ?? context),
+                            ("seconds", time), ("tokens_per_second", rate), ("threads", lm.threads)]))
+        } else {
+            print("perplexity \(formatFixed(r.perplexity, 4)) over \(r.scoredTokens) tokens (context \(context), stride \(stride ?? context)); "
+                + "\(formatFixed(rate, 1)) tokens/s")
+        }
+    }
+}
