@@ -1,0 +1,200 @@
+import Testing
+@testable import SSMKit
+@testable import SSMLanguage
+import SSMTraining
+
+/// The tiny MambaForCausalLM of Tests/Fixtures/pretrained against what transformers computed.
+@Suite("pretrained Mamba language model")
+struct MambaLanguageModelTests {
+    static let folder = pretrainedFixtures + "/tiny-mamba"
+    static let expected = Result { try SafeTensorsFile(path: pretrainedFixtures + "/tiny_mamba_expected.safetensors") }
+
+    static func ids(_ name: String) throws -> (shape: [Int], values: [Int]) { try expected.get().integers(name) }
+
+    static func maxRelative<T: BinaryFloatingPoint>(_ a: [T], _ b: [Double]) -> Double {
+        precondition(a.count == b.count)
+        let scale = b.map(abs).max() ?? 1
+        return zip(a, b).map { abs(Double($0) - $1) }.max()! / scale
+    }
+
+    @Test("full logits equal transformers: F32 within 1e-4 relative, F64 within 1e-9; shards and the mamba_ssm name load the same")
+    func logits() throws {
+        let (shape, ids) = try Self.ids("input_ids")
+        let reference = try Self.expected.get().tensor("logits", as: Double.self).scalars
+        let float = try MambaLanguageModel<Float>(directory: Self.folder)
+        let f32 = try float.logits(ids, batch: shape[0], length: shape[1])
+        #expect(Self.maxRelative(f32, reference) < 1e-4)
+        let double = try MambaLanguageModel<Double>(directory: Self.folder)
+        let f64 = try double.logits(ids, batch: shape[0], length: shape[1])
+        #expect(Self.maxRelative(f64, try Self.expected.get().tensor("logits_f64", as: Double.self).scalars) < 1e-9)
+        for variant in ["tiny-mamba-sharded", "tiny-mamba-ssmname"] {
+            let other = try MambaLanguageModel<Float>(directory: pretrainedFixtures + "/" + variant)
+            #expect(try other.logits(ids, batch: shape[0], length: shape[1]) == f32, "\(variant)")
+        }
+    }
+
+    @Test("BF16 weights load and compute in F32 as transformers does (within 1e-4); F16 weights load")
+    func halfWeights() throws {
+        let (shape, ids) = try Self.ids("input_ids")
+        let bf16 = try MambaLanguageModel<Float>(directory: pretrainedFixtures + "/tiny-mamba-bf16")
+        let reference = try Self.expected.get().tensor("logits_bf16", as: Double.self).scalars
+        #expect(Self.maxRelative(try bf16.logits(ids, batch: shape[0], length: shape[1]), reference) < 1e-4)
+        // F16 rounds each weight to 11 significant bits: the logits stay within 1% of F32's.
+        let f16 = try MambaLanguageModel<Float>(directory: pretrainedFixtures + "/tiny-mamba-f16")
+        let f32 = try Self.expected.get().tensor("logits", as: Double.self).scalars
+        #expect(Self.maxRelative(try f16.logits(ids, batch: shape[0], length: shape[1]), f32) < 1e-2)
+    }
+
+    @Test("greedy continuations equal transformers' generate token for token, alone and as a batch")
+    func greedy() throws {
+        let model = try MambaLanguageModel<Float>(directory: Self.folder)
+        let generator = Generator(model: model)
+        let prompt = try Self.ids("prompt_ids").values
+        let greedy = try Self.ids("greedy_ids").values
+        let one = try generator.generate([prompt], options: GenerationOptions(maxNewTokens: greedy.count))
+        #expect(one.ids == [greedy])
+        let (batchShape, batchPrompts) = try Self.ids("batch_prompt_ids")
+        let (outShape, batchGreedy) = try Self.ids("batch_greedy_ids")
+        let P = batchShape[1], N = outShape[1]
+        let prompts = (0 ..< batchShape[0]).map { Array(batchPrompts[$0 * P ..< ($0 + 1) * P]) }
+        let batch = try generator.generate(prompts, options: GenerationOptions(maxNewTokens: N))
+        #expect(batch.ids == (0 ..< outShape[0]).map { Array(batchGreedy[$0 * N ..< ($0 + 1) * N]) })
+        // Prompts of different lengths in one batch give each prompt's own continuation.
+        let mixed = try generator.generate([prompt, prompts[0]], options: GenerationOptions(maxNewTokens: 8))
+        #expect(mixed.ids[0] == Array(greedy.prefix(8)))
+        #expect(mixed.ids[1] == Array(batch.ids[0].prefix(8)))
+    }
+
+    @Test("the state after the prompt equals transformers' MambaCache; the last logits too")
+    func stateAfterPrompt() throws {
+        let model = try MambaLanguageModel<Double>(directory: Self.folder)
+        let prompt = try Self.ids("prompt_ids").values
+        var state = try model.makeState(batch: 1)
+        let last = try model.prefill(prompt, length: prompt.count, state: &state, chunk: 4)
+        let file = try Self.expected.get()
+        #expect(Self.maxRelative(last, try file.tensor("last_logits", as: Double.self).scalars) < 1e-5)
+        for i in 0 ..< model.configuration.layers {
+            #expect(Self.maxRelative(state.layers[i].conv, try file.tensor("conv_state_\(i)", as: Double.self).scalars) < 1e-5, "conv \(i)")
+            #expect(Self.maxRelative(state.layers[i].ssm, try file.tensor("ssm_state_\(i)", as: Double.self).scalars) < 1e-5, "ssm \(i)")
+        }
+    }
+
+    @Test("prefill in chunks (1, 4, 37 tokens) and step mode give the full forward's logits (Double, ≤ 1e-12)")
+    func modesAgree() throws {
+        let model = try MambaLanguageModel<Double>(directory: Self.folder)
+        let (shape, ids) = try Self.ids("input_ids")
+        let (B, L, V) = (shape[0], shape[1], model.configuration.vocabulary)
+        let full = try model.logits(ids, batch: B, length: L)
+        func rows(_ t: Int) -> [Double] {
+            var out: [Double] = []
+            for b in 0 ..< B { out += full[(b * L + t) * V ..< (b * L + t + 1) * V] }
+            return out
+        }
+        let lastRows = rows(L - 1)
+        for chunk in [1, 4, 37] {
+            var state = try model.makeState(batch: B)
+            let last = try model.prefill(ids, length: L, state: &state, chunk: chunk)
+            #expect(Self.maxRelative(last, lastRows) <= 1e-12, "chunk \(chunk)")
+            #expect(state.tokens == L)
+        }
+        var state = try model.makeState(batch: B)
+        var worst = 0.0
+        for t in 0 ..< L {
+            let logits = try model.step((0 ..< B).map { ids[$0 * L + t] }, state: &state)
+            worst = max(worst, Self.maxRelative(logits, rows(t)))
+        }
+        #expect(worst <= 1e-12)
+        // L = 1.
+        let one = try model.logits([ids[0]], batch: 1, length: 1)
+        #expect(Self.maxRelative(one, Array(full[0 ..< V])) <= 1e-12)
+    }
+
+    @Test("a saved state, restored, continues exactly as the uninterrupted run; a state of another model is refused")
+    func saveRestore() throws {
+        let model = try MambaLanguageModel<Float>(directory: Self.folder)
+        let generator = Generator(model: model)
+        let prompt = try Self.ids("prompt_ids").values
+        let greedy = try Self.ids("greedy_ids").values
+        let head = try generator.generate([Array(prompt.prefix(5))], options: GenerationOptions(maxNewTokens: 0))
+        let path = temporaryPath("state.safetensors")
+        defer { unlinkPath(path) }
+        try RecurrentStateFile.write(Generator.Start(state: head.state, nextLogits: head.nextLogits, history: head.history), of: model, to: path)
+        let start = try RecurrentStateFile.read(path, for: model)
+        let rest = try generator.generate([Array(prompt.dropFirst(5))], options: GenerationOptions(maxNewTokens: greedy.count), from: start)
+        #expect(rest.ids == [greedy])
+        #expect(rest.history[0] == prompt + greedy)
+        // Continue again from the end of that run: the same as generating 24 + 8 at once.
+        let longer = try generator.generate([prompt], options: GenerationOptions(maxNewTokens: greedy.count + 8))
+        let again = try generator.generate([[]], options: GenerationOptions(maxNewTokens: 8),
+                                           from: Generator.Start(state: rest.state, nextLogits: rest.nextLogits, history: rest.history))
+        #expect(rest.ids[0] + again.ids[0] == longer.ids[0])
+        // The same file read by a model of another width.
+        let c = model.configuration
+        let otherConfiguration = try MambaLanguageModelConfiguration(
+            vocabulary: c.vocabulary, mixer: MambaConfiguration(modelWidth: 16, state: c.mixer.state), layers: c.layers)
+        let other = try MambaLanguageModel<Float>(configuration: otherConfiguration, threads: 1)
+        #expect(throws: PretrainedError.self) { try RecurrentStateFile.read(path, for: other) }
+    }
+
+    @Test("a seeded sampler repeats; sampling options out of range are refused")
+    func sampling() throws {
+        let model = try MambaLanguageModel<Float>(directory: Self.folder)
+        let generator = Generator(model: model)
+        let prompt = try Self.ids("prompt_ids").values
+        let sampling = try SamplingOptions(temperature: 0.9, topK: 40, topP: 0.95, minP: 0.02, repetitionPenalty: 1.3, seed: 7)
+        let options = try GenerationOptions(maxNewTokens: 20, sampling: sampling)
+        let a = try generator.generate([prompt], options: options), b = try generator.generate([prompt], options: options)
+        #expect(a.ids == b.ids)
+        var other = options
+        other.sampling.seed = 8
+        #expect(try generator.generate([prompt], options: other).ids != a.ids)
+        // top-k 1 is greedy whatever the temperature.
+        let greedy = try Self.ids("greedy_ids").values
+        let topOne = try GenerationOptions(maxNewTokens: 10, sampling: SamplingOptions(temperature: 5, topK: 1, seed: 1))
+        #expect(try generator.generate([prompt], options: topOne).ids == [Array(greedy.prefix(10))])
+        #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: -1) }
+        #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: 1, topP: 0) }
+        #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: 1, minP: 1.5) }
+        #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: 1, topK: 0) }
+        #expect(throws: PretrainedError.self) { try SamplingOptions(repetitionPenalty: 0) }
+        #expect(throws: PretrainedError.self) { try GenerationOptions(maxNewTokens: -1) }
+    }
+
+    @Test("perplexity: sliding windows score every token once; the value is exp of the mean NLL from the full logits")
+    func perplexity() throws {
+        let model = try MambaLanguageModel<Double>(directory: Self.folder)
+        let ids = try Self.ids("input_ids").values
+        let full = try model.perplexity(ids, context: ids.count)
+        #expect(full.scoredTokens == ids.count - 1)
+        // By hand from the full forward.
+        let V = model.configuration.vocabulary
+        let logits = try model.logits(ids, batch: 1, length: ids.count)
+        var nll = 0.0
+        for t in 1 ..< ids.count {
+            let row = Array(logits[(t - 1) * V ..< t * V])
+            let top = row.max()!
+            nll += top + Double.log(row.map { Double.exp($0 - top) }.reduce(0, +)) - row[ids[t]]
+        }
+        #expect(abs(full.negativeLogLikelihood - nll) <= 1e-9 * nll)
+        let windows = try model.perplexity(ids, context: 16, stride: 8)
+        #expect(windows.scoredTokens == ids.count - 1)
+        let disjoint = try model.perplexity(ids, context: 16)
+        #expect(disjoint.scoredTokens == ids.count - 1 - (ids.count - 1) / 16)
+        #expect(throws: PretrainedError.self) { try model.perplexity(ids, context: 1) }
+        #expect(throws: PretrainedError.self) { try model.perplexity(ids, context: 8, stride: 9) }
+    }
+
+    @Test("token ids out of range and empty prompts are refused, naming the argument")
+    func badIDs() throws {
+        let model = try MambaLanguageModel<Float>(directory: Self.folder)
+        let V = model.configuration.vocabulary
+        #expect(throws: PretrainedError.argument(name: "ids", expected: "token ids in 0 ..< \(V) (the vocabulary), got \(V)")) {
+            try model.logits([1, V], batch: 1, length: 2)
+        }
+        #expect(throws: PretrainedError.self) { try model.logits([1, -1], batch: 1, length: 2) }
+        #expect(throws: PretrainedError.self) { try model.logits([1, 2, 3], batch: 2, length: 2) }
+        #expect(throws: PretrainedError.self) { try Generator(model: model).generate([[]], options: GenerationOptions()) }
+        var state = try model.makeState(batch: 2)
+        #expect(throws: PretrainedError.self) { try model.step([1], state: &state) }
+    }
+}
