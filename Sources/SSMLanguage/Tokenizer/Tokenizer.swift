@@ -1,4 +1,3 @@
-import Foundation
 import SSMKit
 
 /// A byte-level BPE tokenizer read from a Hugging Face `tokenizer.json`: the tokenizer of
@@ -209,7 +208,8 @@ public final class Tokenizer: Sendable {
     func encodePlain(_ raw: Substring, into ids: inout [Int], cache: inout [[UInt8]: [Int32]]) {
         var text = String(raw)
         if normalizeNFC, text.unicodeScalars.contains(where: { $0.value >= 0x300 }) {
-            text = text.precomposedStringWithCanonicalMapping
+            // The standard library's NFC (the normalization String comparison uses).
+            text = String(decoding: text._nfcCodeUnits, as: UTF8.self)
         }
         var scalars = Array(text.unicodeScalars)
         if addPrefixSpace, let first = scalars.first, first != " " { scalars.insert(" ", at: 0) }
