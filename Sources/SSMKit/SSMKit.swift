@@ -22,4 +22,16 @@ public enum BuildInfo {
 
     /// The library that runs SSMKit's GEMMs and why (``BLAS/backendDescription``).
     public static var blas: String { BLAS.backendDescription }
+
+    /// The CPU's model name (Linux's /proc/cpuinfo), to name beside every timing; "unknown"
+    /// elsewhere.
+    public static var cpuModel: String {
+        guard let bytes = try? FileIO.readAll("/proc/cpuinfo") else { return "unknown" }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })
+            }
+        }
+        return "unknown"
+    }
 }

@@ -26,6 +26,7 @@ package enum FileIO {
             throw FileError(path: path, reason: "not a regular file")
         }
         let size = Int(info.st_size)
+        if size == 0 { return try readToEnd(fd, path) }
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
@@ -51,6 +52,23 @@ package enum FileIO {
     package static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Reads `fd` until end of file: files whose size the system reports as 0 (/proc), up to
+    /// 64 MiB.
+    static func readToEnd(_ fd: Int32, _ path: String) throws(FileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, reason: "read failed: \(errnoText())")
+            }
+            if n == 0 { return bytes }
+            bytes += chunk[0 ..< n]
+            guard bytes.count <= 64 << 20 else { throw FileError(path: path, reason: "more than 64 MiB in a file of reported size 0") }
+        }
     }
 
     /// Creates `path` and any missing parents (mode 0755); an existing folder is fine.

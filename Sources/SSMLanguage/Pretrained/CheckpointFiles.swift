@@ -50,7 +50,18 @@ struct CheckpointFiles {
         }
     }
 
+    /// The index of the first NaN or infinity in `x`: one branch-free pass first.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func firstNonFinite<T: BinaryFloatingPoint>(_ x: UnsafeBufferPointer<T>) -> Int? {
+        var any = false
+        for v in x { any = any || !v.isFinite }
+        return any ? x.firstIndex { !$0.isFinite } : nil
+    }
+
     /// Converts tensor `name` of shape `shape` into `destination`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func read<T: SafeTensorsScalar>(_ name: String, shape: [Int], into destination: UnsafeMutableBufferPointer<T>) throws(PretrainedError) {
         guard let (file, entry) = tensors[name] else {
             throw .tensor(file: folder, tensor: name, expected: "present, of shape \(shape)")
@@ -62,8 +73,8 @@ struct CheckpointFiles {
             throw .tensor(file: file.source, tensor: name, expected: "a floating-point dtype (F32, F16, BF16, F64), got \(entry.dtype.rawValue)")
         }
         do { try file.read(name, into: destination) } catch { throw .safetensors(error) }
-        var nonFinite = false
-        for x in destination where !x.isFinite { nonFinite = true; break }
-        if nonFinite { throw .tensor(file: file.source, tensor: name, expected: "finite values") }
+        if let bad = Self.firstNonFinite(UnsafeBufferPointer(destination)) {
+            throw .tensor(file: file.source, tensor: name, expected: "finite values (element \(bad) is \(destination[bad]))")
+        }
     }
 }

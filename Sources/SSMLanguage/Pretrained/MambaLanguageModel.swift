@@ -23,11 +23,13 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// declaration order; norm_f (M); lm_head (V, M) unless tied.
     let weights: UnsafeMutableBufferPointer<T>
     let embeddingOffset: Int, layerOffsets: [Int], normFOffset: Int, headOffset: Int
+    /// The scan-mode buffers of one chunk shape, shared by every block (they run in turn).
+    let passes = ReusePool<PassShape, MambaMixer<T>.Activations>(capacity: 2)
 
     /// The official names under which the checkpoint stores each weight of block `i`.
     static func mixerPrefix(_ i: Int) -> String { "backbone.layers.\(i).mixer." }
 
-    /// A model with every weight zero, to be filled by a loader.
+    /// A model whose weights a loader fills (their values are undefined until then).
     init(configuration c: MambaLanguageModelConfiguration, threads: Int?) throws(PretrainedError) {
         if let threads, threads < 1 { throw .argument(name: "threads", expected: "a positive count, got \(threads)") }
         configuration = c
@@ -51,8 +53,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         offset += M
         headOffset = c.tiedEmbeddings ? embeddingOffset : offset
         if !c.tiedEmbeddings { offset += V * M }
+        // Every element is written by the loader before use (a failed load frees the buffer).
         weights = .allocate(capacity: offset)
-        weights.initialize(repeating: 0)
     }
 
     deinit { weights.deallocate() }
@@ -97,6 +99,18 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         }
     }
 
+    /// The number of weights (the embedding counted once when the head is tied to it).
+    public var weightCount: Int { weights.count }
+
+    /// Bytes of weights one decoding step reads at batch 1: every weight once, except that an
+    /// untied model reads one row of its embedding rather than all of it. Memory bandwidth over
+    /// this is the decode speed's bound.
+    public var bytesReadPerToken: Int {
+        let c = configuration
+        let embeddingRead = c.tiedEmbeddings ? c.vocabulary * c.width : c.width
+        return (weights.count - c.vocabulary * c.width + embeddingRead) * MemoryLayout<T>.size
+    }
+
     /// The view of block `i`'s mixer parameters.
     func mixerView(_ i: Int) -> ParameterView<T> {
         ParameterView(base: UnsafePointer(weights.baseAddress! + layerOffsets[i] + configuration.width), layout: layout)
@@ -138,6 +152,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// One token per sequence (ids (B)) in step mode: the next logits (B, V).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func step(_ ids: [Int], state: inout State) throws(PretrainedError) -> [T] {
         let (B, M) = (state.batch, configuration.width)
         try check(ids, count: B, "ids")
@@ -160,6 +176,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         return head(h, rows: B)
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func run(_ ids: [Int], length L: Int, state: inout State, chunk: Int, allPositions: Bool) throws(PretrainedError) -> [T] {
         let (B, M, V) = (state.batch, configuration.width, configuration.vocabulary)
         guard L >= 1 else { throw .argument(name: "length", expected: "at least 1 token, got \(L)") }
@@ -174,13 +192,16 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
             var h = [T](repeating: 0, count: B * C * M), normed = h, out = h
             var inverse = [Double](repeating: 0, count: B * C)
             gather(piece, into: &h)
+            let buffers = try rethrowingEngine { () throws(SSMError) in
+                try passes.take(PassShape(batch: B, length: C)) { () throws(SSMError) in try mixers[0].makeInferenceActivations(batch: B, length: C) }
+            }
             for i in 0 ..< mixers.count {
                 norm(h, weightOffset: layerOffsets[i], rows: B * C, into: &normed, &inverse)
                 let view = mixerView(i)
                 try rethrowingEngine { () throws(SSMError) in
                     try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
                         try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                            try mixers[i].prefill(x, length: C, parameters: view, state: &state.layers[i], into: y)
+                            try mixers[i].prefill(x, length: C, parameters: view, state: &state.layers[i], activations: buffers, into: y)
                         }
                     }
                 }
@@ -214,6 +235,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// h (R, M) = embedding rows of `ids`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func gather(_ ids: [Int], into h: inout [T]) {
         let M = configuration.width
         for (r, id) in ids.enumerated() {
@@ -222,6 +245,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// RMSNorm of R rows with the weight at `weightOffset`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func norm(_ x: [T], weightOffset: Int, rows R: Int, into y: inout [T], _ inverse: inout [Double]) {
         let M = configuration.width
         x.withUnsafeBufferPointer { x in
@@ -235,6 +260,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// logits (R, V) = RMSNorm(h; norm_f) · headᵀ.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func head(_ h: [T], rows R: Int) -> [T] {
         let (M, V) = (configuration.width, configuration.vocabulary)
         var normed = [T](repeating: 0, count: R * M)
@@ -243,8 +270,12 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         var logits = [T](repeating: 0, count: R * V)
         normed.withUnsafeBufferPointer { x in
             logits.withUnsafeMutableBufferPointer { out in
-                BLAS.matmul(x.baseAddress!, UnsafePointer(weights.baseAddress! + headOffset), transposeB: true, m: R, n: V, k: M,
-                            into: out.baseAddress!, threads: threads)
+                let head = UnsafePointer(weights.baseAddress! + headOffset)
+                if R == 1 {
+                    BLAS.matvec(head, rows: V, cols: M, x.baseAddress!, into: out.baseAddress!, threads: threads)
+                } else {
+                    BLAS.matmul(x.baseAddress!, head, transposeB: true, m: R, n: V, k: M, into: out.baseAddress!, threads: threads)
+                }
             }
         }
         return logits

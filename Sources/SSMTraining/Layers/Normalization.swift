@@ -274,6 +274,8 @@ public enum RMSNorm {
 
     /// ``forward(_:weight:rows:channels:)`` into the caller's y (R, C) and ρ⁻¹ (R).
     /// `epsilon` other than 1e-5 serves pretrained models that set their own.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
                                              inverseRMS: UnsafeMutablePointer<Double>, rows R: Int, channels C: Int,
                                              epsilon: Double = RMSNorm.epsilon) {

@@ -10,6 +10,7 @@ extension MambaMixer {
     public func backward(_ dOut: UnsafeBufferPointer<T>, input h: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                          activations act: Activations, dInput: UnsafeMutableBufferPointer<T>, gradients g: GradientView<T>) throws(SSMError) {
         guard act.filled else { throw SSMError.value(argument: "activations", expected: "the activations of a forward pass") }
+        guard act.trainable else { throw SSMError.value(argument: "activations", expected: "activations made by makeActivations (these are inference-only)") }
         let c = configuration
         let (B, L) = (act.batch, act.length)
         let (M, E, N, K, R) = (c.modelWidth, c.innerWidth, c.state, c.convWidth, c.dtRank)

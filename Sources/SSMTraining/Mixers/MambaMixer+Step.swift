@@ -89,7 +89,7 @@ extension MambaMixer {
         guard out.count == B * M else { throw SSMError.shape(argument: "out", expected: "(B, M) = (\(B), \(M))", actual: [out.count]) }
         let update = try SelectiveStateUpdate<T>(batch: B, channels: E, state: N, rowStride: S)
         let finite = withStepBuffers(&state) { s in
-            BLAS.matmul(h.baseAddress!, p[slots.inProj].baseAddress!, transposeB: true, m: B, n: 2 * E, k: M, into: s.xz, threads: 1)
+            product(h.baseAddress!, p[slots.inProj].baseAddress!, rows: B, outputs: 2 * E, inputs: M, into: s.xz)
             if let bias = slots.inProjBias { for b in 0 ..< B { for j in 0 ..< 2 * E { s.xz[b * 2 * E + j] += p[bias][j] } } }
             // Roll the conv state, convolve, SiLU.
             let w = p[slots.convWeight], convBias = slots.convBias.map { p[$0] }
@@ -105,15 +105,15 @@ extension MambaMixer {
                     s.z[row] = s.xz[b * 2 * E + E + e]
                 }
             }
-            BLAS.matmul(s.u, p[slots.xProj].baseAddress!, transposeB: true, m: B, n: S, k: E, into: s.xDbl, threads: 1)
-            BLAS.matmul(s.xDbl, p[slots.dtProjWeight].baseAddress!, transposeB: true, m: B, n: E, k: R, into: s.dt, lda: S, threads: 1)
+            product(s.u, p[slots.xProj].baseAddress!, rows: B, outputs: S, inputs: E, into: s.xDbl)
+            product(s.xDbl, p[slots.dtProjWeight].baseAddress!, rows: B, outputs: E, inputs: R, inputStride: S, into: s.dt)
             let aLog = p[slots.aLog]
             T.vectorExp(aLog.baseAddress!, s.a, aLog.count)
             for i in 0 ..< aLog.count { s.a[i] = -s.a[i] }
             let finite = update(state: s.ssm, SelectiveScanOperands(
                 u: s.u, delta: s.dt, a: s.a, b: s.xDbl + R, c: s.xDbl + R + N, d: p[slots.d].baseAddress!, z: s.z,
                 deltaBias: p[slots.dtProjBias].baseAddress!), out: s.y)
-            BLAS.matmul(s.y, p[slots.outProj].baseAddress!, transposeB: true, m: B, n: M, k: E, into: out.baseAddress!, threads: 1)
+            product(s.y, p[slots.outProj].baseAddress!, rows: B, outputs: M, inputs: E, into: out.baseAddress!)
             if let bias = slots.outProjBias { for b in 0 ..< B { for j in 0 ..< M { out[b * M + j] += p[bias][j] } } }
             return finite
         }
@@ -123,20 +123,39 @@ extension MambaMixer {
         }
     }
 
+    /// out (B, outputs) = x (B, inputs; rows `inputStride` apart) · Wᵀ, W (outputs, inputs):
+    /// for one sequence a matrix-vector product that reads each weight once (decoding streams
+    /// the weights from memory), for several a GEMM; both on the mixer's threads.
+    func product(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows B: Int, outputs: Int, inputs: Int, inputStride: Int? = nil,
+                 into out: UnsafeMutablePointer<T>) {
+        if B == 1 {
+            BLAS.matvec(w, rows: outputs, cols: inputs, x, into: out, threads: threads)
+        } else {
+            BLAS.matmul(x, w, transposeB: true, m: B, n: outputs, k: inputs, into: out, lda: inputStride, threads: threads)
+        }
+    }
+
     /// Scan mode from `state`: B sequences of L tokens h (B, L, M) → out (B, L, M), leaving in
     /// `state` the state after the last token, as L steps would (prefill for step mode, or one
     /// chunk of a longer sequence).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
+    ///
+    /// `activations` (of this (B, L), e.g. ``makeInferenceActivations(batch:length:)``, which
+    /// mixers of one configuration may share) are the pass's buffers; without them the mixer
+    /// uses its own, made once per (B, L).
     public func prefill(_ h: UnsafeBufferPointer<T>, length L: Int, parameters p: ParameterView<T>, state: inout State,
-                        into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+                        activations: Activations? = nil, into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         let B = state.batch
         let (E, K) = (configuration.innerWidth, configuration.convWidth)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "at least 1 token, got \(L)") }
         try checkSequence(h.count, "hidden_states", batch: B, length: L)
         try checkSequence(out.count, "out", batch: B, length: L)
-        try checkFiniteParameters(p)
-        let act = try scratch(batch: B, length: L)
+        if let activations, activations.batch != B || activations.length != L {
+            throw SSMError.value(argument: "activations", expected: "buffers of (B, L) = (\(B), \(L)), got (\(activations.batch), \(activations.length))")
+        }
+        let act: Activations
+        if let activations { act = activations } else { act = try scratch(batch: B, length: L) }
         // The conv's left context: the state's last K − 1 inputs.
         for row in 0 ..< B * E {
             for j in 0 ..< K - 1 { act.context.base[row * (K - 1) + j] = state.conv[row * K + 1 + j] }
@@ -145,6 +164,12 @@ extension MambaMixer {
             // Each row reads its initial state before it writes its last one: the same memory serves.
             try run(h.baseAddress!, parameters: p, activations: act, ssmState: UnsafePointer(ssm.baseAddress!), into: out.baseAddress!,
                     lastState: ssm.baseAddress!)
+        }
+        // The scan has checked its own output; out_proj's is checked here (a pass over B·L·M
+        // values, where checking the parameters would read every weight again).
+        if !allFinite(UnsafePointer(out.baseAddress!), out.count) {
+            try checkFiniteParameters(p)
+            throw SSMError.value(argument: "out", expected: "finite values (the block overflowed)")
         }
         // The conv state after the last token: its last K inputs, reaching into the context
         // when L < K.

@@ -83,19 +83,24 @@ public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable 
         /// Whether forward has filled the buffers.
         var filled = false
 
-        init(_ c: MambaConfiguration, batch B: Int, length L: Int, threads: Int) throws(SSMError) {
+        /// Whether the backward buffers exist (false for inference-only buffers).
+        public let trainable: Bool
+
+        init(_ c: MambaConfiguration, batch B: Int, length L: Int, threads: Int, backward: Bool = true) throws(SSMError) {
+            trainable = backward
             (batch, length) = (B, L)
             let (E, N, K, S) = (c.innerWidth, c.state, c.convWidth, c.dtRank + 2 * c.state)
             scan = try SelectiveScan<T>(
                 shape: SelectiveScanShape(batch: B, channels: E, state: N, length: L,
                                           b: .tokenMajor(groups: 1, stride: S), c: .tokenMajor(groups: 1, stride: S)),
                 deltaSoftplus: true, threads: threads)
-            workspace = SelectiveScanWorkspace(scan, backward: true)
+            workspace = SelectiveScanWorkspace(scan, backward: backward)
             let sequence = B * E * L
             (x, pre, u, z, delta, y) = (Buffer(sequence), Buffer(sequence), Buffer(sequence), Buffer(sequence), Buffer(sequence), Buffer(sequence))
             (xDbl, a, context) = (Buffer(B * L * S), Buffer(E * N), Buffer(B * E * (K - 1)))
-            (du, dDelta, dz, dY) = (Buffer(sequence), Buffer(sequence), Buffer(sequence), Buffer(sequence))
-            (dXDbl, dA) = (Buffer(B * L * S), Buffer(E * N))
+            let g = backward ? sequence : 0
+            (du, dDelta, dz, dY) = (Buffer(g), Buffer(g), Buffer(g), Buffer(g))
+            (dXDbl, dA) = (Buffer(backward ? B * L * S : 0), Buffer(backward ? E * N : 0))
         }
     }
 
@@ -106,7 +111,14 @@ public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable 
 
     /// Activations for a pass that keeps none (step-mode prefill), from the mixer's pool.
     func scratch(batch: Int, length: Int) throws(SSMError) -> Activations {
-        try passes.take(PassShape(batch: batch, length: length)) { () throws(SSMError) in try makeActivations(batch: batch, length: length) }
+        try passes.take(PassShape(batch: batch, length: length)) { () throws(SSMError) in try makeInferenceActivations(batch: batch, length: length) }
+    }
+
+    /// Buffers for passes that keep nothing for backward (prefill, inference): no gradient
+    /// buffers. Mixers of one configuration can share them, one pass at a time.
+    public func makeInferenceActivations(batch: Int, length: Int) throws(SSMError) -> Activations {
+        guard batch >= 1, length >= 1 else { throw SSMError.value(argument: "batch, length", expected: "positive sizes, got (\(batch), \(length))") }
+        return try Activations(configuration, batch: batch, length: length, threads: threads, backward: false)
     }
 
     @_specialize(where T == Float)
@@ -162,6 +174,7 @@ public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable 
             try act.scan.forward(operands, out: act.y.base, lastState: lastState, workspace: act.workspace)
         } catch {
             try checkFinite(h, B * L * M, "hidden_states")
+            try checkFiniteParameters(p)
             throw SSMError.value(argument: "parameters", expected: "finite values of this block's parameters (the scan met a NaN or infinity)")
         }
         // out_proj, per sequence: (L, M) = yᵀ·Wᵀ.
@@ -206,13 +219,25 @@ struct ConvRows<T: FFTScalar> {
 
     func forward(_ row: Int) {
         let (e, K, L) = (row % inner, width, length)
-        let w = weight + e * K
-        for t in 0 ..< L {
-            var sum = bias?[e] ?? 0
+        let w = weight + e * K, b = bias?[e] ?? 0
+        let xs = x + row * L, p = pre + row * L
+        // The first K − 1 positions reach into the context.
+        let head = min(K - 1, L)
+        for t in 0 ..< head {
+            var sum = b
             for j in 0 ..< K { sum += w[j] * input(row, t - (K - 1) + j) }
-            pre[row * L + t] = sum
-            u[row * L + t] = silu(sum)
+            p[t] = sum
         }
+        // The rest, one tap at a time over all positions (the same sums in the same order,
+        // now contiguous, so they vectorize).
+        if L > head {
+            for t in head ..< L { p[t] = b }
+            for j in 0 ..< K {
+                let wj = w[j], shifted = xs + (j - (K - 1))
+                for t in head ..< L { p[t] += wj * shifted[t] }
+            }
+        }
+        for t in 0 ..< L { u[row * L + t] = silu(p[t]) }
     }
 }
 
@@ -242,12 +267,17 @@ func addRowBias<T: FFTScalar>(_ bias: UnsafePointer<T>, to x: UnsafeMutablePoint
     }
 }
 
+/// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
+func allFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
+    var nonFinite: UInt8 = 0
+    for i in 0 ..< count { nonFinite |= p[i].isFinite ? 0 : 1 }
+    return nonFinite == 0
+}
+
 /// Throws when one of the `count` values at `p` is not finite, naming `name`: one branch-free
 /// pass (it vectorizes), the offending index looked up only on failure.
 func checkFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int, _ name: String) throws(SSMError) {
-    var nonFinite: UInt8 = 0
-    for i in 0 ..< count { nonFinite |= p[i].isFinite ? 0 : 1 }
-    guard nonFinite != 0 else { return }
+    guard !allFinite(p, count) else { return }
     for i in 0 ..< count where !p[i].isFinite {
         throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(p[i]))")
     }

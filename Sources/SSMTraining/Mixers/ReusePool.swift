@@ -7,13 +7,13 @@ import Glibc
 /// `isKnownUniquelyReferenced`, so an object a caller still keeps is never handed out twice),
 /// making one only when none is free. In steady state it allocates nothing. Thread-safe: two
 /// concurrent passes get two objects.
-final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
+package final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
     private var entries: [(key: Key, value: Value)] = []
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// Free objects kept at most; more are dropped when a new one is made.
     private let capacity: Int
 
-    init(capacity: Int = 8) {
+    package init(capacity: Int = 8) {
         self.capacity = capacity
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -26,7 +26,7 @@ final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
     }
 
     /// A free object for `key`, or a new one from `make` (kept for later calls).
-    func take<E: Error>(_ key: Key, make: () throws(E) -> Value) throws(E) -> Value {
+    package func take<E: Error>(_ key: Key, make: () throws(E) -> Value) throws(E) -> Value {
         pthread_mutex_lock(mutex)
         for i in entries.indices where entries[i].key == key && isKnownUniquelyReferenced(&entries[i].value) {
             let value = entries[i].value
@@ -46,6 +46,7 @@ final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
 }
 
 /// A (batch, length) pair: the key of per-shape objects.
-struct PassShape: Hashable, Sendable {
-    let batch: Int, length: Int
+package struct PassShape: Hashable, Sendable {
+    package let batch: Int, length: Int
+    package init(batch: Int, length: Int) { (self.batch, self.length) = (batch, length) }
 }

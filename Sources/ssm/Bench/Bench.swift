@@ -8,7 +8,7 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; each row reports the median and spread over repeats.",
-        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchStep.self, BenchTrain.self]
+        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchStep.self, BenchTrain.self, BenchLM.self]
     )
 }
 

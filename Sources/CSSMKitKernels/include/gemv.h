@@ -1,0 +1,18 @@
+#ifndef SSMKIT_GEMV_H
+#define SSMKIT_GEMV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// y[r] = Σ_j W[r·ld + j]·x[j] for r in [0, rows), or y[r] += … when accumulate is non-zero:
+// a row-major matrix times a vector, the product of one token through a linear layer. The
+// bf16 version reads W as bfloat16 (the upper halves of float32 values) and computes in float.
+void ssm_gemv_f32(const float *W, ptrdiff_t ld, const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols, int accumulate);
+void ssm_gemv_f64(const double *W, ptrdiff_t ld, const double *x, double *y, ptrdiff_t rows, ptrdiff_t cols, int accumulate);
+void ssm_gemv_bf16(const uint16_t *W, ptrdiff_t ld, const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols, int accumulate);
+
+
+
+// Σ x[i]: a read of the whole array at the speed memory streams it (the decode bound's yardstick).
+float ssm_sum_f32(const float *x, ptrdiff_t count);
+#endif

@@ -1,0 +1,116 @@
+import ArgumentParser
+import SSMKit
+import SSMLanguage
+import SSMTraining
+
+/// `ssm bench lm`: prefill and decode speed of a pretrained model against its bounds.
+struct BenchLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Prefill and decode tokens/s of a pretrained Mamba model, with the bounds measured in the same run.",
+        discussion: """
+        Prefill: a prompt of each --prompt-lengths (random ids, batch 1) from the zero state in \
+        chunks of --prefill-chunk, best of --repeats; its bound is the time of the same GEMMs \
+        (in_proj, x_proj, dt_proj, out_proj of every block and chunk) alone, on this run's BLAS. \
+        Decode: --new-tokens greedy steps after a 16-token prompt; its bound is the bytes of \
+        weights a step reads over the memory bandwidth measured here (a vectorized read of 512 \
+        MiB on the same threads).
+        """
+    )
+
+    @Option(name: .long, help: "Hugging Face model folder.")
+    var model: String
+
+    @Option(name: .long, help: "Prompt lengths for the prefill rows.")
+    var promptLengths: LengthList = LengthList([512, 2048])
+
+    @Option(name: .long, help: "Decoded tokens per decode row.")
+    var newTokens = 32
+
+    @Option(name: .long, help: "Prompt tokens per scan chunk.")
+    var prefillChunk = 512
+
+    @Option(name: .long, help: "Timed repeats (the best is reported).")
+    var repeats = 2
+
+    @Option(name: .long, help: "Worker threads (default: all online processors).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Print one JSON object per row.")
+    var json = false
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeats: expected a positive count, got \(repeats)") }
+        if newTokens < 1 { throw ValidationError("--new-tokens: expected a positive count, got \(newTokens)") }
+        if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
+        if promptLengths.values.contains(where: { $0 < 1 }) { throw ValidationError("--prompt-lengths: expected positive lengths") }
+    }
+
+    func run() throws {
+        let lm = try MambaLanguageModel<Float>(directory: model, threads: threads)
+        let c = lm.configuration
+        let cpu = BuildInfo.cpuModel
+        var rng = SplitMix64(seed: 1)
+        for L in promptLengths.values {
+            let ids = (0 ..< L).map { _ in Int.random(in: 2 ..< c.vocabulary, using: &rng) }
+            var best = Double.infinity
+            for _ in 0 ... repeats {  // the first run warms up
+                var state = try lm.makeState(batch: 1)
+                let t = try seconds { _ = try lm.prefill(ids, length: L, state: &state, chunk: prefillChunk) }
+                best = min(best, t)
+            }
+            let bound = gemmSeconds(c, length: L)
+            let rate = Double(L) / best
+            if json {
+                print(jsonLine([("op", "prefill"), ("prompt_tokens", L), ("tokens_per_second", rate), ("seconds", best),
+                                ("gemm_bound_seconds", bound), ("ratio_to_bound", best / bound), ("threads", lm.threads), ("cpu", cpu)]))
+            } else {
+                print("prefill \(column(L, 6)) tokens: \(column(rate, 9, 1)) tokens/s (\(formatFixed(best, 3)) s; GEMMs alone \(formatFixed(bound, 3)) s, ratio \(formatFixed(best / bound, 2)))")
+            }
+        }
+        let bandwidth = MemoryBandwidth.measure(threads: lm.threads)
+        let generator = Generator(model: lm)
+        let prompt = (0 ..< 16).map { _ in Int.random(in: 2 ..< c.vocabulary, using: &rng) }
+        let options = try GenerationOptions(maxNewTokens: newTokens, stopTokens: [])
+        var rate = 0.0
+        for _ in 0 ... repeats { rate = max(rate, try generator.generate([prompt], options: options).decodeTokensPerSecond) }
+        let bound = bandwidth / Double(lm.bytesReadPerToken)
+        if json {
+            print(jsonLine([("op", "decode"), ("new_tokens", newTokens), ("tokens_per_second", rate), ("bytes_per_token", lm.bytesReadPerToken),
+                            ("bandwidth_bytes_per_second", bandwidth), ("bound_tokens_per_second", bound), ("fraction_of_bound", rate / bound),
+                            ("threads", lm.threads), ("cpu", cpu)]))
+        } else {
+            print("decode: \(formatFixed(rate, 1)) tokens/s; bound \(formatFixed(bound, 1)) tokens/s (\(formatFixed(Double(lm.bytesReadPerToken) / 1e6, 1)) MB per token at \(formatFixed(bandwidth / 1e9, 2)) GB/s): \(formatFixed(rate / bound, 2)) of it")
+        }
+    }
+
+    /// Seconds of the prefill's GEMMs alone at the same shapes and threads (best of 3).
+    func gemmSeconds(_ c: MambaLanguageModelConfiguration, length L: Int) -> Double {
+        let (M, E, N, R) = (c.width, c.mixer.innerWidth, c.mixer.state, c.mixer.dtRank)
+        let S = R + 2 * N
+        let chunks = stride(from: 0, to: L, by: prefillChunk).map { min(prefillChunk, L - $0) }
+        let C = chunks.max()!
+        let buffer = { (n: Int) -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0.01, count: n)
+            return p
+        }
+        let (w, h, out) = (buffer(2 * E * M), buffer(C * max(M, E, S)), buffer(C * max(2 * E, M, S)))
+        defer { w.deallocate(); h.deallocate(); out.deallocate() }
+        let t = threads ?? WorkerPool.onlineProcessorCount()
+        var best = Double.infinity
+        for _ in 0 ..< 3 {
+            best = min(best, seconds {
+                for _ in 0 ..< c.layers {
+                    for C in chunks {
+                        for half in 0 ..< 2 { BLAS.matmul(w + half * E * M, h, transposeB: true, m: E, n: C, k: M, into: out, threads: t) }
+                        BLAS.matmul(h, transposeA: true, w, transposeB: true, m: C, n: S, k: E, into: out, threads: t)
+                        BLAS.matmul(w, h, transposeB: true, m: E, n: C, k: R, into: out, ldb: S, threads: t)
+                        BLAS.matmul(h, transposeA: true, w, transposeB: true, m: C, n: M, k: E, into: out, threads: t)
+                    }
+                }
+            })
+        }
+        return best
+    }
+}
