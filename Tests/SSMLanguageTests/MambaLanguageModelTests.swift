@@ -45,6 +45,26 @@ struct MambaLanguageModelTests {
         #expect(Self.maxRelative(try f16.logits(ids, batch: shape[0], length: shape[1]), f32) < 1e-2)
     }
 
+    @Test("decoding with bfloat16 weight copies equals native decoding of a BF16 checkpoint (the copies are exact)")
+    func bfloat16Decode() throws {
+        let folder = pretrainedFixtures + "/tiny-mamba-bf16"
+        let native = try MambaLanguageModel<Float>(directory: folder)
+        let halved = try MambaLanguageModel<Float>(directory: folder, decodeWeights: .bfloat16)
+        #expect(halved.bytesReadPerToken < native.bytesReadPerToken * 6 / 10)
+        let prompt = try Self.ids("prompt_ids").values
+        var (a, b) = (try native.makeState(batch: 1), try halved.makeState(batch: 1))
+        _ = try native.prefill(prompt, length: prompt.count, state: &a)
+        _ = try halved.prefill(prompt, length: prompt.count, state: &b)
+        var worst = 0.0
+        for id in [5, 17, 300, 2, 911] {
+            let x = try native.step([id], state: &a), y = try halved.step([id], state: &b)
+            worst = max(worst, Self.maxRelative(y, x.map(Double.init)))
+        }
+        // The same products of the same values; only the vector code's summation order may differ.
+        #expect(worst <= 1e-6)
+        #expect(throws: PretrainedError.self) { try MambaLanguageModel<Double>(directory: folder, decodeWeights: .bfloat16) }
+    }
+
     @Test("greedy continuations equal transformers' generate token for token, alone and as a batch")
     func greedy() throws {
         let model = try MambaLanguageModel<Float>(directory: Self.folder)

@@ -23,6 +23,8 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// declaration order; norm_f (M); lm_head (V, M) unless tied.
     let weights: UnsafeMutableBufferPointer<T>
     let embeddingOffset: Int, layerOffsets: [Int], normFOffset: Int, headOffset: Int
+    /// bfloat16 copies of the projections and the head for decoding (``DecodeWeights/bfloat16``).
+    private(set) var decodeCopies: DecodeCopies?
     /// The scan-mode buffers of one chunk shape, shared by every block (they run in turn).
     let passes = ReusePool<PassShape, MambaMixer<T>.Activations>(capacity: 2)
 
@@ -68,7 +70,7 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// - Throws: ``PretrainedError`` naming the file and field or tensor: a missing or
     ///   malformed config, an unsupported model type, a missing, misshapen, non-finite or
     ///   unexpected tensor.
-    public convenience init(directory: String, threads: Int? = nil) throws(PretrainedError) {
+    public convenience init(directory: String, threads: Int? = nil, decodeWeights: DecodeWeights = .native) throws(PretrainedError) {
         guard FileIO.isDirectory(directory) else { throw .unreadable(path: directory, reason: "not a folder") }
         let c = try MambaLanguageModelConfiguration(contentsOf: directory + "/config.json")
         try self.init(configuration: c, threads: threads)
@@ -97,6 +99,43 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         if let extra = files.tensors.keys.sorted().first(where: { !used.contains($0) }) {
             throw .tensor(file: files.tensors[extra]!.file.source, tensor: extra, expected: "no such tensor in a \(c.layers)-layer MambaForCausalLM")
         }
+        if decodeWeights == .bfloat16 {
+            guard T.self == Float.self else { throw .argument(name: "decodeWeights", expected: "Float arithmetic for bfloat16 decode weights") }
+            decodeCopies = DecodeCopies(self)
+        }
+    }
+
+    /// The bfloat16 copies: per block in_proj, x_proj, dt_proj, out_proj, then the head.
+    final class DecodeCopies: @unchecked Sendable {
+        let storage: UnsafeMutableBufferPointer<UInt16>
+        let projections: [MambaMixer<T>.BFloat16Projections]
+        let head: UnsafePointer<UInt16>
+
+        init(_ model: MambaLanguageModel) {
+            let c = model.configuration
+            let indices = ["in_proj.weight", "x_proj.weight", "dt_proj.weight", "out_proj.weight"].map { model.layout.index(of: $0)! }
+            let perLayer = indices.map { model.layout.ranges[$0].count }.reduce(0, +)
+            let storage = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: c.layers * perLayer + c.vocabulary * c.width)
+            var offset = 0
+            func copy(_ source: UnsafePointer<T>, _ count: Int) -> UnsafePointer<UInt16> {
+                let target = storage.baseAddress! + offset
+                source.withMemoryRebound(to: Float.self, capacity: count) { f in
+                    for k in 0 ..< count { target[k] = bfloat16(f[k]) }
+                }
+                offset += count
+                return UnsafePointer(target)
+            }
+            var projections: [MambaMixer<T>.BFloat16Projections] = []
+            for i in 0 ..< c.layers {
+                let view = model.mixerView(i)
+                let p = indices.map { copy(view[$0].baseAddress!, view[$0].count) }
+                projections.append(.init(inProj: p[0], xProj: p[1], dtProj: p[2], outProj: p[3]))
+            }
+            let head = copy(UnsafePointer(model.weights.baseAddress! + model.headOffset), c.vocabulary * c.width)
+            (self.storage, self.projections, self.head) = (storage, projections, head)
+        }
+
+        deinit { storage.deallocate() }
     }
 
     /// The number of weights (the embedding counted once when the head is tied to it).
@@ -108,7 +147,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     public var bytesReadPerToken: Int {
         let c = configuration
         let embeddingRead = c.tiedEmbeddings ? c.vocabulary * c.width : c.width
-        return (weights.count - c.vocabulary * c.width + embeddingRead) * MemoryLayout<T>.size
+        let all = (weights.count - c.vocabulary * c.width + embeddingRead) * MemoryLayout<T>.size
+        guard let copies = decodeCopies else { return all }
+        // The copied matrices are read at 2 bytes instead of 4.
+        return all - copies.storage.count * 2
     }
 
     /// The view of block `i`'s mixer parameters.
@@ -166,7 +208,7 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
             try rethrowingEngine { () throws(SSMError) in
                 try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
                     try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                        try mixers[i].step(&state.layers[i], x, parameters: view, into: y)
+                        try mixers[i].step(&state.layers[i], x, parameters: view, bfloat16: B == 1 ? decodeCopies?.projections[i] : nil, into: y)
                     }
                 }
             }
@@ -271,7 +313,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         normed.withUnsafeBufferPointer { x in
             logits.withUnsafeMutableBufferPointer { out in
                 let head = UnsafePointer(weights.baseAddress! + headOffset)
-                if R == 1 {
+                if R == 1, let copies = decodeCopies {
+                    BLAS.matvec(bfloat16: copies.head, rows: V, cols: M, UnsafeRawPointer(x.baseAddress!).assumingMemoryBound(to: Float.self),
+                                into: UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self), threads: threads)
+                } else if R == 1 {
                     BLAS.matvec(head, rows: V, cols: M, x.baseAddress!, into: out.baseAddress!, threads: threads)
                 } else {
                     BLAS.matmul(x.baseAddress!, head, transposeB: true, m: R, n: V, k: M, into: out.baseAddress!, threads: threads)
@@ -280,4 +325,22 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         }
         return logits
     }
+}
+
+/// How step mode (decoding) reads the weights it streams each token.
+public enum DecodeWeights: String, Sendable, CaseIterable {
+    /// In the model's precision.
+    case native
+    /// As bfloat16 copies of the projections and the head (half the bytes of Float; the
+    /// arithmetic stays Float). Exact for a checkpoint stored in BF16; otherwise each of
+    /// those weights is rounded to 8 significant bits when decoding. Batch-1 steps only.
+    case bfloat16
+}
+
+/// x rounded to bfloat16 (to nearest, ties to even; NaN kept a NaN).
+func bfloat16(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    if x.isNaN { return UInt16(bits >> 16) | 0x40 }
+    let rounding = 0x7FFF + ((bits >> 16) & 1)
+    return UInt16((bits &+ rounding) >> 16)
 }

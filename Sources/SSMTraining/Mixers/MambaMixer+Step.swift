@@ -76,11 +76,31 @@ extension MambaMixer {
         return State(configuration, batch: batch)
     }
 
+    /// bfloat16 copies of the four projection matrices (row-major, the shapes of their
+    /// parameters), for a step that reads half the bytes: the decoding of a model stored in
+    /// BF16 with Float arithmetic.
+    public struct BFloat16Projections: @unchecked Sendable {
+        public let inProj, xProj, dtProj, outProj: UnsafePointer<UInt16>
+        public init(inProj: UnsafePointer<UInt16>, xProj: UnsafePointer<UInt16>, dtProj: UnsafePointer<UInt16>, outProj: UnsafePointer<UInt16>) {
+            (self.inProj, self.xProj, self.dtProj, self.outProj) = (inProj, xProj, dtProj, outProj)
+        }
+    }
+
     /// One token per sequence, h (B, M) → out (B, M), advancing `state`.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     public func step(_ state: inout State, _ h: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
                      into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        try step(&state, h, parameters: p, bfloat16: nil, into: out)
+    }
+
+    /// ``step(_:_:parameters:into:)`` reading the projections from `bfloat16` copies when
+    /// given (T must be Float, and the batch 1): the other parameters come from `p`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func step(_ state: inout State, _ h: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, bfloat16: BFloat16Projections?,
+                     into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        if bfloat16 != nil, T.self != Float.self || state.batch != 1 {
+            throw SSMError.option(name: "bfloat16", expected: "Float arithmetic and batch 1 for bfloat16 projections")
+        }
         let c = configuration
         let (M, E, N, K, R) = (c.modelWidth, c.innerWidth, c.state, c.convWidth, c.dtRank)
         let S = R + 2 * N
@@ -89,7 +109,7 @@ extension MambaMixer {
         guard out.count == B * M else { throw SSMError.shape(argument: "out", expected: "(B, M) = (\(B), \(M))", actual: [out.count]) }
         let update = try SelectiveStateUpdate<T>(batch: B, channels: E, state: N, rowStride: S)
         let finite = withStepBuffers(&state) { s in
-            product(h.baseAddress!, p[slots.inProj].baseAddress!, rows: B, outputs: 2 * E, inputs: M, into: s.xz)
+            product(h.baseAddress!, p[slots.inProj].baseAddress!, bfloat16?.inProj, rows: B, outputs: 2 * E, inputs: M, into: s.xz)
             if let bias = slots.inProjBias { for b in 0 ..< B { for j in 0 ..< 2 * E { s.xz[b * 2 * E + j] += p[bias][j] } } }
             // Roll the conv state, convolve, SiLU.
             let w = p[slots.convWeight], convBias = slots.convBias.map { p[$0] }
@@ -105,15 +125,15 @@ extension MambaMixer {
                     s.z[row] = s.xz[b * 2 * E + E + e]
                 }
             }
-            product(s.u, p[slots.xProj].baseAddress!, rows: B, outputs: S, inputs: E, into: s.xDbl)
-            product(s.xDbl, p[slots.dtProjWeight].baseAddress!, rows: B, outputs: E, inputs: R, inputStride: S, into: s.dt)
+            product(s.u, p[slots.xProj].baseAddress!, bfloat16?.xProj, rows: B, outputs: S, inputs: E, into: s.xDbl)
+            product(s.xDbl, p[slots.dtProjWeight].baseAddress!, bfloat16?.dtProj, rows: B, outputs: E, inputs: R, inputStride: S, into: s.dt)
             let aLog = p[slots.aLog]
             T.vectorExp(aLog.baseAddress!, s.a, aLog.count)
             for i in 0 ..< aLog.count { s.a[i] = -s.a[i] }
             let finite = update(state: s.ssm, SelectiveScanOperands(
                 u: s.u, delta: s.dt, a: s.a, b: s.xDbl + R, c: s.xDbl + R + N, d: p[slots.d].baseAddress!, z: s.z,
                 deltaBias: p[slots.dtProjBias].baseAddress!), out: s.y)
-            product(s.y, p[slots.outProj].baseAddress!, rows: B, outputs: M, inputs: E, into: out.baseAddress!)
+            product(s.y, p[slots.outProj].baseAddress!, bfloat16?.outProj, rows: B, outputs: M, inputs: E, into: out.baseAddress!)
             if let bias = slots.outProjBias { for b in 0 ..< B { for j in 0 ..< M { out[b * M + j] += p[bias][j] } } }
             return finite
         }
@@ -126,9 +146,13 @@ extension MambaMixer {
     /// out (B, outputs) = x (B, inputs; rows `inputStride` apart) · Wᵀ, W (outputs, inputs):
     /// for one sequence a matrix-vector product that reads each weight once (decoding streams
     /// the weights from memory), for several a GEMM; both on the mixer's threads.
-    func product(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows B: Int, outputs: Int, inputs: Int, inputStride: Int? = nil,
-                 into out: UnsafeMutablePointer<T>) {
-        if B == 1 {
+    func product(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ w16: UnsafePointer<UInt16>?, rows B: Int, outputs: Int, inputs: Int,
+                 inputStride: Int? = nil, into out: UnsafeMutablePointer<T>) {
+        if let w16 {
+            // Checked by the caller: T is Float and B is 1.
+            BLAS.matvec(bfloat16: w16, rows: outputs, cols: inputs, UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                        into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), threads: threads)
+        } else if B == 1 {
             BLAS.matvec(w, rows: outputs, cols: inputs, x, into: out, threads: threads)
         } else {
             BLAS.matmul(x, w, transposeB: true, m: B, n: outputs, k: inputs, into: out, lda: inputStride, threads: threads)

@@ -12,9 +12,9 @@ struct BenchLM: ParsableCommand {
         Prefill: a prompt of each --prompt-lengths (random ids, batch 1) from the zero state in \
         chunks of --prefill-chunk, best of --repeats; its bound is the time of the same GEMMs \
         (in_proj, x_proj, dt_proj, out_proj of every block and chunk) alone, on this run's BLAS. \
-        Decode: --new-tokens greedy steps after a 16-token prompt; its bound is the bytes of \
-        weights a step reads over the memory bandwidth measured here (a vectorized read of 512 \
-        MiB on the same threads).
+        Decode: --new-tokens greedy steps after a 16-token prompt, with the weights read as \
+        they are and as bfloat16 copies; its bound is the bytes of weights a step reads over the \
+        memory bandwidth measured here (a vectorized read of 512 MiB on the same threads).
         """
     )
 
@@ -69,18 +69,23 @@ struct BenchLM: ParsableCommand {
             }
         }
         let bandwidth = MemoryBandwidth.measure(threads: lm.threads)
-        let generator = Generator(model: lm)
         let prompt = (0 ..< 16).map { _ in Int.random(in: 2 ..< c.vocabulary, using: &rng) }
         let options = try GenerationOptions(maxNewTokens: newTokens, stopTokens: [])
-        var rate = 0.0
-        for _ in 0 ... repeats { rate = max(rate, try generator.generate([prompt], options: options).decodeTokensPerSecond) }
-        let bound = bandwidth / Double(lm.bytesReadPerToken)
-        if json {
-            print(jsonLine([("op", "decode"), ("new_tokens", newTokens), ("tokens_per_second", rate), ("bytes_per_token", lm.bytesReadPerToken),
-                            ("bandwidth_bytes_per_second", bandwidth), ("bound_tokens_per_second", bound), ("fraction_of_bound", rate / bound),
-                            ("threads", lm.threads), ("cpu", cpu)]))
-        } else {
-            print("decode: \(formatFixed(rate, 1)) tokens/s; bound \(formatFixed(bound, 1)) tokens/s (\(formatFixed(Double(lm.bytesReadPerToken) / 1e6, 1)) MB per token at \(formatFixed(bandwidth / 1e9, 2)) GB/s): \(formatFixed(rate / bound, 2)) of it")
+        for weights in DecodeWeights.allCases {
+            let decoder = weights == .native ? lm : try MambaLanguageModel<Float>(directory: model, threads: threads, decodeWeights: weights)
+            let generator = Generator(model: decoder)
+            var rate = 0.0
+            for _ in 0 ... repeats { rate = max(rate, try generator.generate([prompt], options: options).decodeTokensPerSecond) }
+            let bytes = decoder.bytesReadPerToken
+            let bound = bandwidth / Double(bytes)
+            if json {
+                print(jsonLine([("op", "decode"), ("decode_weights", weights.rawValue), ("new_tokens", newTokens), ("tokens_per_second", rate),
+                                ("bytes_per_token", bytes), ("bandwidth_bytes_per_second", bandwidth), ("bound_tokens_per_second", bound),
+                                ("fraction_of_bound", rate / bound), ("threads", lm.threads), ("cpu", cpu)]))
+            } else {
+                print("decode (\(weights.rawValue) weights): \(formatFixed(rate, 1)) tokens/s; bound \(formatFixed(bound, 1)) tokens/s "
+                    + "(\(formatFixed(Double(bytes) / 1e6, 1)) MB per token at \(formatFixed(bandwidth / 1e9, 2)) GB/s): \(formatFixed(rate / bound, 2)) of it")
+            }
         }
     }
 

@@ -73,7 +73,7 @@ struct Generate: ParsableCommand {
     }
 
     func generate<T: SSMScalar & SafeTensorsScalar>(_: T.Type) throws {
-        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads)
+        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads, decodeWeights: model.decodeWeights)
         let needsTokenizer = !prompt.isEmpty || !json || promptIds.isEmpty
         let tokenizer: Tokenizer? = needsTokenizer || model.tokenizer != nil ? try model.loadTokenizer() : nil
         var prompts: [[Int]] = try promptIds.map { try parseIDs($0, flag: "--prompt-ids") }

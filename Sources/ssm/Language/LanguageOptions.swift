@@ -24,8 +24,12 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "float32 (default) or float64: the precision the model computes in.")
     var precision: ModelPrecision = .float32
 
+    @Option(name: .long, help: "native (default) or bfloat16: how decoding (float32, batch 1) reads the projections and the head.")
+    var decodeWeights: DecodeWeights = .native
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
+        if decodeWeights == .bfloat16, precision != .float32 { throw ValidationError("--decode-weights bfloat16: needs --precision float32") }
     }
 
     func loadTokenizer() throws -> Tokenizer {
@@ -50,3 +54,5 @@ func writeOut(_ text: String) {
     let bytes = Array(text.utf8)
     bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
 }
+
+extension DecodeWeights: ExpressibleByArgument {}

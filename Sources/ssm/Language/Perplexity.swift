@@ -36,7 +36,7 @@ struct Perplexity: ParsableCommand {
     }
 
     func evaluate<T: SSMScalar & SafeTensorsScalar>(_: T.Type) throws {
-        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads)
+        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads, decodeWeights: model.decodeWeights)
         let tokenizer = try model.loadTokenizer()
         let ids = tokenizer.encode(String(decoding: try FileIO.readAll(text), as: UTF8.self))
         var result: PerplexityResult?
