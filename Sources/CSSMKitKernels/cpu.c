@@ -20,3 +20,11 @@ int ssm_cpu_has_avx2_fma(void) {
 #endif
 }
 
+
+void ssm_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

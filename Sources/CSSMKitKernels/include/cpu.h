@@ -10,4 +10,8 @@ const char *ssm_simd_path(void);
 /// 1 when this CPU has AVX2 and FMA (and the OS saves their registers), else 0.
 int ssm_cpu_has_avx2_fma(void);
 
+/// A hint to the CPU inside a spin-wait loop (x86 `pause`): yields the core's shared resources
+/// to the other hardware thread and saves power while the loop waits.
+void ssm_cpu_relax(void);
+
 #endif

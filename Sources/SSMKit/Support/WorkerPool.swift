@@ -1,3 +1,4 @@
+import CSSMKitKernels
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -38,6 +39,14 @@ package final class WorkerPool: @unchecked Sendable {
     private var participants = 0
     private var nextIndex = 0
     private var pending = 0
+    /// `generation`, readable without the mutex: what a spinning worker watches.
+    private let published = Atomic<Int>(0)
+    /// Workers of the current job still working, readable without the mutex.
+    private let remaining = Atomic<Int>(0)
+    /// Pause hints a thread spins for (about 20–60 µs) before it sleeps on a condition variable:
+    /// step mode runs a few hundred short jobs per token, each of which would otherwise pay
+    /// for waking the workers and being woken by them.
+    static let spinLimit = 2000
 
     private init() {
         mutex = .allocate(capacity: 1)
@@ -109,12 +118,19 @@ package final class WorkerPool: @unchecked Sendable {
         participants = workers
         nextIndex = 1
         pending = workers - 1
+        remaining.store(workers - 1, ordering: .relaxed)
         generation &+= 1
+        published.store(generation, ordering: .releasing)
         pthread_cond_broadcast(start)
         pthread_mutex_unlock(mutex)
 
         work(task, count: count, worker: 0)
 
+        var spins = 0
+        while remaining.load(ordering: .acquiring) > 0, spins < Self.spinLimit {
+            spins += 1
+            ssm_cpu_relax()
+        }
         pthread_mutex_lock(mutex)
         while pending > 0 { pthread_cond_wait(done, mutex) }
         job = nil
@@ -156,7 +172,18 @@ package final class WorkerPool: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         var seen = firstSeen
         while true {
-            while generation == seen { pthread_cond_wait(start, mutex) }
+            if generation == seen {
+                // Spin briefly without the lock, so that a job that follows at once starts
+                // without a wake-up; then sleep.
+                pthread_mutex_unlock(mutex)
+                var spins = 0
+                while published.load(ordering: .acquiring) == seen, spins < Self.spinLimit {
+                    spins += 1
+                    ssm_cpu_relax()
+                }
+                pthread_mutex_lock(mutex)
+                while generation == seen { pthread_cond_wait(start, mutex) }
+            }
             seen = generation
             guard nextIndex < participants, let job else { continue }
             let worker = nextIndex
@@ -164,6 +191,7 @@ package final class WorkerPool: @unchecked Sendable {
             let count = taskCount
             pthread_mutex_unlock(mutex)
             work(job, count: count, worker: worker)
+            remaining.subtract(1, ordering: .releasing)
             pthread_mutex_lock(mutex)
             pending -= 1
             if pending == 0 { pthread_cond_signal(done) }
