@@ -71,7 +71,12 @@ print('streamed vs in-memory, relative:', abs(a - b).max() / abs(b).max())"
 rm -rf "$tmpconv"
 
 echo
-echo "== 8. Bad input is refused with one line and a non-zero status"
+echo "== 8. A pretrained model: a tiny MambaForCausalLM made with transformers (Tests/Fixtures/pretrained)"
+"$ssm" generate --model Tests/Fixtures/pretrained/tiny-mamba --prompt "The quick fox sees the old river and then" --max-new-tokens 24
+echo "(transformers' greedy continuation: $(python3 -c "import json; print(repr(json.load(open('Tests/Fixtures/pretrained/tiny_mamba_expected.json'))['greedy_text']))" 2>/dev/null || echo 'see Tests/Fixtures/pretrained/tiny_mamba_expected.json'))"
+
+echo
+echo "== 9. Bad input is refused with one line and a non-zero status"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a safetensors file' > "$tmp/bad.safetensors"

@@ -16,9 +16,9 @@ if [ $# -eq 0 ]; then
   echo "== Examples/Digits: a client package that depends on SSMKit (swift run -c release)"
   (cd Examples/Digits && swift run -c release Digits)
   echo
-  echo "== DocC: the SSMKit and SSMTraining catalogs build with no warning"
+  echo "== DocC: the SSMKit, SSMTraining and SSMLanguage catalogs build with no warning"
   docs_log=$(mktemp)
-  swift package generate-documentation --target SSMKit --target SSMTraining >"$docs_log" 2>&1 \
+  swift package generate-documentation --target SSMKit --target SSMTraining --target SSMLanguage >"$docs_log" 2>&1 \
     || { cat "$docs_log"; echo "test.sh: the documentation does not build" >&2; exit 1; }
   if grep -q "warning:" "$docs_log"; then
     grep -A3 "warning:" "$docs_log"; echo "test.sh: the documentation builds with warnings" >&2; exit 1
