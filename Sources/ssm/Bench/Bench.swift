@@ -67,16 +67,27 @@ extension BenchOptions {
     /// Prints `header` (unless --json), then calls `body(scalar, B, H, L)` for every shape of
     /// the lists: lengths outermost, then batch sizes, then channels. A bench without a batch
     /// or length axis passes `batches: false` or `lengths: false` (and ignores that argument).
-    func forEachRow(header: String, batches: Bool = true, lengths: Bool = true,
-                    _ body: (any SSMScalar.Type, Int, Int, Int) throws -> Void) throws {
+    func forEachRow<R: BenchRows>(header: String, batches: Bool = true, lengths: Bool = true, _ rows: R) throws {
         if !json { print(header) }
-        let scalar: any SSMScalar.Type = precision == .float32 ? Float.self : Double.self
         for L in lengths ? length.values : [0] {
             for B in batches ? batch.values : [0] {
-                for H in channels.values { try body(scalar, B, H, L) }
+                for H in channels.values {
+                    // The scalar type is static in each branch, so the row and the library
+                    // code it calls run specialized (through `any SSMScalar.Type` they would
+                    // run the generic code, several times slower).
+                    switch precision {
+                    case .float32: try rows.measureRow(Float.self, B: B, H: H, L: L)
+                    case .float64: try rows.measureRow(Double.self, B: B, H: H, L: L)
+                    }
+                }
             }
         }
     }
+}
+
+/// A benchmark that measures one row per (B, H, L) of its shape lists, in either precision.
+protocol BenchRows {
+    func measureRow<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws
 }
 
 enum Precision: String, ExpressibleByArgument, CaseIterable {

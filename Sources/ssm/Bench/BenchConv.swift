@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm bench conv`: FFT convolution throughput next to the FFTW bound of the same run.
-struct BenchConv: ParsableCommand {
+struct BenchConv: ParsableCommand, BenchRows {
     static let configuration = CommandConfiguration(
         commandName: "conv",
         abstract: "Time the FFT convolution and the FFTW bound (its transforms alone) in one run.",
@@ -27,7 +27,7 @@ struct BenchConv: ParsableCommand {
     }
 
     func rows() throws {
-        try options.forEachRow(header: "op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms") { scalar, B, H, L in try row(scalar, B: B, H: H, L: L) }
+        try options.forEachRow(header: "op    pass      B     H        L        n  precision thr  median_ms     min_ms     max_ms  Msamples/s   bound_ms  ratio  plan_ms", self)
     }
 
     func row<T: FFTScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
@@ -97,4 +97,8 @@ func formatFixed(_ x: Double, _ places: Int) -> String {
     let decimals = s.count - 1 - s.distance(from: s.startIndex, to: s.firstIndex(of: ".")!)
     if decimals < places { s += String(repeating: "0", count: places - decimals) }
     return s
+}
+
+extension BenchConv {
+    func measureRow<T: SSMScalar>(_ t: T.Type, B: Int, H: Int, L: Int) throws { try row(t, B: B, H: H, L: L) }
 }

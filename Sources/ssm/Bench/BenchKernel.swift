@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm bench kernel`: SSM kernel generation throughput.
-struct BenchKernel: ParsableCommand {
+struct BenchKernel: ParsableCommand, BenchRows {
     static let configuration = CommandConfiguration(
         commandName: "kernel",
         abstract: "Time the generation of the kernel K̄ (H, L) from SSM parameters.",
@@ -43,7 +43,7 @@ struct BenchKernel: ParsableCommand {
     }
 
     func rows() throws {
-        try options.forEachRow(header: "op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s", batches: false) { scalar, _, H, L in try row(scalar, H: H, L: L) }
+        try options.forEachRow(header: "op      model pass      H        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  GFLOP/s", batches: false, self)
     }
 
     func row<T: FFTScalar>(_: T.Type, H: Int, L: Int) throws {
@@ -117,4 +117,8 @@ struct BenchKernel: ParsableCommand {
                 + (error.map { "  rel_err \(formatFixed($0 * 1e6, 3))e-6" } ?? ""))
         }
     }
+}
+
+extension BenchKernel {
+    func measureRow<T: SSMScalar>(_ t: T.Type, B: Int, H: Int, L: Int) throws { try row(t, H: H, L: L) }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm bench scan`: selective scan (S6) throughput against the exponentials-only bound.
-struct BenchScan: ParsableCommand {
+struct BenchScan: ParsableCommand, BenchRows {
     static let configuration = CommandConfiguration(
         commandName: "scan",
         abstract: "Time the selective scan (Mamba's S6), forward or forward + backward.",
@@ -32,7 +32,7 @@ struct BenchScan: ParsableCommand {
     }
 
     func run() throws {
-        try options.forEachRow(header: "op    pass     B      D        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  ns/(t·d·n)  bound_ms  ratio") { scalar, B, D, L in try row(scalar, B: B, D: D, L: L) }
+        try options.forEachRow(header: "op    pass     B      D        L    N  precision  median_ms     min_ms     max_ms  Msamples/s  ns/(t·d·n)  bound_ms  ratio", self)
     }
 
     func row<T: SelectiveScanScalar>(_: T.Type, B: Int, D: Int, L: Int) throws {
@@ -75,4 +75,8 @@ struct BenchScan: ParsableCommand {
                 + "\(column(samples / t.median / 1e6, 11, 2)) \(column(ns, 11, 3)) \(column(b.median * 1e3, 9, 3)) \(column(t.median / b.median, 6, 2))")
         }
     }
+}
+
+extension BenchScan {
+    func measureRow<T: SSMScalar>(_ t: T.Type, B: Int, H: Int, L: Int) throws { try row(t, B: B, D: H, L: L) }
 }

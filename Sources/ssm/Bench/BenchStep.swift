@@ -2,7 +2,7 @@ import ArgumentParser
 import SSMKit
 
 /// `ssm bench step`: recurrent-mode (inference) throughput of the fast step engine.
-struct BenchStep: ParsableCommand {
+struct BenchStep: ParsableCommand, BenchRows {
     static let configuration = CommandConfiguration(
         commandName: "step",
         abstract: "Time recurrent mode: one token at a time (step) for S4D or S4 in a step mode.",
@@ -30,7 +30,7 @@ struct BenchStep: ParsableCommand {
     }
 
     func run() throws {
-        try options.forEachRow(header: "op    model mode        B      H    N  precision  step_us   min_us   max_us   tokens/s  MFLOP/step  KB/step  GFLOP/s   GB/s  run_tokens/s", lengths: false) { scalar, B, H, _ in try row(scalar, B: B, H: H) }
+        try options.forEachRow(header: "op    model mode        B      H    N  precision  step_us   min_us   max_us   tokens/s  MFLOP/step  KB/step  GFLOP/s   GB/s  run_tokens/s", lengths: false, self)
     }
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int) throws {
@@ -80,4 +80,8 @@ struct BenchStep: ParsableCommand {
                 + "\(column(runTokens, 13, 0))")
         }
     }
+}
+
+extension BenchStep {
+    func measureRow<T: SSMScalar>(_ t: T.Type, B: Int, H: Int, L: Int) throws { try row(t, B: B, H: H) }
 }

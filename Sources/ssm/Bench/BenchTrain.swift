@@ -3,7 +3,7 @@ import SSMKit
 import SSMTraining
 
 /// `ssm bench train`: one training step of a sequence model.
-struct BenchTrain: ParsableCommand {
+struct BenchTrain: ParsableCommand, BenchRows {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Time one training step (forward + loss + backward + AdamW) of a model.",
@@ -37,7 +37,7 @@ struct BenchTrain: ParsableCommand {
     }
 
     func rows() throws {
-        try options.forEachRow(header: "op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms  bound_ms  gemm_ms  fft_ms  scan_ms  ratio") { scalar, B, H, L in try row(scalar, B: B, H: H, L: L) }
+        try options.forEachRow(header: "op     model  layers   B      H       L    N  precision  median_ms     min_ms     max_ms  fwd_ms  bwd_ms  adamw_ms  ktokens/s  warmup_ms  bound_ms  gemm_ms  fft_ms  scan_ms  ratio", self)
     }
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
@@ -99,4 +99,8 @@ struct BenchTrain: ParsableCommand {
                 + "\(column(t.median / bound, 6, 2))")
         }
     }
+}
+
+extension BenchTrain {
+    func measureRow<T: SSMScalar>(_ t: T.Type, B: Int, H: Int, L: Int) throws { try row(t, B: B, H: H, L: L) }
 }
