@@ -8,8 +8,8 @@ import SSMKit
 ///    leftmost-longest match winning, honouring each token's `single_word`, `lstrip`,
 ///    `rstrip` and `normalized` flags;
 /// 2. the rest is normalized (NFC, when the file says so) and cut into pieces by
-///    ``PreTokenizer``'s pattern;
-/// 3. each piece's UTF-8 bytes are spelled in ``ByteLevel``'s alphabet and merged by BPE: the
+///    `PreTokenizer`'s pattern;
+/// 3. each piece's UTF-8 bytes are spelled in `ByteLevel`'s alphabet and merged by BPE: the
 ///    adjacent pair of lowest merge rank (leftmost on a tie) is merged until no pair has a
 ///    rank; the resulting symbols are the ids.
 ///

@@ -221,7 +221,7 @@ extension MambaMixer {
         return out
     }
 
-    /// ``prefill(_:length:parameters:state:into:)`` on arrays: h (B, L, M) → out (B, L, M).
+    /// ``prefill(_:length:parameters:state:activations:into:)`` on arrays: h (B, L, M) → out (B, L, M).
     public func prefill(_ h: [T], length L: Int, parameters p: ParameterSet<T>, state: inout State) throws(SSMError) -> [T] {
         var out = [T](repeating: 0, count: h.count)
         try withParameterView(p) { (view: ParameterView<T>) throws(SSMError) in
