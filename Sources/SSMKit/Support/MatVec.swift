@@ -12,28 +12,16 @@ extension BLAS {
     @_specialize(exported: true, where T == Double)
     public static func matvec<T: FFTScalar>(_ w: UnsafePointer<T>, rows: Int, cols: Int, ld: Int? = nil, _ x: UnsafePointer<T>,
                                             into y: UnsafeMutablePointer<T>, accumulate: Bool = false, threads: Int? = nil) {
-        guard rows > 0 else { return }
-        let ld = ld ?? cols
-        precondition(ld >= cols, "matvec: leading dimension \(ld) < \(cols) columns")
-        let parts = rows * cols >= 1 << 20 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
-        let product = MatVecRows(w: UnsafeRawPointer(w), x: UnsafeRawPointer(x), y: UnsafeMutableRawPointer(y), rows: rows, cols: cols,
-                                 ld: ld, accumulate: accumulate, kind: T.self == Float.self ? .f32 : .f64, parts: parts)
-        if parts == 1 { product.run(0); return }
-        WorkerPool.forEachInParallel(parts, threads: parts, product) { product, part, _ in product.run(part) }
+        MatVecRows.run(w: UnsafeRawPointer(w), x: UnsafeRawPointer(x), y: UnsafeMutableRawPointer(y), rows: rows, cols: cols, ld: ld,
+                       accumulate: accumulate, kind: T.self == Float.self ? .f32 : .f64, threads: threads)
     }
 
     /// ``matvec(_:rows:cols:ld:_:into:accumulate:threads:)`` with W stored as bfloat16 (the
     /// upper 16 bits of float32 values): half the bytes per token, the arithmetic in Float.
     public static func matvec(bfloat16 w: UnsafePointer<UInt16>, rows: Int, cols: Int, ld: Int? = nil, _ x: UnsafePointer<Float>,
                               into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, threads: Int? = nil) {
-        guard rows > 0 else { return }
-        let ld = ld ?? cols
-        precondition(ld >= cols, "matvec: leading dimension \(ld) < \(cols) columns")
-        let parts = rows * cols >= 1 << 20 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
-        let product = MatVecRows(w: UnsafeRawPointer(w), x: UnsafeRawPointer(x), y: UnsafeMutableRawPointer(y), rows: rows, cols: cols,
-                                 ld: ld, accumulate: accumulate, kind: .bf16, parts: parts)
-        if parts == 1 { product.run(0); return }
-        WorkerPool.forEachInParallel(parts, threads: parts, product) { product, part, _ in product.run(part) }
+        MatVecRows.run(w: UnsafeRawPointer(w), x: UnsafeRawPointer(x), y: UnsafeMutableRawPointer(y), rows: rows, cols: cols, ld: ld,
+                       accumulate: accumulate, kind: .bf16, threads: threads)
     }
 }
 
@@ -46,6 +34,18 @@ struct MatVecRows: @unchecked Sendable {
     let accumulate: Bool
     let kind: Kind
     let parts: Int
+
+    /// Checks the sizes and runs the product, in parts when the matrix is large.
+    static func run(w: UnsafeRawPointer, x: UnsafeRawPointer, y: UnsafeMutableRawPointer, rows: Int, cols: Int, ld: Int?, accumulate: Bool,
+                    kind: Kind, threads: Int?) {
+        guard rows > 0 else { return }
+        let ld = ld ?? cols
+        precondition(ld >= cols, "matvec: leading dimension \(ld) < \(cols) columns")
+        let parts = rows * cols >= 1 << 20 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
+        let product = MatVecRows(w: w, x: x, y: y, rows: rows, cols: cols, ld: ld, accumulate: accumulate, kind: kind, parts: parts)
+        if parts == 1 { product.run(0); return }
+        WorkerPool.forEachInParallel(parts, threads: parts, product) { product, part, _ in product.run(part) }
+    }
 
     func run(_ part: Int) {
         // Blocks of a multiple of 4 rows (the kernel's unroll), the remainder in the last.
