@@ -29,16 +29,35 @@ public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
     /// inputs are not checked first.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func callAsFunction(state: UnsafeMutablePointer<T>, _ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>) -> Bool {
+    ///
+    /// `threads` > 1 splits the B·D rows over the worker pool when there are at least 512.
+    public func callAsFunction(state: UnsafeMutablePointer<T>, _ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>,
+                               threads: Int = 1) -> Bool {
         var x = x
         x.initialState = UnsafePointer(state)
         let inputs = RowInputs(x, shape: shape, softplus: deltaSoftplus)
-        let N = shape.state
+        let rows = shape.sequenceCount
+        let parts = rows >= 512 ? max(1, min(threads, rows / 256)) : 1
+        if parts == 1 { return Self.step(inputs, rows: 0 ..< rows, state: state, out: out) }
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { finite in
+            WorkerPool.forEachInParallel(parts, threads: parts, (inputs, SendableBox(state), SendableBox(out), finite.baseAddress!, rows, parts)) {
+                context, part, _ in
+                let (inputs, state, out, finite, rows, parts) = context
+                finite[part] = Self.step(inputs, rows: rows * part / parts ..< rows * (part + 1) / parts, state: state.value, out: out.value)
+            }
+            return finite.allSatisfy { $0 }
+        }
+    }
+
+    /// The step of rows `rows`, in order.
+    @inline(__always)
+    static func step(_ inputs: RowInputs<T>, rows: Range<Int>, state: UnsafeMutablePointer<T>, out: UnsafeMutablePointer<T>) -> Bool {
+        let N = inputs.shape.state
         var work: (T, T, T) = (0, 0, 0)
         var finite = true
         withUnsafeMutableBytes(of: &work) { w in
             let work = w.baseAddress!.assumingMemoryBound(to: T.self)
-            for row in 0 ..< shape.sequenceCount {
+            for row in rows {
                 finite = T.selectiveScanForward(inputs.row(row), out: out + row, lastState: state + row * N, work: work) && finite
             }
         }

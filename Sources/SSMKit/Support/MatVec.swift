@@ -41,7 +41,7 @@ struct MatVecRows: @unchecked Sendable {
         guard rows > 0 else { return }
         let ld = ld ?? cols
         precondition(ld >= cols, "matvec: leading dimension \(ld) < \(cols) columns")
-        let parts = rows * cols >= 1 << 20 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
+        let parts = rows * cols >= 1 << 16 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
         let product = MatVecRows(w: w, x: x, y: y, rows: rows, cols: cols, ld: ld, accumulate: accumulate, kind: kind, parts: parts)
         if parts == 1 { product.run(0); return }
         WorkerPool.forEachInParallel(parts, threads: parts, product) { product, part, _ in product.run(part) }

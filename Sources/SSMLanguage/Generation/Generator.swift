@@ -69,6 +69,8 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
     /// Generates a continuation of each prompt (token ids; prompts may differ in length, and
     /// may be empty when `start` is given). `onToken(sequence, id)` is called as each token is
     /// chosen; returning false stops every sequence.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func generate(_ prompts: [[Int]], options: GenerationOptions, from start: Start? = nil,
                          onToken: (Int, Int) -> Bool = { _, _ in true }) throws(PretrainedError) -> GenerationResult<T> {
         let (V, B) = (model.configuration.vocabulary, prompts.count)

@@ -46,7 +46,21 @@ public struct Sampler: Sendable {
 
     /// The next token from `logits` (V values) of a sequence whose tokens so far are `history`.
     public mutating func next<T: BinaryFloatingPoint>(_ logits: some Collection<T>, history: [Int]) -> Int {
-        var scores = logits.map { Double($0) }
+        next(scores: logits.map { Double($0) }, history: history)
+    }
+
+    /// ``next(_:history:)`` for a row of Float logits (the generator's case), converted once.
+    public mutating func next(_ logits: ArraySlice<Float>, history: [Int]) -> Int {
+        next(scores: logits.map { Double($0) }, history: history)
+    }
+
+    /// ``next(_:history:)`` for a row of Double logits.
+    public mutating func next(_ logits: ArraySlice<Double>, history: [Int]) -> Int {
+        next(scores: Array(logits), history: history)
+    }
+
+    private mutating func next(scores: [Double], history: [Int]) -> Int {
+        var scores = scores
         let o = options
         if o.repetitionPenalty != 1 {
             for id in Set(history) where id >= 0 && id < scores.count {

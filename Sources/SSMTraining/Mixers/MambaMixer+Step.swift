@@ -132,7 +132,7 @@ extension MambaMixer {
             for i in 0 ..< aLog.count { s.a[i] = -s.a[i] }
             let finite = update(state: s.ssm, SelectiveScanOperands(
                 u: s.u, delta: s.dt, a: s.a, b: s.xDbl + R, c: s.xDbl + R + N, d: p[slots.d].baseAddress!, z: s.z,
-                deltaBias: p[slots.dtProjBias].baseAddress!), out: s.y)
+                deltaBias: p[slots.dtProjBias].baseAddress!), out: s.y, threads: threads)
             product(s.y, p[slots.outProj].baseAddress!, bfloat16?.outProj, rows: B, outputs: M, inputs: E, into: out.baseAddress!)
             if let bias = slots.outProjBias { for b in 0 ..< B { for j in 0 ..< M { out[b * M + j] += p[bias][j] } } }
             return finite
