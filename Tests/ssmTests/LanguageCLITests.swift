@@ -73,6 +73,22 @@ struct LanguageCLITests {
         #expect(zip(logits.scalars, reference.scalars).map { abs($0 - $1) }.max()! / scale < 1e-4)
     }
 
+    @Test("bench lm --json: a prefill row against its GEMMs and decode rows against the memory bound")
+    func benchLM() throws {
+        let r = try runSSM(["bench", "lm", "--model", Self.model, "--prompt-lengths", "8,13", "--new-tokens", "3", "--repeats", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try r.stdout.split(separator: "\n").map { try JSONValue.parse(Array($0.utf8)) }
+        #expect(rows.filter { $0["op"]?.string == "prefill" }.count == 2)
+        let decodes = rows.filter { $0["op"]?.string == "decode" }
+        #expect(decodes.map { $0["decode_weights"]?.string } == ["native", "bfloat16"])
+        for row in rows {
+            #expect((row["tokens_per_second"]?.double ?? 0) > 0)
+            #expect((row["ratio_to_bound"]?.double ?? row["fraction_of_bound"]?.double ?? 0) > 0)
+        }
+        let bytes = decodes.compactMap { $0["bytes_per_token"]?.integer }
+        #expect(bytes.count == 2 && bytes[1] < bytes[0])
+    }
+
     @Test("perplexity --json reports the perplexity, the tokens and the speed")
     func perplexity() throws {
         let text = temporaryPath("text.txt")
