@@ -91,9 +91,9 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
         var logits = start?.nextLogits ?? [T](repeating: 0, count: B * V)
         var history = start?.history ?? Array(repeating: [], count: B)
         for (b, prompt) in prompts.enumerated() where !prompt.isEmpty {
-            var one = try state.row(b)
+            var one = state.row(b)
             let last = try model.prefill(prompt, length: prompt.count, state: &one, chunk: options.prefillChunk)
-            try state.setRow(b, one)
+            state.setRow(b, one)
             for v in 0 ..< V { logits[b * V + v] = last[v] }
             history[b] += prompt
         }
@@ -122,10 +122,10 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
             }
             let newlyDone = (0 ..< B).filter { done[$0] && finishedRows[$0] == nil }
             logits = try model.step(next, state: &state)
-            for b in newlyDone { finishedRows[b] = (try state.row(b), Array(logits[b * V ..< (b + 1) * V])) }
+            for b in newlyDone { finishedRows[b] = (state.row(b), Array(logits[b * V ..< (b + 1) * V])) }
         }
         for (b, saved) in finishedRows {
-            try state.setRow(b, saved.state)
+            state.setRow(b, saved.state)
             for v in 0 ..< V { logits[b * V + v] = saved.logits[v] }
         }
         let finished = clock.now
@@ -140,12 +140,12 @@ extension Duration {
 
 extension MambaLanguageModel.State {
     /// Sequence b's state alone (batch 1).
-    func row(_ b: Int) throws(PretrainedError) -> MambaLanguageModel.State {
+    func row(_ b: Int) -> MambaLanguageModel.State {
         MambaLanguageModel.State(batch: 1, layers: layers.map { $0.rows(b ..< b + 1) }, tokens: tokens)
     }
 
     /// Replaces sequence b's state with `one` (batch 1).
-    mutating func setRow(_ b: Int, _ one: MambaLanguageModel.State) throws(PretrainedError) {
+    mutating func setRow(_ b: Int, _ one: MambaLanguageModel.State) {
         for i in layers.indices { layers[i].setRows(b ..< b + 1, from: one.layers[i]) }
         tokens = max(tokens, one.tokens)
     }

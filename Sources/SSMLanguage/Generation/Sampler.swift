@@ -49,16 +49,6 @@ public struct Sampler: Sendable {
         next(scores: logits.map { Double($0) }, history: history)
     }
 
-    /// ``next(_:history:)`` for a row of Float logits (the generator's case), converted once.
-    public mutating func next(_ logits: ArraySlice<Float>, history: [Int]) -> Int {
-        next(scores: logits.map { Double($0) }, history: history)
-    }
-
-    /// ``next(_:history:)`` for a row of Double logits.
-    public mutating func next(_ logits: ArraySlice<Double>, history: [Int]) -> Int {
-        next(scores: Array(logits), history: history)
-    }
-
     private mutating func next(scores: [Double], history: [Int]) -> Int {
         var scores = scores
         let o = options

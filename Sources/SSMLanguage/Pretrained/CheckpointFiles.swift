@@ -31,7 +31,8 @@ struct CheckpointFiles {
                     throw .tensor(file: index, tensor: name, expected: "to be stored in \(file), as weight_map says")
                 }
             }
-            if let stray = tensors.keys.sorted().first(where: { name in !map.contains { $0.key == name } }) {
+            let listed = Set(map.map(\.key))
+            if let stray = tensors.keys.sorted().first(where: { !listed.contains($0) }) {
                 throw .tensor(file: index, tensor: stray, expected: "listed in weight_map (a shard holds it)")
             }
         } else {

@@ -199,20 +199,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     public func step(_ ids: [Int], state: inout State) throws(PretrainedError) -> [T] {
         let (B, M) = (state.batch, configuration.width)
         try check(ids, count: B, "ids")
-        var h = [T](repeating: 0, count: B * M), normed = h, out = h
+        var h = [T](repeating: 0, count: B * M)
         gather(ids, into: &h)
-        var inverse = [Double](repeating: 0, count: B)
-        for i in 0 ..< mixers.count {
-            norm(h, weightOffset: layerOffsets[i], rows: B, into: &normed, &inverse)
-            let view = mixerView(i)
-            try rethrowingEngine { () throws(SSMError) in
-                try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
-                    try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                        try mixers[i].step(&state.layers[i], x, parameters: view, bfloat16: B == 1 ? decodeCopies?.projections[i] : nil, into: y)
-                    }
-                }
-            }
-            for k in 0 ..< B * M { h[k] += out[k] }
+        try blocks(&h, rows: B) { (i, x, y) throws(SSMError) in
+            try mixers[i].step(&state.layers[i], x, parameters: mixerView(i), bfloat16: B == 1 ? decodeCopies?.projections[i] : nil, into: y)
         }
         state.tokens += 1
         return head(h, rows: B)
@@ -231,23 +221,13 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
             let C = min(chunk, L - start)
             var piece = [Int](repeating: 0, count: B * C)
             for b in 0 ..< B { for t in 0 ..< C { piece[b * C + t] = ids[b * L + start + t] } }
-            var h = [T](repeating: 0, count: B * C * M), normed = h, out = h
-            var inverse = [Double](repeating: 0, count: B * C)
+            var h = [T](repeating: 0, count: B * C * M)
             gather(piece, into: &h)
             let buffers = try rethrowingEngine { () throws(SSMError) in
                 try passes.take(PassShape(batch: B, length: C)) { () throws(SSMError) in try mixers[0].makeInferenceActivations(batch: B, length: C) }
             }
-            for i in 0 ..< mixers.count {
-                norm(h, weightOffset: layerOffsets[i], rows: B * C, into: &normed, &inverse)
-                let view = mixerView(i)
-                try rethrowingEngine { () throws(SSMError) in
-                    try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
-                        try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                            try mixers[i].prefill(x, length: C, parameters: view, state: &state.layers[i], activations: buffers, into: y)
-                        }
-                    }
-                }
-                for k in 0 ..< B * C * M { h[k] += out[k] }
+            try blocks(&h, rows: B * C) { (i, x, y) throws(SSMError) in
+                try mixers[i].prefill(x, length: C, parameters: mixerView(i), state: &state.layers[i], activations: buffers, into: y)
             }
             if allPositions {
                 let logits = head(h, rows: B * C)
@@ -266,6 +246,25 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
         }
         state.tokens += L
         return result
+    }
+
+    /// The residual blocks over R rows of h (R, M): hᵢ = hᵢ₋₁ + mixᵢ(RMSNorm(hᵢ₋₁)), where
+    /// `mix(i, x, y)` runs block i's mixer from x into y (scan mode or step mode).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func blocks(_ h: inout [T], rows R: Int,
+                        _ mix: (Int, UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(SSMError) -> Void) throws(PretrainedError) {
+        var normed = [T](repeating: 0, count: R * configuration.width), out = normed
+        var inverse = [Double](repeating: 0, count: R)
+        for i in 0 ..< mixers.count {
+            norm(h, weightOffset: layerOffsets[i], rows: R, into: &normed, &inverse)
+            try rethrowingEngine { () throws(SSMError) in
+                try normed.withUnsafeBufferPointer { (x: UnsafeBufferPointer<T>) throws(SSMError) in
+                    try out.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in try mix(i, x, y) }
+                }
+            }
+            for k in 0 ..< R * configuration.width { h[k] += out[k] }
+        }
     }
 
     private func check(_ ids: [Int], count: Int, _ name: String) throws(PretrainedError) {

@@ -15,7 +15,7 @@ extension MambaMixer {
         /// The state of sequences `r` alone.
         public func rows(_ r: Range<Int>) -> State {
             let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
-            var s = State(batch: r.count, convRow: convRow, ssmRow: ssmRow, a: a.count, scratch: self)
+            var s = State(configuration, batch: r.count)
             s.conv = Array(conv[r.lowerBound * convRow ..< r.upperBound * convRow])
             s.ssm = Array(ssm[r.lowerBound * ssmRow ..< r.upperBound * ssmRow])
             return s
@@ -29,21 +29,12 @@ extension MambaMixer {
             ssm.replaceSubrange(r.lowerBound * ssmRow ..< r.upperBound * ssmRow, with: other.ssm)
         }
 
-        /// A zero state of B sequences shaped like `scratch`'s rows.
-        private init(batch B: Int, convRow: Int, ssmRow: Int, a: Int, scratch: State) {
-            let per = { (n: Int) in n / scratch.batch }
-            batch = B
-            conv = [T](repeating: 0, count: B * convRow)
-            ssm = [T](repeating: 0, count: B * ssmRow)
-            xz = [T](repeating: 0, count: B * per(scratch.xz.count))
-            (u, z, dt, y) = ([T](repeating: 0, count: B * per(scratch.u.count)), [T](repeating: 0, count: B * per(scratch.z.count)),
-                             [T](repeating: 0, count: B * per(scratch.dt.count)), [T](repeating: 0, count: B * per(scratch.y.count)))
-            xDbl = [T](repeating: 0, count: B * per(scratch.xDbl.count))
-            self.a = [T](repeating: 0, count: a)
-        }
+        /// The sizes of the block it belongs to.
+        let configuration: MambaConfiguration
 
         init(_ c: MambaConfiguration, batch B: Int) {
             let (E, N, K, S) = (c.innerWidth, c.state, c.convWidth, c.dtRank + 2 * c.state)
+            configuration = c
             batch = B
             conv = [T](repeating: 0, count: B * E * K)
             ssm = [T](repeating: 0, count: B * E * N)
