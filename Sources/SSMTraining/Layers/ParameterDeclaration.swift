@@ -15,6 +15,18 @@ public enum ParameterInitialization: Sendable {
     /// the generator and the parameter's scalar count.
     case custom(@Sendable (inout SplitMix64, Int) throws(SSMError) -> [Double])
 
+    /// Mamba's time-step bias: Δ drawn log-uniform in [`minimum`, `maximum`), raised to at
+    /// least `floor`, stored as softplus⁻¹(Δ) = Δ + log(1 − e^{−Δ}) (official `dt_proj.bias`
+    /// of Mamba, `dt_bias` of Mamba-2).
+    public static func inverseSoftplusTimeStep(minimum: Double = 0.001, maximum: Double = 0.1, floor: Double = 1e-4) -> ParameterInitialization {
+        .custom { rng, count in
+            (0 ..< count).map { _ in
+                let dt = Swift.max(floor, Double.exp(Double.random(in: Double.log(minimum) ..< Double.log(maximum), using: &rng)))
+                return dt + Double.log(-Double.expMinusOne(-dt))
+            }
+        }
+    }
+
     /// The initial values of `count` scalars.
     public func values(count: Int, rng: inout SplitMix64) throws(SSMError) -> [Double] {
         switch self {

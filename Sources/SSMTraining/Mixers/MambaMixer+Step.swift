@@ -143,10 +143,8 @@ extension MambaMixer {
             // Checked by the caller: T is Float and B is 1.
             BLAS.matvec(bfloat16: w16, rows: outputs, cols: inputs, UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                         into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), threads: threads)
-        } else if B == 1 {
-            BLAS.matvec(w, rows: outputs, cols: inputs, x, into: out, threads: threads)
         } else {
-            BLAS.matmul(x, w, transposeB: true, m: B, n: outputs, k: inputs, into: out, lda: inputStride, threads: threads)
+            linearRows(x, w, rows: B, outputs: outputs, inputs: inputs, inputStride: inputStride, into: out, threads: threads)
         }
     }
 
@@ -194,35 +192,6 @@ extension MambaMixer {
                 state.conv[row * K + j] = s >= 0 ? act.x.base[row * L + s] : act.context.base[row * (K - 1) + (K - 1 + s)]
             }
         }
-    }
-}
-
-extension MambaMixer {
-    /// ``step(_:_:parameters:into:)`` on arrays, with a set of this mixer's declarations:
-    /// h (B, M) → out (B, M).
-    public func step(_ state: inout State, _ h: [T], parameters p: ParameterSet<T>) throws(SSMError) -> [T] {
-        var out = [T](repeating: 0, count: state.batch * width)
-        try withParameterView(p) { (view: ParameterView<T>) throws(SSMError) in
-            try h.withUnsafeBufferPointer { (h: UnsafeBufferPointer<T>) throws(SSMError) in
-                try out.withUnsafeMutableBufferPointer { (out: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                    try step(&state, h, parameters: view, into: out)
-                }
-            }
-        }
-        return out
-    }
-
-    /// ``prefill(_:length:parameters:state:activations:into:)`` on arrays: h (B, L, M) → out (B, L, M).
-    public func prefill(_ h: [T], length L: Int, parameters p: ParameterSet<T>, state: inout State) throws(SSMError) -> [T] {
-        var out = [T](repeating: 0, count: h.count)
-        try withParameterView(p) { (view: ParameterView<T>) throws(SSMError) in
-            try h.withUnsafeBufferPointer { (h: UnsafeBufferPointer<T>) throws(SSMError) in
-                try out.withUnsafeMutableBufferPointer { (out: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                    try prefill(h, length: L, parameters: view, state: &state, into: out)
-                }
-            }
-        }
-        return out
     }
 }
 

@@ -44,13 +44,7 @@ public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable 
             "in_proj.weight": (fan(M), .standard, false), "in_proj.bias": (fan(M), .standard, false),
             "conv1d.weight": (fan(K), .standard, false), "conv1d.bias": (fan(K), .standard, false),
             "x_proj.weight": (fan(E), .standard, false), "dt_proj.weight": (fan(R), .standard, false),
-            "dt_proj.bias": (.custom { rng, count in
-                // Δ log-uniform in [0.001, 0.1], floored at 1e-4, stored as softplus⁻¹(Δ).
-                (0 ..< count).map { _ in
-                    let dt = max(1e-4, Double.exp(Double.random(in: Double.log(0.001) ..< Double.log(0.1), using: &rng)))
-                    return dt + Double.log(-Double.expMinusOne(-dt))
-                }
-            }, .standard, false),
+            "dt_proj.bias": (.inverseSoftplusTimeStep(), .standard, false),
             "A_log": (.custom { _, count in (0 ..< count).map { Double.log(Double($0 % N + 1)) } }, .ssm, false),
             "D": (.constant(1), .ssm, false),
             "out_proj.weight": (fan(E), .standard, true), "out_proj.bias": (fan(E), .standard, false),

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
         <output>. On any error nothing is written and the exit status is non-zero.
         """,
         subcommands: [EvalFFTConv.self, EvalS4DKernel.self, EvalHiPPO.self, EvalS4DRecurrent.self, EvalS4Kernel.self,
-                      EvalS4Recurrent.self, EvalSelectiveScan.self, EvalMamba.self, EvalS4DLayer.self, EvalLM.self]
+                      EvalS4Recurrent.self, EvalSelectiveScan.self, EvalSSD.self, EvalMamba.self, EvalMamba2.self, EvalS4DLayer.self, EvalLM.self]
     )
 }
 

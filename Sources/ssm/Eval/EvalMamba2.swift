@@ -1,0 +1,96 @@
+import ArgumentParser
+import SSMKit
+import SSMTraining
+
+/// `ssm eval mamba2`: the Mamba-2 block, scan mode (forward and backward) or step mode.
+struct EvalMamba2: EvalCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mamba2",
+        abstract: "The Mamba-2 block (official mamba2.Mamba2, transformers Mamba2Mixer) in scan or step mode.",
+        discussion: """
+        in: hidden_states (B, L, M); in_proj.weight (2E + 2GN + H, M), rows [z, x, B, C, dt]; \
+        conv1d.weight (E + 2GN, 1, K); optional conv1d.bias (E + 2GN); dt_bias, A_log, D (H); \
+        norm.weight (E); out_proj.weight (M, E); optional in_proj.bias and out_proj.bias (both or \
+        neither); optional d_out (B, L, M) in scan mode. H comes from A_log, E from out_proj, N \
+        from the rest and --groups.
+        out: out (B, L, M); with d_out also d_hidden_states and d_<parameter> for every parameter.
+        --mode step feeds the tokens one at a time through the inference state from zero.
+        """
+    )
+
+    enum Mode: String, ExpressibleByArgument { case scan, step }
+
+    @OptionGroup var options: EvalOptions
+
+    @Option(name: .long, help: "scan (whole sequence, chunked) or step (token by token).")
+    var mode: Mode = .scan
+
+    @Option(name: .long, help: "G, the groups of B and C (official ngroups).")
+    var groups: Int = 1
+
+    @Option(name: .long, help: "Tokens per chunk of the SSD scan (official chunk_size).")
+    var chunkSize: Int = 256
+
+    @Option(name: .long, help: "ε of the gated RMSNorm.")
+    var normEpsilon: Double = 1e-5
+
+    @Option(name: .long, help: "Lower clamp of dt′ (official dt_limit[0]).")
+    var dtMin: Double = 0
+
+    @Option(name: .long, help: "Upper clamp of dt′ (official dt_limit[1]; default: none).")
+    var dtMax: Double = .infinity
+
+    func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
+        let hidden = try inputs.required("hidden_states", "(B, L, M)", ranks: [3])
+        let (B, L, M) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
+        let aLog = try inputs.required("A_log", "(H)", ranks: [1])
+        let H = aLog.shape[0]
+        let outProj = try inputs.required("out_proj.weight", "(\(M), E)", ranks: [2])
+        guard outProj.shape[0] == M, outProj.shape[1] >= 1 else { throw SSMError.shape(argument: "out_proj.weight", expected: "(\(M), E)", actual: outProj.shape) }
+        let E = outProj.shape[1]
+        guard H >= 1, E % H == 0 else { throw SSMError.shape(argument: "A_log", expected: "(H) with H dividing E = \(E)", actual: aLog.shape) }
+        guard groups >= 1 else { throw SSMError.option(name: "--groups", expected: "a positive count, got \(groups)") }
+        let conv = try inputs.required("conv1d.weight", "(E + 2GN, 1, K)", ranks: [3])
+        let twoGN = conv.shape[0] - E
+        guard conv.shape[1] == 1, conv.shape[2] >= 1, twoGN > 0, twoGN % (2 * groups) == 0 else {
+            throw SSMError.shape(argument: "conv1d.weight", expected: "(\(E) + 2·\(groups)·N, 1, K)", actual: conv.shape)
+        }
+        let hasBias = inputs.file.entry("in_proj.bias") != nil || inputs.file.entry("out_proj.bias") != nil
+        let configuration = try Mamba2Configuration(
+            modelWidth: M, state: twoGN / (2 * groups), convWidth: conv.shape[2], innerWidth: E, headDimension: E / H, groups: groups,
+            chunkLength: chunkSize, convBias: inputs.file.entry("conv1d.bias") != nil, projectionBias: hasBias, normEpsilon: normEpsilon,
+            timeStepLimit: dtMin ... max(dtMin, dtMax))
+        if dtMax < dtMin { throw SSMError.option(name: "--dt-max", expected: "at least --dt-min = \(dtMin), got \(dtMax)") }
+        let mixer = try Mamba2Mixer<T>(configuration: configuration, threads: options.threads)
+        var values: [String: [T]] = [:]
+        for (name, shape) in configuration.parameterShapes {
+            let t = try inputs.required(name, "(\(shape.map(String.init).joined(separator: ", ")))", ranks: [shape.count])
+            try expectShape(t, name, shape)
+            values[name] = t.scalars
+        }
+        let parameters = try mixer.parameters { d in values[d.name]! }
+        let dOut = try inputs.optional("d_out", "(\(B), \(L), \(M))", ranks: [3])
+        if let dOut { try expectShape(dOut, "d_out", hidden.shape) }
+        if dOut != nil, mode == .step {
+            throw SSMError.option(name: "--mode", expected: "scan for a backward pass (d_out is given; step mode has no backward)")
+        }
+        try inputs.finish("hidden_states, the Mamba-2 parameters and optional d_out")
+
+        switch mode {
+        case .step:
+            let out = try mixer.forwardRecurrent(hidden.scalars, batch: B, length: L, parameters: parameters)
+            return [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
+        case .scan:
+            let (out, activations) = try mixer.forward(hidden.scalars, batch: B, length: L, parameters: parameters)
+            var outputs: [(name: String, value: SafeTensorsValue)] = [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
+            if let dOut {
+                let (dHidden, g) = try mixer.backward(dOut.scalars, input: hidden.scalars, activations: activations, parameters: parameters)
+                outputs.append(("d_hidden_states", .init(Tensor(shape: hidden.shape, scalars: dHidden))))
+                for (name, shape) in configuration.parameterShapes {
+                    outputs.append(("d_" + name, .init(Tensor(shape: shape, scalars: g[name]))))
+                }
+            }
+            return outputs
+        }
+    }
+}
