@@ -5,7 +5,8 @@ import Testing
 
 /// The operations `ssm eval` implements; their fixtures must all pass.
 let implementedOperations = [
-    "fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel", "s4-recurrent", "selective-scan", "mamba", "s4d-layer",
+    "fftconv", "s4d-kernel", "hippo", "s4d-recurrent", "s4-kernel", "s4-recurrent", "selective-scan", "mamba", "s4d-layer", "ssd",
+    "mamba2",
 ]
 
 @Suite("fixtures from the official PyTorch code, through ssm eval")
@@ -104,7 +105,8 @@ struct EvalBadInputTests {
 
     /// A tensor each operation requires.
     static let required = ["fftconv": "u", "s4d-kernel": "log_dt", "s4-kernel": "inv_dt", "s4d-recurrent": "u", "s4-recurrent": "u",
-                           "selective-scan": "u", "mamba": "hidden_states", "s4d-layer": "u"]
+                           "selective-scan": "u", "mamba": "hidden_states", "s4d-layer": "u", "ssd": "x",
+                           "mamba2": "hidden_states"]
 
     @Test("a missing tensor, a NaN, an unexpected tensor and a wrong shape are each refused", arguments: cases)
     func refused(_ c: FixtureCase) throws {

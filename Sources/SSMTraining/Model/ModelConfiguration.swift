@@ -10,6 +10,9 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     case s4
     /// ``MambaMixer`` (official mamba_simple.py `Mamba`).
     case mamba
+    /// ``Mamba2Mixer`` (official mamba2.py `Mamba2`): E = 2H, heads of dimension min(64, H),
+    /// one group, chunks of 256.
+    case mamba2
 
     /// The mixer of one block of width H and state N.
     public func makeMixer<T: SSMScalar>(_: T.Type = T.self, width H: Int, state N: Int, threads: Int,
@@ -18,17 +21,22 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .s4d: try S4DMixer<T>(width: H, state: N, threads: threads, effort: effort)
         case .s4: try S4Mixer<T>(width: H, state: N, threads: threads, effort: effort)
         case .mamba: try MambaMixer<T>(width: H, state: N, threads: threads)
+        case .mamba2: try Mamba2Mixer<T>(width: H, state: N, threads: threads)
         }
     }
 
     /// The backbone of a model whose blocks all use this mixer (the official model around it).
     public var backbone: ModelBackbone {
-        self == .mamba ? .mamba : .s4
+        isSelective ? .mamba : .s4
     }
+
+    /// Mamba and Mamba-2: input-dependent (selective) state spaces with a Mamba backbone.
+    public var isSelective: Bool { self == .mamba || self == .mamba2 }
 
     /// Whether the mixer's convolution (training) mode and its step mode are different
     /// algorithms, so that comparing them checks something (S4, S4D: FFT convolution vs
-    /// recurrence; Mamba's scan already is its recurrence).
+    /// recurrence; Mamba-2: chunked matrix products vs recurrence; Mamba's scan already is its
+    /// recurrence).
     public var hasDistinctRecurrentMode: Bool { self != .mamba }
 }
 
@@ -93,7 +101,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         for (name, value) in [("layers", mixers.count), ("width", width), ("state", state), ("classes", output.classes)] where value < 1 {
             throw SSMError.value(argument: name, expected: "a positive count, got \(value)")
         }
-        if mixers.contains(where: { $0 != .mamba }), state % 2 != 0 {
+        if mixers.contains(where: { !$0.isSelective }), state % 2 != 0 {
             throw SSMError.value(argument: "state", expected: "an even N for S4/S4D (N/2 complex modes), got \(state)")
         }
         switch input {
