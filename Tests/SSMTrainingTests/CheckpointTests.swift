@@ -18,7 +18,7 @@ struct CheckpointTests {
         return try Trainer(model: try SequenceModel<Double>(configuration: c, threads: 2), task: task, configuration: settings)
     }
 
-    @Test("training 6 steps = 3 steps, checkpoint, read back, 3 more steps: bit for bit", arguments: [ModelFamily.s4d, .s4, .mamba])
+    @Test("training 6 steps = 3 steps, checkpoint, read back, 3 more steps: bit for bit", arguments: [ModelFamily.s4d, .s4, .mamba, .mamba2])
     func exactResume(_ family: ModelFamily) throws {
         var straight = try trainer(family, steps: 6)
         for _ in 0 ..< 6 { _ = try straight.trainStep() }

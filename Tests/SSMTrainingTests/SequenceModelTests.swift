@@ -56,7 +56,7 @@ struct SequenceModelTests {
         for name in p.names { #expect(zip(twice[name], g[name]).allSatisfy { abs($0 - 2 * $1) <= 1e-12 * max(1, abs($1)) }, "\(name) accumulates") }
     }
 
-    @Test("recurrent mode = convolution mode for S4D, S4 and Mamba models (Double, odd L, L = 1)", arguments: [ModelFamily.s4d, .s4, .mamba], [1, 37])
+    @Test("recurrent mode = convolution mode for S4D, S4, Mamba and Mamba-2 models (Double, odd L, L = 1)", arguments: [ModelFamily.s4d, .s4, .mamba, .mamba2], [1, 37])
     func recurrentMatchesConvolution(_ family: ModelFamily, _ L: Int) throws {
         let c = try ModelConfiguration(family: family, layers: 2, width: 3, state: 8, input: .tokens(vocabulary: 4), output: .perToken(classes: 4))
         let model = try SequenceModel<Double>(configuration: c, threads: 2)

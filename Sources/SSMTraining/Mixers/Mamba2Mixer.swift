@@ -54,10 +54,11 @@ public final class Mamba2Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable
     }
 
     /// The block of a model of width M with state N: E = 2M, heads of dimension
-    /// min(64, E / 2) (at least two heads), one group, K = 4, Q = 256.
+    /// min(64, E / 8) (at least eight heads: a small model with the official P = 64 would have
+    /// two, one decay rate each, and does not learn selective copying), one group, K = 4, Q = 256.
     public convenience init(width: Int, state: Int, threads: Int? = nil) throws(SSMError) {
         let inner = 2 * width
-        var p = Swift.min(64, Swift.max(1, inner / 2))
+        var p = Swift.min(64, Swift.max(1, inner / 8))
         while inner % p != 0 { p -= 1 }
         try self.init(configuration: Mamba2Configuration(modelWidth: width, state: state, headDimension: p), threads: threads)
     }

@@ -10,7 +10,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     case s4
     /// ``MambaMixer`` (official mamba_simple.py `Mamba`).
     case mamba
-    /// ``Mamba2Mixer`` (official mamba2.py `Mamba2`): E = 2H, heads of dimension min(64, H),
+    /// ``Mamba2Mixer`` (official mamba2.py `Mamba2`): E = 2H, heads of dimension min(64, E/8),
     /// one group, chunks of 256.
     case mamba2
 
