@@ -1,7 +1,7 @@
 import SSMKit
 
 /// A mixer whose scan mode can start from and leave a recurrent state (Mamba, Mamba-2): a
-/// prompt is prefilled by the scan, in chunks if long, and decoding continues by ``step``.
+/// prompt is prefilled by the scan, in chunks if long, and decoding continues by `step(_:_:parameters:into:)`.
 public protocol PrefillMixer<Scalar>: SequenceMixer {
     /// Buffers for passes that keep nothing for backward; mixers of one configuration may
     /// share them, one pass at a time.
@@ -18,7 +18,7 @@ extension MambaMixer: PrefillMixer {}
 extension Mamba2Mixer: PrefillMixer {}
 
 extension PrefillMixer {
-    /// ``step(_:_:parameters:into:)`` on arrays, with a set of this mixer's declarations:
+    /// `step(_:_:parameters:into:)` on arrays, with a set of this mixer's declarations:
     /// h (B, H) → out (B, H).
     public func step(_ state: inout State, _ h: [Scalar], parameters p: ParameterSet<Scalar>) throws(SSMError) -> [Scalar] {
         let B = h.count / Swift.max(1, width)
