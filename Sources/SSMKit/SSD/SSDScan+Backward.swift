@@ -62,7 +62,7 @@ extension SSDScan {
                 }
             }
         }
-        guard allFiniteValues(g.a, H) else {
+        guard allFinite(g.a, H) else {
             throw SSMError.value(argument: "d_out, d_final_states", expected: "finite values (the gradients are not finite)")
         }
     }

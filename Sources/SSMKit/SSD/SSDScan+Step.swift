@@ -18,8 +18,8 @@ extension SSDScan {
         } else {
             for row in 0 ..< rows { context.run(row) }
         }
-        var finite = allFiniteValues(states, work)
-        for b in 0 ..< s.batch { finite = finite && allFiniteValues(out + b * outStride, s.heads * s.headDimension) }
+        var finite = allFinite(states, work)
+        for b in 0 ..< s.batch { finite = finite && allFinite(out + b * outStride, s.heads * s.headDimension) }
         return finite
     }
 }

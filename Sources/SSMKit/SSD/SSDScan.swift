@@ -158,13 +158,13 @@ extension SSDScan {
         WorkerPool.forEachInParallel(B * H, threads: threads, context) { c, row, worker in c.statePhase(row, worker: worker) }
         var finite = true
         for b in 0 ..< B {
-            for t in 0 ..< s.length { finite = finite && allFiniteValues(out + (b * s.length + t) * outStride, H * P) }
+            for t in 0 ..< s.length { finite = finite && allFinite(out + (b * s.length + t) * outStride, H * P) }
         }
         if let finalStates {
             for b in 0 ..< B {
                 for h in 0 ..< H { (finalStates + (b * H + h) * P * N).update(from: ws.slot(ws.states, b, h, chunks, chunks: chunks), count: P * N) }
             }
-            finite = finite && allFiniteValues(finalStates, s.stateCount)
+            finite = finite && allFinite(finalStates, s.stateCount)
         }
         guard finite else {
             throw SSMError.value(argument: "x, dt, A, B, C, D, dt_bias, initial_states",
@@ -181,9 +181,9 @@ extension SSDScan {
     }
 }
 
-/// Whether the `count` values at `p` are all finite (one branch-free pass).
+/// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
 @inlinable
-func allFiniteValues<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
+package func allFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
     var bad: UInt8 = 0
     for i in 0 ..< count { bad |= p[i].isFinite ? 0 : 1 }
     return bad == 0
@@ -247,14 +247,13 @@ struct ForwardContext<T: FFTScalar> {
     @inline(__always)
     func statePhase(_ row: Int, worker: Int) {
         let s = scan.shape
-        let (L, H, P, G, N, Q) = (s.length, s.heads, s.headDimension, s.groups, s.state, scan.chunkLength)
+        let (L, H, P, N, Q) = (s.length, s.heads, s.headDimension, s.state, scan.chunkLength)
         let chunks = scan.chunks
         let b = row / H, h = row % H, g = h / s.headsPerGroup
         let count = P * N
         let first = ws.slot(ws.states, b, h, 0, chunks: chunks)
         if let initial = x.initialStates { first.update(from: initial + row * count, count: count) } else { first.update(repeating: 0, count: count) }
         let z = ws.wide1[worker], e = ws.v1[worker]
-        _ = G
         for c in 0 ..< chunks {
             let t0 = c * Q, q = scan.tokens(c)
             let lambda = ws.cumulative + row * L + t0

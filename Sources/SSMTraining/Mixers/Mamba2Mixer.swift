@@ -127,7 +127,7 @@ public final class Mamba2Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable
              into out: UnsafeMutablePointer<T>, finalState: UnsafeMutablePointer<T>? = nil) throws(SSMError) {
         let c = configuration
         let (B, L) = (act.batch, act.length)
-        let (M, E, H, G, N, K) = (c.modelWidth, c.innerWidth, c.heads, c.groups, c.state, c.convWidth)
+        let (M, E, H, G, K) = (c.modelWidth, c.innerWidth, c.heads, c.groups, c.convWidth)
         let (C, W, rows) = (c.convChannels, c.projectionWidth, B * L)
         act.filled = false
         // in_proj: (B·L, W) = h Wᵀ.
@@ -157,7 +157,6 @@ public final class Mamba2Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable
         WorkerPool.forEachInParallel(rows, threads: rows >= 64 ? threads : 1, norm) { norm, row, _ in norm.forward(row) }
         BLAS.matmul(act.normed.base, p[slots.outProj].baseAddress!, transposeB: true, m: rows, n: M, k: E, into: out, threads: threads)
         if let bias = slots.outProjBias { addBias(p[bias].baseAddress!, to: out, rows: rows, width: M) }
-        _ = N
         act.filled = true
     }
 

@@ -174,10 +174,7 @@ public final class MambaMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable 
         // out_proj, per sequence: (L, M) = yᵀ·Wᵀ.
         BLAS.matmul(batch: B, act.y.base, strideA: E * L, transposeA: true, p[slots.outProj].baseAddress!, strideB: 0, transposeB: true,
                     m: L, n: M, k: E, into: out, strideC: L * M, threads: threads)
-        if let bias = slots.outProjBias {
-            let b = p[bias]
-            for row in 0 ..< B * L { for j in 0 ..< M { out[row * M + j] += b[j] } }
-        }
+        if let bias = slots.outProjBias { addBias(p[bias].baseAddress!, to: out, rows: B * L, width: M) }
         act.filled = true
     }
 }
@@ -259,13 +256,6 @@ func addRowBias<T: FFTScalar>(_ bias: UnsafePointer<T>, to x: UnsafeMutablePoint
             for t in 0 ..< L { row[t] += bias[r] }
         }
     }
-}
-
-/// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
-func allFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
-    var nonFinite: UInt8 = 0
-    for i in 0 ..< count { nonFinite |= p[i].isFinite ? 0 : 1 }
-    return nonFinite == 0
 }
 
 /// Throws when one of the `count` values at `p` is not finite, naming `name`: one branch-free
