@@ -40,7 +40,7 @@ struct CheckpointLoadingTests {
 
     @Test("config.json: unsupported model type or activation, missing or malformed fields")
     func badConfigs() throws {
-        expectField(try folder(config: { $0.replacingFirst("\"model_type\": \"mamba\"", "\"model_type\": \"mamba2\"") }), "model_type")
+        expectField(try folder(config: { $0.replacingFirst("\"model_type\": \"mamba\"", "\"model_type\": \"mamba3\"") }), "model_type")
         expectField(try folder(config: { $0.replacingFirst("\"model_type\": \"mamba\"", "\"model_type\": \"llama\"") }), "model_type")
         expectField(try folder(config: { $0.replacingFirst("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"") }), "hidden_act")
         expectField(try folder(config: { $0.replacingFirst("\"hidden_size\": 32", "\"hidden_size\": -32") }), "hidden_size")

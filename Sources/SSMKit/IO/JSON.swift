@@ -9,8 +9,12 @@ package enum JSONValue: Equatable, Sendable {
     case bool(Bool)
     case null
 
-    /// Parses `bytes` as one JSON value surrounded only by white space.
-    package static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue { try JSONParser.parse(bytes) }
+    /// Parses `bytes` as one JSON value surrounded only by white space. With
+    /// `nonFiniteNumbers`, the literals `Infinity`, `-Infinity` and `NaN` that Python's `json`
+    /// writes for non-finite floats are read as numbers (older transformers configs hold them).
+    package static func parse(_ bytes: [UInt8], nonFiniteNumbers: Bool = false) throws(JSONParseError) -> JSONValue {
+        try JSONParser.parse(bytes, nonFiniteNumbers: nonFiniteNumbers)
+    }
 
     /// The member `key` of an object (nil for a missing key or a value that is not an object).
     package subscript(key: String) -> JSONValue? {
@@ -21,7 +25,15 @@ package enum JSONValue: Equatable, Sendable {
     /// The string, if this is one.
     package var string: String? { if case let .string(s) = self { s } else { nil } }
     /// The number as a Double, if this is a number.
-    package var double: Double? { if case let .number(text) = self { Double(text) } else { nil } }
+    package var double: Double? {
+        guard case let .number(text) = self else { return nil }
+        switch text {
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        case "NaN": return .nan
+        default: return Double(text)
+        }
+    }
     /// The elements, if this is an array.
     package var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
     /// The value as an integer that fits in `Int` (no fraction or exponent), if it is one.
@@ -69,18 +81,19 @@ package struct JSONParseError: Error, Equatable, CustomStringConvertible {
 struct JSONParser {
     static let maximumDepth = 64
     private let bytes: [UInt8]
+    private let nonFiniteNumbers: Bool
     private var i = 0
 
     /// Parses `bytes` as one JSON value surrounded only by white space.
-    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    static func parse(_ bytes: [UInt8], nonFiniteNumbers: Bool) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, nonFiniteNumbers: nonFiniteNumbers)
         let value = try parser.value(depth: 0)
         parser.skipSpace()
         if parser.i != bytes.count { throw JSONParseError(offset: parser.i, reason: "trailing characters") }
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], nonFiniteNumbers: Bool) { (self.bytes, self.nonFiniteNumbers) = (bytes, nonFiniteNumbers) }
 
     private mutating func skipSpace() {
         while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
@@ -210,6 +223,10 @@ struct JSONParser {
     private mutating func number() throws(JSONParseError) -> JSONValue {
         let start = i
         if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        if nonFiniteNumbers, i < bytes.count, bytes[i] == UInt8(ascii: "I") || (bytes[i] == UInt8(ascii: "N") && i == start) {
+            try literal(bytes[i] == UInt8(ascii: "I") ? "Infinity" : "NaN")
+            return .number(String(decoding: bytes[start ..< i], as: UTF8.self))
+        }
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.i
             while p.i < p.bytes.count, (48 ... 57).contains(p.bytes[p.i]) { p.i += 1 }

@@ -143,7 +143,7 @@ public struct SafeTensorsFile: Sendable {
         dataStart = 8 + headerLength
         let dataSize = bytes.count - dataStart
         let json: JSONValue
-        do { json = try JSONParser.parse(Array(UnsafeRawBufferPointer(start: bytes.base + 8, count: headerLength))) } catch {
+        do { json = try JSONParser.parse(Array(UnsafeRawBufferPointer(start: bytes.base + 8, count: headerLength)), nonFiniteNumbers: false) } catch {
             throw .malformedHeader(source: source, reason: "\(error.reason) at byte \(error.offset) of the header")
         }
         guard case let .object(members) = json else {

@@ -23,7 +23,8 @@ public struct GenerationOptions: Sendable {
 }
 
 /// What ``Generator/generate(_:options:from:onToken:)`` returns.
-public struct GenerationResult<T: SSMScalar & SafeTensorsScalar>: Sendable {
+public struct GenerationResult<Mixer: LanguageMixer>: Sendable {
+    public typealias T = Mixer.Scalar
     /// The new tokens of each sequence (a stop token included).
     public var ids: [[Int]]
     /// Prompt tokens prefilled per sequence.
@@ -32,7 +33,7 @@ public struct GenerationResult<T: SSMScalar & SafeTensorsScalar>: Sendable {
     public var history: [[Int]]
     /// The state after the last token fed to the model, with the logits that predict the next
     /// one: what ``RecurrentStateFile`` saves so that a long prompt is processed once.
-    public var state: MambaLanguageModel<T>.State
+    public var state: LanguageModel<Mixer>.State
     public var nextLogits: [T]
     public var prefillSeconds: Double
     public var decodeSeconds: Double
@@ -46,22 +47,23 @@ public struct GenerationResult<T: SSMScalar & SafeTensorsScalar>: Sendable {
     }
 }
 
-/// Text generation with a Mamba language model: the prompt is prefilled with the scan in
+/// Text generation with a Mamba or Mamba-2 language model: the prompt is prefilled with the scan in
 /// chunks (state carried), then each new token is one step of the recurrent mode, whose
 /// logits are computed for that position only.
-public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
-    public let model: MambaLanguageModel<T>
+public struct Generator<Mixer: LanguageMixer>: Sendable {
+    public typealias T = Mixer.Scalar
+    public let model: LanguageModel<Mixer>
 
-    public init(model: MambaLanguageModel<T>) { self.model = model }
+    public init(model: LanguageModel<Mixer>) { self.model = model }
 
     /// A saved point to continue from: a state, the logits it predicts next with, and the
     /// tokens that led there (for the repetition penalty).
     public struct Start: Sendable {
-        public var state: MambaLanguageModel<T>.State
+        public var state: LanguageModel<Mixer>.State
         public var nextLogits: [T]
         public var history: [[Int]]
 
-        public init(state: MambaLanguageModel<T>.State, nextLogits: [T], history: [[Int]]) {
+        public init(state: LanguageModel<Mixer>.State, nextLogits: [T], history: [[Int]]) {
             (self.state, self.nextLogits, self.history) = (state, nextLogits, history)
         }
     }
@@ -69,10 +71,12 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
     /// Generates a continuation of each prompt (token ids; prompts may differ in length, and
     /// may be empty when `start` is given). `onToken(sequence, id)` is called as each token is
     /// chosen; returning false stops every sequence.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     public func generate(_ prompts: [[Int]], options: GenerationOptions, from start: Start? = nil,
-                         onToken: (Int, Int) -> Bool = { _, _ in true }) throws(PretrainedError) -> GenerationResult<T> {
+                         onToken: (Int, Int) -> Bool = { _, _ in true }) throws(PretrainedError) -> GenerationResult<Mixer> {
         let (V, B) = (model.configuration.vocabulary, prompts.count)
         guard B >= 1 else { throw .argument(name: "prompts", expected: "at least one prompt") }
         if let start {
@@ -86,7 +90,7 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
         let began = clock.now
 
         // Prefill each prompt on its own (they may differ in length), then gather the states.
-        var state: MambaLanguageModel<T>.State
+        var state: LanguageModel<Mixer>.State
         if let start { state = start.state } else { state = try model.makeState(batch: B) }
         var logits = start?.nextLogits ?? [T](repeating: 0, count: B * V)
         var history = start?.history ?? Array(repeating: [], count: B)
@@ -108,7 +112,7 @@ public struct Generator<T: SSMScalar & SafeTensorsScalar>: Sendable {
         var output = Array(repeating: [Int](), count: B)
         var done = [Bool](repeating: false, count: B)
         // A sequence that stops keeps the state and logits it had then (the others go on).
-        var finishedRows: [Int: (state: MambaLanguageModel<T>.State, logits: [T])] = [:]
+        var finishedRows: [Int: (state: LanguageModel<Mixer>.State, logits: [T])] = [:]
         let decodeStart = clock.now
         var stopped = options.maxNewTokens == 0
         while !stopped, !done.allSatisfy({ $0 }) {
@@ -138,14 +142,14 @@ extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
-extension MambaLanguageModel.State {
+extension LanguageModel.State {
     /// Sequence b's state alone (batch 1).
-    func row(_ b: Int) -> MambaLanguageModel.State {
-        MambaLanguageModel.State(batch: 1, layers: layers.map { $0.rows(b ..< b + 1) }, tokens: tokens)
+    func row(_ b: Int) -> LanguageModel.State {
+        LanguageModel.State(batch: 1, layers: layers.map { $0.rows(b ..< b + 1) }, tokens: tokens)
     }
 
     /// Replaces sequence b's state with `one` (batch 1).
-    mutating func setRow(_ b: Int, _ one: MambaLanguageModel.State) {
+    mutating func setRow(_ b: Int, _ one: LanguageModel.State) {
         for i in layers.indices { layers[i].setRows(b ..< b + 1, from: one.layers[i]) }
         tokens = max(tokens, one.tokens)
     }

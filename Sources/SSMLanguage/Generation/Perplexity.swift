@@ -1,6 +1,6 @@
 import SSMKit
 
-/// The result of ``MambaLanguageModel/perplexity(_:context:stride:)``.
+/// The result of ``LanguageModel/perplexity(_:context:stride:)``.
 public struct PerplexityResult: Sendable, Equatable {
     /// Tokens whose probability was scored.
     public var scoredTokens: Int
@@ -12,7 +12,7 @@ public struct PerplexityResult: Sendable, Equatable {
     public var processedTokens: Int
 }
 
-extension MambaLanguageModel {
+extension LanguageModel {
     /// Perplexity by the standard sliding window (transformers' "perplexity of fixed-length
     /// models"): windows of `context` tokens start every `stride` tokens, each from the zero
     /// state; a window scores only the tokens past the previous window's end, each predicted

@@ -4,34 +4,39 @@ import SSMTraining
 /// A generation's recurrent state saved to a safetensors file, so that a long prompt is
 /// processed once and continued later (`ssm generate --save-state`, `--load-state`).
 ///
-/// Tensors: `conv_state.{i}` (B, E, K) and `ssm_state.{i}` (B, E, N) for every block i, as the
-/// model's step mode keeps them (and as transformers' `MambaCache` does); `next_logits` (B, V),
+/// Tensors: `conv_state.{i}` and `ssm_state.{i}` for every block i, as the model's step mode
+/// keeps them (and as transformers' caches do): Mamba (B, E, K) and (B, E, N), Mamba-2
+/// (B, E + 2GN, K) and (B, H, P, N); `next_logits` (B, V),
 /// the logits that predict the next token; `history` (B, L) I64, the tokens seen (for the
 /// repetition penalty). Metadata records the model's sizes, checked on loading.
 public enum RecurrentStateFile {
-    static let format = "ssmkit-mamba-state-1"
+    static let format = "ssmkit-recurrent-state-2"
 
-    static func metadata(_ c: MambaLanguageModelConfiguration, tokens: Int) -> [String: String] {
-        ["format": format, "layers": "\(c.layers)", "width": "\(c.width)", "inner": "\(c.mixer.innerWidth)", "state": "\(c.mixer.state)",
-         "conv": "\(c.mixer.convWidth)", "vocabulary": "\(c.vocabulary)", "tokens": "\(tokens)"]
+    /// The model's sizes that a state depends on, and the token count.
+    static func metadata<Mixer>(_ model: LanguageModel<Mixer>, tokens: Int) -> [String: String] {
+        let c = model.configuration
+        let shapes = model.mixers[0].stateShapes(batch: 1)
+        let sizes = { (shape: [Int]) in shape.dropFirst().map(String.init).joined(separator: ",") }
+        return ["format": format, "architecture": c.architecture, "layers": "\(c.layers)", "width": "\(c.width)",
+                "conv_state": sizes(shapes.conv), "ssm_state": sizes(shapes.ssm), "vocabulary": "\(c.vocabulary)", "tokens": "\(tokens)"]
     }
 
     /// Writes `start` of `model` to `path` (atomically: on failure nothing is left at `path`).
-    public static func write<T>(_ start: Generator<T>.Start, of model: MambaLanguageModel<T>, to path: String) throws(PretrainedError) {
-        let c = model.configuration
-        let (B, E, K, N, V) = (start.state.batch, c.mixer.innerWidth, c.mixer.convWidth, c.mixer.state, c.vocabulary)
+    public static func write<Mixer>(_ start: Generator<Mixer>.Start, of model: LanguageModel<Mixer>, to path: String) throws(PretrainedError) {
+        let (B, V) = (start.state.batch, model.configuration.vocabulary)
+        let shapes = model.mixers[0].stateShapes(batch: B)
         let length = start.history.map(\.count).max() ?? 0
         guard start.history.allSatisfy({ $0.count == length }) else {
             throw .argument(name: "history", expected: "sequences of one length (prompts of equal length) to save the state")
         }
         var tensors: [(name: String, value: SafeTensorsValue)] = []
         for (i, layer) in start.state.layers.enumerated() {
-            tensors.append(("conv_state.\(i)", .init(Tensor(shape: [B, E, K], scalars: layer.conv))))
-            tensors.append(("ssm_state.\(i)", .init(Tensor(shape: [B, E, N], scalars: layer.ssm))))
+            tensors.append(("conv_state.\(i)", .init(Tensor(shape: shapes.conv, scalars: layer.conv))))
+            tensors.append(("ssm_state.\(i)", .init(Tensor(shape: shapes.ssm, scalars: layer.ssm))))
         }
         tensors.append(("next_logits", .init(Tensor(shape: [B, V], scalars: start.nextLogits))))
         tensors.append(("history", .int64(shape: [B, length], values: start.history.flatMap { $0 })))
-        do { try SafeTensorsFile.write(tensors, metadata: metadata(c, tokens: start.state.tokens), to: path) } catch {
+        do { try SafeTensorsFile.write(tensors, metadata: metadata(model, tokens: start.state.tokens), to: path) } catch {
             throw .unwritable(path: path, reason: error.description)
         }
     }
@@ -39,11 +44,12 @@ public enum RecurrentStateFile {
     /// Reads a state written by ``write(_:of:to:)`` for `model`.
     /// - Throws: ``PretrainedError`` when the file is unreadable or was saved by a model of
     ///   other sizes.
-    public static func read<T>(_ path: String, for model: MambaLanguageModel<T>) throws(PretrainedError) -> Generator<T>.Start {
+    public static func read<Mixer>(_ path: String, for model: LanguageModel<Mixer>) throws(PretrainedError) -> Generator<Mixer>.Start {
+        typealias T = Mixer.Scalar
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(path: path) } catch { throw .safetensors(error) }
         let c = model.configuration
-        let expected = metadata(c, tokens: 0)
+        let expected = metadata(model, tokens: 0)
         for (key, value) in expected where key != "tokens" {
             guard file.metadata[key] == value else {
                 throw .field(file: path, field: "__metadata__.\(key)",
@@ -58,11 +64,12 @@ public enum RecurrentStateFile {
             guard let b = e.shape.first, b >= 1, e.shape == shape(b) else { throw .tensor(file: path, tensor: name, expected: "shape \(shape(1)) with B ≥ 1 first, got \(e.shape)") }
             do { return (b, try file.tensor(name, as: T.self).scalars) } catch { throw .safetensors(error) }
         }
-        let (E, K, N, V) = (c.mixer.innerWidth, c.mixer.convWidth, c.mixer.state, c.vocabulary)
+        let V = c.vocabulary
         let (B, logits) = try floats("next_logits") { [$0, V] }
-        var layers: [MambaMixer<T>.State] = []
+        let shapes = model.mixers[0].stateShapes(batch: B)
+        var layers: [Mixer.State] = []
         for i in 0 ..< c.layers {
-            let conv = try floats("conv_state.\(i)") { _ in [B, E, K] }, ssm = try floats("ssm_state.\(i)") { _ in [B, E, N] }
+            let conv = try floats("conv_state.\(i)") { _ in shapes.conv }, ssm = try floats("ssm_state.\(i)") { _ in shapes.ssm }
             layers.append(try rethrowingEngine { () throws(SSMError) in try model.mixers[i].makeState(batch: B, conv: conv.values, ssm: ssm.values) })
         }
         let history: (shape: [Int], values: [Int])
@@ -72,7 +79,7 @@ public enum RecurrentStateFile {
             throw .tensor(file: path, tensor: "history", expected: "token ids in 0 ..< \(V), got \(bad)")
         }
         let L = history.shape[1]
-        return Generator<T>.Start(state: MambaLanguageModel<T>.State(batch: B, layers: layers, tokens: tokens), nextLogits: logits,
+        return Generator<Mixer>.Start(state: LanguageModel<Mixer>.State(batch: B, layers: layers, tokens: tokens), nextLogits: logits,
                                   history: (0 ..< B).map { Array(history.values[$0 * L ..< ($0 + 1) * L]) })
     }
 }

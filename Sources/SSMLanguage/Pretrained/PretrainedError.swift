@@ -50,10 +50,11 @@ struct JSONFile {
     let path: String
     let root: JSONValue
 
-    init(_ path: String) throws(PretrainedError) {
+    /// `nonFiniteNumbers`: accept Python's `Infinity`, `-Infinity` and `NaN` literals.
+    init(_ path: String, nonFiniteNumbers: Bool = false) throws(PretrainedError) {
         let bytes: [UInt8]
         do { bytes = try FileIO.readAll(path) } catch { throw .unreadable(path: path, reason: error.reason) }
-        do { root = try JSONValue.parse(bytes) } catch {
+        do { root = try JSONValue.parse(bytes, nonFiniteNumbers: nonFiniteNumbers) } catch {
             throw .field(file: path, field: "(file)", expected: "valid JSON (\(error.reason) at byte \(error.offset))")
         }
         guard root.object != nil else { throw .field(file: path, field: "(file)", expected: "a JSON object") }

@@ -4,7 +4,7 @@ extension Mamba2Mixer {
     /// The inference state of B sequences (the official `Mamba2.step`'s, and transformers'
     /// cache): conv (B, C, K), the last K inputs of the conv, most recent last; ssm
     /// (B, H, P, N). Zero when new. It holds one token's scratch, so a step allocates nothing.
-    public struct State: Sendable {
+    public struct State: ConvolutionScanState {
         public let batch: Int
         public var conv: [T]
         public var ssm: [T]
@@ -25,22 +25,7 @@ extension Mamba2Mixer {
             a = [T](repeating: 0, count: c.heads)
         }
 
-        /// The state of sequences `r` alone.
-        public func rows(_ r: Range<Int>) -> State {
-            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
-            var s = State(configuration, batch: r.count)
-            s.conv = Array(conv[r.lowerBound * convRow ..< r.upperBound * convRow])
-            s.ssm = Array(ssm[r.lowerBound * ssmRow ..< r.upperBound * ssmRow])
-            return s
-        }
-
-        /// Replaces sequences `r` with those of `other` (a state of r.count sequences).
-        public mutating func setRows(_ r: Range<Int>, from other: State) {
-            precondition(other.batch == r.count, "setRows: \(other.batch) sequences for \(r.count) rows")
-            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
-            conv.replaceSubrange(r.lowerBound * convRow ..< r.upperBound * convRow, with: other.conv)
-            ssm.replaceSubrange(r.lowerBound * ssmRow ..< r.upperBound * ssmRow, with: other.ssm)
-        }
+        public func zero(batch: Int) -> State { State(configuration, batch: batch) }
     }
 
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
@@ -51,16 +36,8 @@ extension Mamba2Mixer {
     /// A state from saved values: conv (B, C, K) and ssm (B, H, P, N).
     /// - Throws: `SSMError` when the counts do not match this mixer's sizes.
     public func makeState(batch B: Int, conv: [T], ssm: [T]) throws(SSMError) -> State {
-        let c = configuration
-        guard B >= 1 else { throw SSMError.value(argument: "batch", expected: "a positive count, got \(B)") }
-        guard conv.count == B * c.convChannels * c.convWidth else {
-            throw SSMError.shape(argument: "conv_state", expected: "(B, C, K) = (\(B), \(c.convChannels), \(c.convWidth))", actual: [conv.count])
-        }
-        guard ssm.count == B * c.heads * c.headDimension * c.state else {
-            throw SSMError.shape(argument: "ssm_state", expected: "(B, H, P, N) = (\(B), \(c.heads), \(c.headDimension), \(c.state))",
-                                 actual: [ssm.count])
-        }
-        var s = State(c, batch: B)
+        try checkState(batch: B, conv: conv.count, ssm: ssm.count)
+        var s = State(configuration, batch: B)
         (s.conv, s.ssm) = (conv, ssm)
         return s
     }

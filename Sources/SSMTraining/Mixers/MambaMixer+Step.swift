@@ -4,7 +4,7 @@ extension MambaMixer {
     /// The inference state of B sequences (the official `Mamba.step`'s): conv (B, E, K), the
     /// last K inputs of the convolution (most recent last), and ssm (B, E, N), the scan's
     /// state; zero when new. It also holds one token's scratch, so a step allocates nothing.
-    public struct State: Sendable {
+    public struct State: ConvolutionScanState {
         public let batch: Int
         public var conv: [T]
         public var ssm: [T]
@@ -12,22 +12,7 @@ extension MambaMixer {
         /// Δ and y (B, E), A (E, N).
         var xz, u, z, xDbl, dt, y, a: [T]
 
-        /// The state of sequences `r` alone.
-        public func rows(_ r: Range<Int>) -> State {
-            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
-            var s = State(configuration, batch: r.count)
-            s.conv = Array(conv[r.lowerBound * convRow ..< r.upperBound * convRow])
-            s.ssm = Array(ssm[r.lowerBound * ssmRow ..< r.upperBound * ssmRow])
-            return s
-        }
-
-        /// Replaces sequences `r` with those of `other` (a state of r.count sequences).
-        public mutating func setRows(_ r: Range<Int>, from other: State) {
-            precondition(other.batch == r.count, "setRows: \(other.batch) sequences for \(r.count) rows")
-            let (convRow, ssmRow) = (conv.count / batch, ssm.count / batch)
-            conv.replaceSubrange(r.lowerBound * convRow ..< r.upperBound * convRow, with: other.conv)
-            ssm.replaceSubrange(r.lowerBound * ssmRow ..< r.upperBound * ssmRow, with: other.ssm)
-        }
+        public func zero(batch: Int) -> State { State(configuration, batch: batch) }
 
         /// The sizes of the block it belongs to.
         let configuration: MambaConfiguration
@@ -49,15 +34,8 @@ extension MambaMixer {
     /// A state from saved values: conv (B, E, K) and ssm (B, E, N).
     /// - Throws: `SSMError` when the counts do not match this mixer's sizes.
     public func makeState(batch B: Int, conv: [T], ssm: [T]) throws(SSMError) -> State {
-        let c = configuration
-        guard B >= 1 else { throw SSMError.value(argument: "batch", expected: "a positive count, got \(B)") }
-        guard conv.count == B * c.innerWidth * c.convWidth else {
-            throw SSMError.shape(argument: "conv_state", expected: "(B, E, K) = (\(B), \(c.innerWidth), \(c.convWidth))", actual: [conv.count])
-        }
-        guard ssm.count == B * c.innerWidth * c.state else {
-            throw SSMError.shape(argument: "ssm_state", expected: "(B, E, N) = (\(B), \(c.innerWidth), \(c.state))", actual: [ssm.count])
-        }
-        var s = State(c, batch: B)
+        try checkState(batch: B, conv: conv.count, ssm: ssm.count)
+        var s = State(configuration, batch: B)
         (s.conv, s.ssm) = (conv, ssm)
         return s
     }

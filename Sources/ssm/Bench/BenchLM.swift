@@ -4,16 +4,17 @@ import SSMLanguage
 import SSMTraining
 
 /// `ssm bench lm`: prefill and decode speed of a pretrained model against its bounds.
-struct BenchLM: ParsableCommand {
+struct BenchLM: ParsableCommand, LanguageModelTask {
     static let configuration = CommandConfiguration(
         commandName: "lm",
-        abstract: "Prefill and decode tokens/s of a pretrained Mamba model, with the bounds measured in the same run.",
+        abstract: "Prefill and decode tokens/s of a pretrained Mamba or Mamba-2 model, with the bounds measured in the same run.",
         discussion: """
         Prefill: a prompt of each --prompt-lengths (random ids, batch 1) from the zero state in \
-        chunks of --prefill-chunk, best of --repeats; its bound is the time of the same GEMMs \
-        (in_proj, x_proj, dt_proj, out_proj of every block and chunk) alone, on this run's BLAS. \
-        Decode: --new-tokens greedy steps after a 16-token prompt, with the weights read as \
-        they are and as bfloat16 copies; its bound is the bytes of weights a step reads over the \
+        chunks of --prefill-chunk, best of --repeats; its bound is the time of the same \
+        projections (Mamba: in_proj, x_proj, dt_proj, out_proj; Mamba-2: in_proj, out_proj; of \
+        every block and chunk) as GEMMs alone, on this run's BLAS. Decode: --new-tokens greedy \
+        steps after a 16-token prompt, with the weights read as they are and (Mamba) as \
+        bfloat16 copies; its bound is the bytes of weights a step reads over the \
         memory bandwidth measured here (a vectorized read of 512 MiB on the same threads).
         """
     )
@@ -46,8 +47,9 @@ struct BenchLM: ParsableCommand {
         if promptLengths.values.contains(where: { $0 < 1 }) { throw ValidationError("--prompt-lengths: expected positive lengths") }
     }
 
-    func run() throws {
-        let lm = try MambaLanguageModel<Float>(directory: model, threads: threads)
+    func run() throws { try withLanguageModel(model, threads: threads, precision: .float32, self) }
+
+    func run<Mixer: LanguageMixer>(_ lm: LanguageModel<Mixer>) throws {
         let c = lm.configuration
         let cpu = BuildInfo.cpuModel
         var rng = SplitMix64(seed: 1)
@@ -71,8 +73,8 @@ struct BenchLM: ParsableCommand {
         let bandwidth = MemoryBandwidth.measure(threads: lm.threads)
         let prompt = (0 ..< 16).map { _ in Int.random(in: 2 ..< c.vocabulary, using: &rng) }
         let options = try GenerationOptions(maxNewTokens: newTokens, stopTokens: [])
-        for weights in DecodeWeights.allCases {
-            let decoder = weights == .native ? lm : try MambaLanguageModel<Float>(directory: model, threads: threads, decodeWeights: weights)
+        for weights in DecodeWeights.allCases where weights == .native || !Mixer.bfloat16Parameters.isEmpty {
+            let decoder = weights == .native ? lm : try LanguageModel<Mixer>(directory: model, threads: threads, decodeWeights: weights)
             let generator = Generator(model: decoder)
             var rate = 0.0
             for _ in 0 ... repeats { rate = max(rate, try generator.generate([prompt], options: options).decodeTokensPerSecond) }
@@ -89,18 +91,27 @@ struct BenchLM: ParsableCommand {
         }
     }
 
-    /// Seconds of the prefill's GEMMs alone at the same shapes and threads (best of 3).
-    func gemmSeconds(_ c: MambaLanguageModelConfiguration, length L: Int) -> Double {
-        let (M, E, N, R) = (c.width, c.mixer.innerWidth, c.mixer.state, c.mixer.dtRank)
-        let S = R + 2 * N
+    /// Seconds of the prefill's projections alone as GEMMs at the same shapes and threads
+    /// (best of 3).
+    func gemmSeconds(_ c: LanguageModelConfiguration, length L: Int) -> Double {
+        // (outputs, inputs) of each projection a chunk of C tokens goes through: C × inputs → C × outputs.
+        let projections: [(outputs: Int, inputs: Int)]
+        switch c.mixer {
+        case .mamba(let m):
+            projections = [(2 * m.innerWidth, m.modelWidth), (m.dtRank + 2 * m.state, m.innerWidth), (m.innerWidth, m.dtRank),
+                           (m.modelWidth, m.innerWidth)]
+        case .mamba2(let m):
+            projections = [(m.projectionWidth, m.modelWidth), (m.modelWidth, m.innerWidth)]
+        }
         let chunks = stride(from: 0, to: L, by: prefillChunk).map { min(prefillChunk, L - $0) }
         let C = chunks.max()!
+        let widest = projections.map { max($0.outputs, $0.inputs) }.max()!
         let buffer = { (n: Int) -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
             p.initialize(repeating: 0.01, count: n)
             return p
         }
-        let (w, h, out) = (buffer(2 * E * M), buffer(C * max(M, E, S)), buffer(C * max(2 * E, M, S)))
+        let (w, h, out) = (buffer(projections.map { $0.outputs * $0.inputs }.max()!), buffer(C * widest), buffer(C * widest))
         defer { w.deallocate(); h.deallocate(); out.deallocate() }
         let t = threads ?? WorkerPool.onlineProcessorCount()
         var best = Double.infinity
@@ -108,10 +119,7 @@ struct BenchLM: ParsableCommand {
             best = min(best, seconds {
                 for _ in 0 ..< c.layers {
                     for C in chunks {
-                        for half in 0 ..< 2 { BLAS.matmul(w + half * E * M, h, transposeB: true, m: E, n: C, k: M, into: out, threads: t) }
-                        BLAS.matmul(h, transposeA: true, w, transposeB: true, m: C, n: S, k: E, into: out, threads: t)
-                        BLAS.matmul(w, h, transposeB: true, m: E, n: C, k: R, into: out, ldb: S, threads: t)
-                        BLAS.matmul(h, transposeA: true, w, transposeB: true, m: C, n: M, k: E, into: out, threads: t)
+                        for p in projections { BLAS.matmul(h, w, transposeB: true, m: C, n: p.outputs, k: p.inputs, into: out, threads: t) }
                     }
                 }
             })

@@ -6,7 +6,7 @@ import SSMLanguage
 struct EvalLM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lm",
-        abstract: "A pretrained Mamba model's logits for every position.",
+        abstract: "A pretrained Mamba or Mamba-2 model's logits for every position.",
         discussion: """
         in: input_ids (B, L), I64 or I32. out: logits (B, L, V) in F32, from the model's full \
         forward in --precision (float32 by default).
@@ -41,16 +41,17 @@ struct EvalLM: ParsableCommand {
         guard shape.count == 2, shape[0] >= 1, shape[1] >= 1 else {
             throw SSMError.shape(argument: "input_ids", expected: "(B, L) with B, L ≥ 1", actual: shape)
         }
-        let logits: [Float]
-        let V: Int
-        switch precision {
-        case .float32:
-            let lm = try MambaLanguageModel<Float>(directory: model, threads: threads)
-            (logits, V) = (try lm.logits(ids, batch: shape[0], length: shape[1]), lm.configuration.vocabulary)
-        case .float64:
-            let lm = try MambaLanguageModel<Double>(directory: model, threads: threads)
-            (logits, V) = (try lm.logits(ids, batch: shape[0], length: shape[1]).map(Float.init), lm.configuration.vocabulary)
+        try withLanguageModel(model, threads: threads, precision: precision, Forward(ids: ids, shape: shape, output: output))
+    }
+
+    /// The forward of one model, written to `output`.
+    struct Forward: LanguageModelTask {
+        let ids: [Int], shape: [Int], output: String
+
+        func run<Mixer: LanguageMixer>(_ lm: LanguageModel<Mixer>) throws {
+            let logits = try lm.logits(ids, batch: shape[0], length: shape[1]).map { Float($0) }
+            let V = lm.configuration.vocabulary
+            try SafeTensorsFile.write([("logits", .float32(Tensor(shape: shape + [V], scalars: logits)))], to: output)
         }
-        try SafeTensorsFile.write([("logits", .float32(Tensor(shape: shape + [V], scalars: logits)))], to: output)
     }
 }

@@ -3,9 +3,9 @@ import SSMKit
 import SSMLanguage
 
 /// `ssm generate`: text generation with a Hugging Face Mamba checkpoint.
-struct Generate: ParsableCommand {
+struct Generate: ParsableCommand, LanguageModelTask {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text with a pretrained Mamba model (prefill by the scan, decode in step mode).",
+        abstract: "Generate text with a pretrained Mamba or Mamba-2 model (prefill by the scan, decode in step mode).",
         discussion: """
         The prompt is prefilled with the scan in chunks of --prefill-chunk tokens (the state \
         carried), then each new token is one recurrent step. Greedy with --temperature 0 (the \
@@ -65,15 +65,9 @@ struct Generate: ParsableCommand {
         if prompt.isEmpty, promptIds.isEmpty, loadState == nil { throw ValidationError("give --prompt, --prompt-ids or --load-state") }
     }
 
-    func run() throws {
-        switch model.precision {
-        case .float32: try generate(Float.self)
-        case .float64: try generate(Double.self)
-        }
-    }
+    func run() throws { try model.withModel(self) }
 
-    func generate<T: SSMScalar & SafeTensorsScalar>(_: T.Type) throws {
-        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads, decodeWeights: model.decodeWeights)
+    func run<Mixer: LanguageMixer>(_ lm: LanguageModel<Mixer>) throws {
         let needsTokenizer = !prompt.isEmpty || !json || promptIds.isEmpty
         let tokenizer: Tokenizer? = needsTokenizer || model.tokenizer != nil ? try model.loadTokenizer() : nil
         var prompts: [[Int]] = try promptIds.map { try parseIDs($0, flag: "--prompt-ids") }
@@ -96,7 +90,7 @@ struct Generate: ParsableCommand {
         if stream, var d = decoder { writeOut(d.finish() + "\n") }
         let texts = try tokenizer.map { t in try result.ids.map { try t.decode($0) } }
         if let saveState {
-            try RecurrentStateFile.write(Generator<T>.Start(state: result.state, nextLogits: result.nextLogits, history: result.history),
+            try RecurrentStateFile.write(Generator<Mixer>.Start(state: result.state, nextLogits: result.nextLogits, history: result.history),
                                          of: lm, to: saveState)
         }
         if json {

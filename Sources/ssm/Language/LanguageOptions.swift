@@ -10,6 +10,24 @@ enum ModelPrecision: String, ExpressibleByArgument, CaseIterable {
     case float32, float64
 }
 
+/// A command's work on a pretrained model of either family (Mamba or Mamba-2), in either precision.
+protocol LanguageModelTask {
+    func run<Mixer: LanguageMixer>(_ model: LanguageModel<Mixer>) throws
+}
+
+/// Loads the model in `directory` as the family its config.json names, computing in
+/// `precision`, and runs `task` on it.
+func withLanguageModel(_ directory: String, threads: Int?, precision: ModelPrecision, decodeWeights: DecodeWeights = .native,
+                       _ task: some LanguageModelTask) throws {
+    let family = try LanguageModelConfiguration(contentsOf: directory).mixer
+    switch (family, precision) {
+    case (.mamba, .float32): try task.run(MambaLanguageModel<Float>(directory: directory, threads: threads, decodeWeights: decodeWeights))
+    case (.mamba, .float64): try task.run(MambaLanguageModel<Double>(directory: directory, threads: threads, decodeWeights: decodeWeights))
+    case (.mamba2, .float32): try task.run(Mamba2LanguageModel<Float>(directory: directory, threads: threads, decodeWeights: decodeWeights))
+    case (.mamba2, .float64): try task.run(Mamba2LanguageModel<Double>(directory: directory, threads: threads, decodeWeights: decodeWeights))
+    }
+}
+
 /// Options of every command that loads a pretrained model.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Hugging Face model folder: config.json and model.safetensors (or its shards).")
@@ -30,6 +48,11 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
         if decodeWeights == .bfloat16, precision != .float32 { throw ValidationError("--decode-weights bfloat16: needs --precision float32") }
+    }
+
+    /// Loads --model and runs `task` on it.
+    func withModel(_ task: some LanguageModelTask) throws {
+        try withLanguageModel(model, threads: threads, precision: precision, decodeWeights: decodeWeights, task)
     }
 
     func loadTokenizer() throws -> Tokenizer {

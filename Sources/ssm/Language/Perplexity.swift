@@ -3,9 +3,9 @@ import SSMKit
 import SSMLanguage
 
 /// `ssm perplexity`: sliding-window perplexity of a text under a pretrained model.
-struct Perplexity: ParsableCommand {
+struct Perplexity: ParsableCommand, LanguageModelTask {
     static let configuration = CommandConfiguration(
-        abstract: "Perplexity of a text file under a pretrained Mamba model (the standard sliding window).",
+        abstract: "Perplexity of a text file under a pretrained Mamba or Mamba-2 model (the standard sliding window).",
         discussion: """
         The text is tokenized whole; windows of --context tokens start every --stride tokens \
         (default: the context), each from the zero state, and each token is scored once, from \
@@ -28,15 +28,9 @@ struct Perplexity: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
-    func run() throws {
-        switch model.precision {
-        case .float32: try evaluate(Float.self)
-        case .float64: try evaluate(Double.self)
-        }
-    }
+    func run() throws { try model.withModel(self) }
 
-    func evaluate<T: SSMScalar & SafeTensorsScalar>(_: T.Type) throws {
-        let lm = try MambaLanguageModel<T>(directory: model.model, threads: model.threads, decodeWeights: model.decodeWeights)
+    func run<Mixer: LanguageMixer>(_ lm: LanguageModel<Mixer>) throws {
         let tokenizer = try model.loadTokenizer()
         let ids = tokenizer.encode(String(decoding: try FileIO.readAll(text), as: UTF8.self))
         var result: PerplexityResult?

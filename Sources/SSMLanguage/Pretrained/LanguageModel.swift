@@ -1,23 +1,28 @@
 import SSMKit
 import SSMTraining
 
-/// A Mamba language model for inference (transformers' `MambaForCausalLM`, mamba_ssm's
-/// `MambaLMHeadModel`). Legend: B batch · L length · M width · V vocabulary.
+/// A pretrained language model of Mamba or Mamba-2 blocks, for inference (transformers'
+/// `MambaForCausalLM` and `Mamba2ForCausalLM`, mamba_ssm's `MambaLMHeadModel`): use it as
+/// ``MambaLanguageModel`` or ``Mamba2LanguageModel``. Legend: B batch · L length · M width ·
+/// V vocabulary.
 ///
 ///     h₀ = embedding[ids]                                  (B, L, M)
 ///     hᵢ = hᵢ₋₁ + mixerᵢ(RMSNorm(hᵢ₋₁; normᵢ.weight))       i = 1 … layers
 ///     logits = RMSNorm(h; norm_f.weight) · lm_headᵀ          (B, L, V); lm_head = embedding when tied
 ///
 /// Every weight lives in one buffer converted once from the checkpoint (F32, F16 or BF16 into
-/// `T`). Three ways to run it, which agree to rounding:
+/// the mixer's scalar). Three ways to run it, which agree to rounding:
 /// - ``logits(_:batch:length:)``: the whole forward, every position's logits;
 /// - ``prefill(_:length:state:chunk:)``: the scan over a prompt in chunks with the state carried
 ///   from chunk to chunk, the last position's logits only;
 /// - ``step(_:state:)``: one token per sequence in step (recurrent) mode.
-public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchecked Sendable {
-    public let configuration: MambaLanguageModelConfiguration
+///
+/// ``LanguageModelConfiguration/init(contentsOf:)`` tells which family a folder holds.
+public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
+    public typealias T = Mixer.Scalar
+    public let configuration: LanguageModelConfiguration
     public let threads: Int
-    let mixers: [MambaMixer<T>]
+    let mixers: [Mixer]
     let layout: ParameterLayout
     /// The weights: embedding (V, M); per layer the norm (M) and the mixer's parameters in
     /// declaration order; norm_f (M); lm_head (V, M) unless tied.
@@ -26,19 +31,23 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// bfloat16 copies of the projections and the head for decoding (``DecodeWeights/bfloat16``).
     private(set) var decodeCopies: DecodeCopies?
     /// The scan-mode buffers of one chunk shape, shared by every block (they run in turn).
-    let passes = ReusePool<PassShape, MambaMixer<T>.Activations>(capacity: 2)
+    let passes = ReusePool<PassShape, Mixer.Activations>(capacity: 2)
 
     /// The official names under which the checkpoint stores each weight of block `i`.
     static func mixerPrefix(_ i: Int) -> String { "backbone.layers.\(i).mixer." }
 
     /// A model whose weights a loader fills (their values are undefined until then).
-    init(configuration c: MambaLanguageModelConfiguration, threads: Int?) throws(PretrainedError) {
+    /// - Throws: ``PretrainedError`` when `c` describes another family's blocks.
+    init(configuration c: LanguageModelConfiguration, threads: Int?) throws(PretrainedError) {
         if let threads, threads < 1 { throw .argument(name: "threads", expected: "a positive count, got \(threads)") }
+        guard let mixerConfiguration = Mixer.configuration(of: c.mixer) else {
+            throw .argument(name: "configuration", expected: "a \(Mixer.architecture) configuration, got \(c.architecture)'s")
+        }
         configuration = c
         let threads = threads ?? WorkerPool.onlineProcessorCount()
         self.threads = threads
-        var mixers: [MambaMixer<T>] = []
-        for _ in 0 ..< c.layers { mixers.append(try rethrowingEngine { () throws(SSMError) in try MambaMixer<T>(configuration: c.mixer, threads: threads) }) }
+        var mixers: [Mixer] = []
+        for _ in 0 ..< c.layers { mixers.append(try rethrowingEngine { () throws(SSMError) in try Mixer(configuration: mixerConfiguration, threads: threads) }) }
         self.mixers = mixers
         layout = ParameterLayout(mixers[0].parameterDeclarations)
         let (V, M) = (c.vocabulary, c.width)
@@ -72,7 +81,11 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     ///   unexpected tensor.
     public convenience init(directory: String, threads: Int? = nil, decodeWeights: DecodeWeights = .native) throws(PretrainedError) {
         guard FileIO.isDirectory(directory) else { throw .unreadable(path: directory, reason: "not a folder") }
-        let c = try MambaLanguageModelConfiguration(contentsOf: directory + "/config.json")
+        let c = try LanguageModelConfiguration(contentsOf: directory + "/config.json")
+        guard Mixer.configuration(of: c.mixer) != nil else {
+            throw .field(file: directory + "/config.json", field: "model_type",
+                         expected: "a \(Mixer.architecture) checkpoint, got a \(c.architecture)")
+        }
         try self.init(configuration: c, threads: threads)
         let files = try CheckpointFiles(folder: directory)
         var used = Set<String>()
@@ -97,23 +110,28 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
             try read("lm_head.weight", [V, M], at: headOffset)
         }
         if let extra = files.tensors.keys.sorted().first(where: { !used.contains($0) }) {
-            throw .tensor(file: files.tensors[extra]!.file.source, tensor: extra, expected: "no such tensor in a \(c.layers)-layer MambaForCausalLM")
+            throw .tensor(file: files.tensors[extra]!.file.source, tensor: extra, expected: "no such tensor in a \(c.layers)-layer \(c.architecture)")
         }
         if decodeWeights == .bfloat16 {
             guard T.self == Float.self else { throw .argument(name: "decodeWeights", expected: "Float arithmetic for bfloat16 decode weights") }
+            guard !Mixer.bfloat16Parameters.isEmpty else {
+                throw .argument(name: "decodeWeights", expected: "native weights: a \(c.architecture) decodes in the model's precision")
+            }
             decodeCopies = DecodeCopies(self)
         }
     }
 
-    /// The bfloat16 copies: per block in_proj, x_proj, dt_proj, out_proj, then the head.
+    /// The bfloat16 copies: per block the mixer's ``LanguageMixer/bfloat16Parameters``, then
+    /// the head.
     final class DecodeCopies: @unchecked Sendable {
         let storage: UnsafeMutableBufferPointer<UInt16>
-        let projections: [MambaMixer<T>.BFloat16Projections]
+        /// Per block, one pointer per parameter the mixer reads in bfloat16.
+        let projections: [[UnsafePointer<UInt16>]]
         let head: UnsafePointer<UInt16>
 
-        init(_ model: MambaLanguageModel) {
+        init(_ model: LanguageModel) {
             let c = model.configuration
-            let indices = ["in_proj.weight", "x_proj.weight", "dt_proj.weight", "out_proj.weight"].map { model.layout.index(of: $0)! }
+            let indices = Mixer.bfloat16Parameters.map { model.layout.index(of: $0)! }
             let perLayer = indices.map { model.layout.ranges[$0].count }.reduce(0, +)
             let storage = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: c.layers * perLayer + c.vocabulary * c.width)
             var offset = 0
@@ -125,11 +143,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
                 offset += count
                 return UnsafePointer(target)
             }
-            var projections: [MambaMixer<T>.BFloat16Projections] = []
+            var projections: [[UnsafePointer<UInt16>]] = []
             for i in 0 ..< c.layers {
                 let view = model.mixerView(i)
-                let p = indices.map { copy(view[$0].baseAddress!, view[$0].count) }
-                projections.append(.init(inProj: p[0], xProj: p[1], dtProj: p[2], outProj: p[3]))
+                projections.append(indices.map { copy(view[$0].baseAddress!, view[$0].count) })
             }
             let head = copy(UnsafePointer(model.weights.baseAddress! + model.headOffset), c.vocabulary * c.width)
             (self.storage, self.projections, self.head) = (storage, projections, head)
@@ -162,8 +179,9 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// tokens it has seen.
     public struct State: Sendable {
         public let batch: Int
-        /// Block i's mixer state (conv (B, E, K), ssm (B, E, N)).
-        public var layers: [MambaMixer<T>.State]
+        /// Block i's mixer state (Mamba: conv (B, E, K), ssm (B, E, N); Mamba-2: conv
+        /// (B, E + 2GN, K), ssm (B, H, P, N)).
+        public var layers: [Mixer.State]
         /// Tokens processed per sequence.
         public var tokens: Int
     }
@@ -171,7 +189,7 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     /// The zero state of `batch` sequences.
     public func makeState(batch: Int) throws(PretrainedError) -> State {
         guard batch >= 1 else { throw .argument(name: "batch", expected: "a positive count, got \(batch)") }
-        var layers: [MambaMixer<T>.State] = []
+        var layers: [Mixer.State] = []
         for (i, m) in mixers.enumerated() {
             let view = mixerView(i)
             layers.append(try rethrowingEngine { () throws(SSMError) in try m.makeState(batch: batch, length: 1, parameters: view) })
@@ -194,22 +212,26 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// One token per sequence (ids (B)) in step mode: the next logits (B, V).
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     public func step(_ ids: [Int], state: inout State) throws(PretrainedError) -> [T] {
         let (B, M) = (state.batch, configuration.width)
         try check(ids, count: B, "ids")
         var h = [T](repeating: 0, count: B * M)
         gather(ids, into: &h)
         try blocks(&h, rows: B) { (i, x, y) throws(SSMError) in
-            try mixers[i].step(&state.layers[i], x, parameters: mixerView(i), bfloat16: B == 1 ? decodeCopies?.projections[i] : nil, into: y)
+            try mixers[i].step(&state.layers[i], x, parameters: mixerView(i), bfloat16: B == 1 ? decodeCopies?.projections[i] ?? [] : [], into: y)
         }
         state.tokens += 1
         return head(h, rows: B)
     }
 
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     private func run(_ ids: [Int], length L: Int, state: inout State, chunk: Int, allPositions: Bool) throws(PretrainedError) -> [T] {
         let (B, M, V) = (state.batch, configuration.width, configuration.vocabulary)
         guard L >= 1 else { throw .argument(name: "length", expected: "at least 1 token, got \(L)") }
@@ -250,8 +272,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
 
     /// The residual blocks over R rows of h (R, M): hᵢ = hᵢ₋₁ + mixᵢ(RMSNorm(hᵢ₋₁)), where
     /// `mix(i, x, y)` runs block i's mixer from x into y (scan mode or step mode).
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     private func blocks(_ h: inout [T], rows R: Int,
                         _ mix: (Int, UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(SSMError) -> Void) throws(PretrainedError) {
         var normed = [T](repeating: 0, count: R * configuration.width), out = normed
@@ -276,8 +300,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// h (R, M) = embedding rows of `ids`.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     private func gather(_ ids: [Int], into h: inout [T]) {
         let M = configuration.width
         for (r, id) in ids.enumerated() {
@@ -286,8 +312,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// RMSNorm of R rows with the weight at `weightOffset`.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     private func norm(_ x: [T], weightOffset: Int, rows R: Int, into y: inout [T], _ inverse: inout [Double]) {
         let M = configuration.width
         x.withUnsafeBufferPointer { x in
@@ -301,8 +329,10 @@ public final class MambaLanguageModel<T: SSMScalar & SafeTensorsScalar>: @unchec
     }
 
     /// logits (R, V) = RMSNorm(h; norm_f) · headᵀ.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
+    @_specialize(where Mixer == MambaMixer<Float>)
+    @_specialize(where Mixer == MambaMixer<Double>)
+    @_specialize(where Mixer == Mamba2Mixer<Float>)
+    @_specialize(where Mixer == Mamba2Mixer<Double>)
     private func head(_ h: [T], rows R: Int) -> [T] {
         let (M, V) = (configuration.width, configuration.vocabulary)
         var normed = [T](repeating: 0, count: R * M)
