@@ -1,5 +1,6 @@
 import ArgumentParser
 import SSMKit
+import SSMTraining
 
 /// `ssm crosscheck`: convolution mode against recurrent mode on the same input.
 struct Crosscheck: ParsableCommand {
@@ -13,17 +14,23 @@ struct Crosscheck: ParsableCommand {
         attuned to --length) and applies it with the FFT convolution, D included. Recurrent mode \
         steps the same parameters from a zero state (S4: C recovered from C̃). Prints the max \
         absolute and relative error (relative to max |y|), the error in each eighth of the \
-        sequence, both modes' throughput, and the tolerance; exits 1 when the error exceeds it.
+        sequence, both modes' throughput, and the tolerance; exits 1 when the error exceeds it. \
+        --model mamba or mamba2: a block of width --channels (Mamba-2: heads of --head-dim, \
+        --groups, chunks of --chunk-size) with the official initialization from --seed, in scan \
+        mode (the selective scan, or the chunked SSD scan) against step mode from a zero state.
         """
     )
 
-    @Option(name: .long, help: "s4d or s4.") var model: String = "s4d"
+    @Option(name: .long, help: "s4d, s4, mamba or mamba2.") var model: String = "s4d"
     @Option(name: .long, help: "S4D init: lin, inv, legs or real (S4 always starts from HiPPO-LegS).") var initialization: S4DInitialization = .lin
     @Option(name: .long, help: "S4 step mode: dense, diagonal or linear.") var stepMode: S4Recurrence.StepMode = .linear
     @Option(name: .long, help: "Sequence length L.") var length: Int = 4096
     @Option(name: .long, help: "Batch size B.") var batch: Int = 2
-    @Option(name: .long, help: "Channels H.") var channels: Int = 4
-    @Option(name: .long, help: "State size N (even).") var state: Int = 64
+    @Option(name: .long, help: "Channels H (Mamba, Mamba-2: the model width M).") var channels: Int = 4
+    @Option(name: .long, help: "State size N (even for S4 and S4D).") var state: Int = 64
+    @Option(name: .long, help: "Mamba-2 head dimension P (default min(64, 2M/8)).") var headDim: Int?
+    @Option(name: .long, help: "Mamba-2 groups G of B and C.") var groups: Int = 1
+    @Option(name: .long, help: "Mamba-2 chunk length Q of the SSD scan.") var chunkSize: Int = 256
     @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float64
     @Option(name: .long, help: "Seed of the parameters and the input.") var seed: UInt64 = 0
     @Option(name: .long, help: "Relative tolerance (default 1e-10 in float64, 1e-4 in float32).") var tolerance: Double?
@@ -31,11 +38,13 @@ struct Crosscheck: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
-        guard model == "s4d" || model == "s4" else { throw ValidationError("--model: expected s4d or s4, got \(model)") }
-        for (name, v) in [("--length", length), ("--batch", batch), ("--channels", channels)] where v < 1 {
+        guard ["s4d", "s4", "mamba", "mamba2"].contains(model) else { throw ValidationError("--model: expected s4d, s4, mamba or mamba2, got \(model)") }
+        for (name, v) in [("--length", length), ("--batch", batch), ("--channels", channels), ("--state", state), ("--groups", groups),
+                          ("--chunk-size", chunkSize), ("--head-dim", headDim ?? 1)] where v < 1 {
             throw ValidationError("\(name): expected a positive value, got \(v)")
         }
-        guard state >= 2, state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") }
+        if model.hasPrefix("s4") { guard state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") } }
+        if model.hasPrefix("mamba"), checkpoint != nil { throw ValidationError("--checkpoint: for s4d and s4 only") }
         if let tolerance, !(tolerance > 0) { throw ValidationError("--tolerance: expected a positive number, got \(tolerance)") }
     }
 
@@ -47,6 +56,15 @@ struct Crosscheck: ParsableCommand {
     }
 
     func compare<T: SSMScalar>(_: T.Type) throws {
+        switch model {
+        case "mamba": return try compare(MambaMixer<T>(width: channels, state: state))
+        case "mamba2":
+            let M = channels
+            let c = try Mamba2Configuration(modelWidth: M, state: state, headDimension: headDim ?? min(64, max(1, 2 * M / 8)), groups: groups,
+                                            chunkLength: chunkSize)
+            return try compare(Mamba2Mixer<T>(configuration: c))
+        default: break
+        }
         let checkpointFile = try checkpoint.map { try SafeTensorsFile(path: $0) }
         var inputs = checkpointFile.map { EvalInputs<T>(file: $0) }
         let (B, L) = (batch, length)

@@ -16,6 +16,20 @@ struct CrosscheckTests {
         #expect(object?["passed"] as? Bool == true)
     }
 
+    @Test("Mamba and Mamba-2 blocks: scan mode equals step mode in float64 (odd L, several chunks, G = 2), errors by eighth and both throughputs",
+          arguments: [["--model", "mamba"], ["--model", "mamba2", "--groups", "2", "--chunk-size", "16"]])
+    func selective(_ model: [String]) throws {
+        let run = try runSSM(["crosscheck"] + model + ["--length", "101", "--batch", "2", "--channels", "16", "--state", "8", "--json"])
+        #expect(run.status == 0, "\(model): \(run.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let error = try #require(object?["max_rel_error"] as? Double)
+        #expect(error <= 1e-12, "\(model): \(error)")
+        #expect((object?["rel_error_by_eighth"] as? [Double])?.count == 8)
+        #expect((object?["scan_tokens_per_second"] as? Double ?? 0) > 0 && (object?["step_tokens_per_second"] as? Double ?? 0) > 0)
+        let bad = try runSSM(["crosscheck"] + model + ["--channels", "16", "--groups", "3", "--length", "8"])
+        #expect(model[1] == "mamba" || (bad.status != 0 && bad.stderr.contains("ngroups")), "\(bad.stderr)")
+    }
+
     @Test("an error above the tolerance exits 1 after printing it; a bad option exits 64")
     func failure() throws {
         let run = try runSSM(["crosscheck", "--model", "s4d", "--length", "100", "--tolerance", "1e-300"])

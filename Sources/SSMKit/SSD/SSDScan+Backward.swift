@@ -103,7 +103,7 @@ struct BackwardContext<T: FFTScalar> {
             T.vectorExp(lambda, e, q)
             let dy = dOut + (b * L + t0) * dOutStride + h * P
             for t in 0 ..< q {
-                for p in 0 ..< P { edy[t * P + p] = e[t] * dy[t * dOutStride + p] }
+                scale(e[t], dy + t * dOutStride, edy + t * P, P)
             }
             let before = ws.slot(ws.stateGradients, b, h, c, chunks: chunks)
             T.gemm(transposeA: true, transposeB: false, m: P, n: N, k: q, alpha: 1, a: edy, lda: P,
@@ -140,7 +140,7 @@ struct BackwardContext<T: FFTScalar> {
             scan.maskedDecay(lambda, q: q, cb: cb, decay: decay, masked: masked, worker: worker, ws: ws)
             let xh = x.x + (b * L + t0) * x.xStride + h * P
             for t in 0 ..< q {
-                for p in 0 ..< P { xt[t * P + p] = dt[t] * xh[t * x.xStride + p] }
+                scale(dt[t], xh + t * x.xStride, xt + t * P, P)
             }
             let dy = dOut + (b * L + t0) * dOutStride + h * P
             for t in 0 ..< q { dLambda[t] = 0 }
@@ -183,7 +183,7 @@ struct BackwardContext<T: FFTScalar> {
             for t in 0 ..< q { w[t] = lambda[q - 1] - lambda[t] }
             T.vectorExp(w, w, q)
             for t in 0 ..< q {
-                for n in 0 ..< N { wide1[t * N + n] = w[t] * bm[t * x.bStride + n] }
+                scale(w[t], bm + t * x.bStride, wide1 + t * N, N)
             }
             // dX̃ += (w ⊙ B) gOutᵀ; U = X̃ gOut: dB += w ⊙ U, dw = U · B.
             T.gemm(transposeA: false, transposeB: true, m: q, n: P, k: N, alpha: 1, a: wide1, lda: N, b: gOut, ldb: N,

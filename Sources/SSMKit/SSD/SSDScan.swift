@@ -181,6 +181,24 @@ extension SSDScan {
     }
 }
 
+/// y += α x over `count` values (a loop the compiler vectorizes: no index arithmetic to check).
+@inline(__always)
+func axpy<T: FFTScalar>(_ alpha: T, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+    for i in 0 ..< count { y[i] += alpha * x[i] }
+}
+
+/// y = α x over `count` values.
+@inline(__always)
+func scale<T: FFTScalar>(_ alpha: T, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+    for i in 0 ..< count { y[i] = alpha * x[i] }
+}
+
+/// y += a ⊙ x over `count` values.
+@inline(__always)
+func multiplyAdd<T: FFTScalar>(_ a: UnsafePointer<T>, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+    for i in 0 ..< count { y[i] += a[i] * x[i] }
+}
+
 /// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
 @inlinable
 package func allFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
@@ -225,7 +243,7 @@ struct ForwardContext<T: FFTScalar> {
             scan.maskedDecay(lambda, q: q, cb: cb, decay: ws.decay[worker], masked: ws.masked[worker], worker: worker, ws: ws)
             let xh = x.x + (b * L + t0) * x.xStride + h * P
             for t in 0 ..< q {
-                for p in 0 ..< P { xt[t * P + p] = dt[t] * xh[t * x.xStride + p] }
+                scale(dt[t], xh + t * x.xStride, xt + t * P, P)
             }
             // Intra-chunk: Y = (C Bᵀ ⊙ 𝓛) X̃.
             T.gemm(transposeA: false, transposeB: false, m: q, n: P, k: q, alpha: 1, a: ws.masked[worker], lda: q, b: xt, ldb: P,
@@ -235,7 +253,7 @@ struct ForwardContext<T: FFTScalar> {
             for t in 0 ..< q { w[t] = lambda[q - 1] - lambda[t] }
             T.vectorExp(w, w, q)
             for t in 0 ..< q {
-                for n in 0 ..< N { wb[t * N + n] = w[t] * bm[t * x.bStride + n] }
+                scale(w[t], bm + t * x.bStride, wb + t * N, N)
             }
             T.gemm(transposeA: true, transposeB: false, m: P, n: N, k: q, alpha: 1, a: xt, lda: P, b: wb, ldb: N,
                    beta: 0, c: ws.slot(ws.states, b, h, c + 1, chunks: chunks), ldc: N)
@@ -265,13 +283,11 @@ struct ForwardContext<T: FFTScalar> {
                 T.gemm(transposeA: false, transposeB: true, m: q, n: P, k: N, alpha: 1, a: x.c + (b * L + t0) * x.cStride + g * N,
                        lda: x.cStride, b: sIn, ldb: N, beta: 0, c: z, ldc: P)
                 T.vectorExp(lambda, e, q)
-                for t in 0 ..< q {
-                    for p in 0 ..< P { y[t * outStride + p] += e[t] * z[t * P + p] }
-                }
+                for t in 0 ..< q { axpy(e[t], z + t * P, y + t * outStride, P) }
             }
             if let d = x.d {
                 for t in 0 ..< q {
-                    for p in 0 ..< P { y[t * outStride + p] += (x.dHasHeadDimension ? d[h * P + p] : d[h]) * xh[t * x.xStride + p] }
+                    if x.dHasHeadDimension { multiplyAdd(d + h * P, xh + t * x.xStride, y + t * outStride, P) } else { axpy(d[h], xh + t * x.xStride, y + t * outStride, P) }
                 }
             }
             // slot c + 1 holds the chunk's own state; add the decayed state entering it.

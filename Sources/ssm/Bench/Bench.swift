@@ -8,7 +8,7 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; each row reports the median and spread over repeats.",
-        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchStep.self, BenchTrain.self, BenchLM.self]
+        subcommands: [BenchConv.self, BenchKernel.self, BenchScan.self, BenchSSD.self, BenchStep.self, BenchTrain.self, BenchLM.self]
     )
 }
 
@@ -17,8 +17,8 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .long, help: "Batch sizes: one value or a comma-separated list.")
     var batch: LengthList = LengthList([1])
 
-    @Option(name: .long, help: "Channels H: one value or a comma-separated list.")
-    var channels: LengthList = LengthList([256])
+    @Option(name: .long, help: "Channels H: one value or a comma-separated list (default 256; ssd: 24 heads).")
+    var channels: LengthList?
 
     @Option(name: .long, help: "Lengths L: a value, a list (1024,4096) or a range of powers of two (2^12...2^20).")
     var length: LengthList = LengthList([4096])
@@ -44,7 +44,7 @@ struct BenchOptions: ParsableArguments {
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats: expected a positive count, got \(repeats)") }
         if let threads, threads < 1 { throw ValidationError("--threads: expected a positive count, got \(threads)") }
-        for (name, list) in [("--batch", batch), ("--channels", channels), ("--length", length)]
+        for (name, list) in [("--batch", batch), ("--channels", channels ?? LengthList([1])), ("--length", length)]
         where list.values.contains(where: { $0 < 1 }) {
             throw ValidationError("\(name): expected positive values, got \(list.values)")
         }
@@ -66,12 +66,13 @@ extension BenchOptions {
 extension BenchOptions {
     /// Prints `header` (unless --json), then calls `body(scalar, B, H, L)` for every shape of
     /// the lists: lengths outermost, then batch sizes, then channels. A bench without a batch
-    /// or length axis passes `batches: false` or `lengths: false` (and ignores that argument).
-    func forEachRow<R: BenchRows>(header: String, batches: Bool = true, lengths: Bool = true, _ rows: R) throws {
+    /// or length axis passes `batches: false` or `lengths: false` (and ignores that argument);
+    /// `defaultChannels` stands when --channels is not given.
+    func forEachRow<R: BenchRows>(header: String, batches: Bool = true, lengths: Bool = true, defaultChannels: [Int] = [256], _ rows: R) throws {
         if !json { print(header) }
         for L in lengths ? length.values : [0] {
             for B in batches ? batch.values : [0] {
-                for H in channels.values {
+                for H in channels?.values ?? defaultChannels {
                     // The scalar type is static in each branch, so the row and the library
                     // code it calls run specialized (through `any SSMScalar.Type` they would
                     // run the generic code, several times slower).
