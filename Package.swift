@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "CSSMKitKernels"),
         // Process-wide settings the ssm tool makes at start-up (the malloc policy).
         .target(name: "CSSMKitProcess"),
+        // MPI by dlopen: nothing to link, so the package builds without OpenMPI.
+        .target(name: "CSSMKitMPI"),
         .target(
             name: "SSMKit",
             dependencies: [
@@ -54,7 +56,7 @@ let package = Package(
         // Layers with explicit forward and backward passes, built on the engine.
         .target(
             name: "SSMTraining",
-            dependencies: ["SSMKit"],
+            dependencies: ["SSMKit", "CSSMKitMPI"],
             // The 8×8 digits data set (scripts/make_digits.py), read by TrainingTask(.digits).
             resources: [.copy("Resources/digits.safetensors")]
         ),

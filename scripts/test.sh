@@ -4,7 +4,8 @@
 # -enable-testing keeps @testable imports working). The CLI tests run the built `ssm` on the
 # PyTorch fixtures in Tests/Fixtures. Before the tests, builds and runs the client package
 # Examples/Digits, which depends on SSMKit by path and trains by `import` as the README shows,
-# and checks that the DocC catalogs build with no warning.
+# and checks that the DocC catalogs build with no warning; after them, trains over MPI across
+# two network namespaces (scripts/mpi_two_hosts.sh; skipped with a message without root).
 #
 #     bash scripts/test.sh                # everything
 #     bash scripts/test.sh --filter FFT   # extra arguments go to `swift test` (no example run)
@@ -28,3 +29,8 @@ if [ $# -eq 0 ]; then
   echo
 fi
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"
+if [ $# -eq 0 ]; then
+  echo
+  echo "== Data-parallel training across two network namespaces (OpenMPI over TCP)"
+  bash scripts/mpi_two_hosts.sh .build/release/ssm | grep -v "steps ·"
+fi

@@ -80,6 +80,9 @@ struct Train: ParsableCommand {
     }
 
     func train<T: SSMScalar>(_: T.Type) throws {
+        // Under mpirun each rank runs this; rank 0 alone reports and writes checkpoints.
+        let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : SingleProcess()
+        let leader = communicator.rank == 0
         var trainer: Trainer<T>
         let taskKind: TaskKind
         if let resume {
@@ -108,7 +111,7 @@ struct Train: ParsableCommand {
                                                      weightDecay: optimizer.hyperparameters.weightDecay, warmup: try integer("warmup"),
                                                      clip: clip, seed: seed, validationSize: try integer("validation_size"))
             trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: threads, effort: effort), task: task,
-                                  configuration: settings, parameters: contents.parameters, optimizer: optimizer)
+                                  configuration: settings, parameters: contents.parameters, optimizer: optimizer, communicator: communicator)
         } else {
             taskKind = task
             let d = TaskDefaults.for(task)
@@ -120,7 +123,7 @@ struct Train: ParsableCommand {
                                                          ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
                                                          seed: seed, validationSize: validationSize)
                 return try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads, effort: effort), task: t,
-                                   configuration: settings)
+                                   configuration: settings, communicator: communicator)
             }
         }
         // Every model here is built from a configuration (flags or a checkpoint's metadata).
@@ -131,7 +134,7 @@ struct Train: ParsableCommand {
         run["vocabulary"] = "\(trainer.task.vocabulary)"
         run["tokens"] = "\(trainer.task.tokensToCopy)"
 
-        let progress = Progress(total: s.steps, unit: "steps", interactive: isatty(2) != 0)
+        let progress = leader ? Progress(total: s.steps, unit: "steps", interactive: isatty(2) != 0) : nil
         let tokensPerStep = Double(s.batch * trainer.task.length)
         var recentLoss: [Double] = [], recentAccuracy: [Double] = []
         var taken = 0
@@ -148,15 +151,15 @@ struct Train: ParsableCommand {
             recentAccuracy = Array((recentAccuracy + [report.accuracy]).suffix(20))
             let loss = recentLoss.reduce(0, +) / Double(recentLoss.count)
             let accuracy = recentAccuracy.reduce(0, +) / Double(recentAccuracy.count)
-            progress.update(done: report.step, figures: "loss \(formatFixed(loss, 4)) · acc \(formatFixed(100 * accuracy, 1))% · "
+            progress?.update(done: report.step, figures: "loss \(formatFixed(loss, 4)) · acc \(formatFixed(100 * accuracy, 1))% · "
                 + "\(formatFixed(tokensPerStep * Double(taken) / elapsed() / 1000, 1))k tok/s")
-            if let checkpoint, checkpointEvery > 0, report.step % checkpointEvery == 0 {
+            if leader, let checkpoint, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                 try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
             }
         }
         let trainSeconds = elapsed()
-        progress.finish()
-        if let checkpoint {
+        progress?.finish()
+        if leader, let checkpoint {
             try Checkpoint.write(directory: checkpoint, configuration: c, parameters: trainer.parameters, optimizer: trainer.optimizer, run: run)
         }
         let validation = try trainer.evaluate()
@@ -167,8 +170,10 @@ struct Train: ParsableCommand {
             ("train_loss", recentLoss.reduce(0, +) / Double(max(recentLoss.count, 1))), ("layers", c.layers), ("width", c.width),
             ("state", c.state), ("length", trainer.task.length), ("batch", s.batch), ("lr", trainer.optimizer.hyperparameters.learningRate),
             ("seed", Int(truncatingIfNeeded: s.seed)), ("tokens_per_second", tokensPerStep * Double(taken) / trainSeconds),
-            ("precision", precision.rawValue), ("validation_sequences", validation.counted),
+            ("precision", precision.rawValue), ("validation_sequences", validation.counted), ("ranks", communicator.size),
+            ("allreduce_seconds", trainer.communicationSeconds), ("allreduce_bytes_per_step", trainer.gradientBytesPerStep),
         ]
+        guard leader else { return }
         if json {
             print(jsonLine(fields))
         } else {

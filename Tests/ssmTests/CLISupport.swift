@@ -36,8 +36,14 @@ struct RunResult {
 /// Runs `ssm` with `arguments` (and `environment` added to this process's) and collects its
 /// exit status and output.
 func runSSM(_ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
+    try runProcess(ssmExecutable, arguments, environment: environment)
+}
+
+/// Runs `executable` with `arguments` (and `environment` added to this process's) and collects
+/// its exit status and output.
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: ssmExecutable)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if !environment.isEmpty {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -15,6 +15,14 @@ public struct SequenceBatch: Sendable {
     public init(batch: Int, length: Int, tokens: [Int]? = nil, features: [Double]? = nil, targets: [Double]) {
         (self.batch, self.length, self.tokens, self.features, self.targets) = (batch, length, tokens, features, targets)
     }
+
+    /// Sequences `r` alone; `perToken` says whether the targets are (B, L) or (B).
+    public func rows(_ r: Range<Int>, perToken: Bool) -> SequenceBatch {
+        let L = length
+        return SequenceBatch(batch: r.count, length: L, tokens: tokens.map { Array($0[r.lowerBound * L ..< r.upperBound * L]) },
+                             features: features.map { f in Array(f[f.count / batch * r.lowerBound ..< f.count / batch * r.upperBound]) },
+                             targets: perToken ? Array(targets[r.lowerBound * L ..< r.upperBound * L]) : Array(targets[r]))
+    }
 }
 
 /// A stack of pre-norm residual blocks, each around any ``SequenceMixer``, between an encoder

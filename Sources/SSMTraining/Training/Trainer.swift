@@ -58,6 +58,15 @@ public struct StepReport: Sendable {
 /// runs forward, the loss, backward into explicitly zeroed gradients, clipping, and AdamW with
 /// the cosine schedule. Everything is a function of (seed, step), so a run resumed from a
 /// checkpoint continues bit for bit as if it had not stopped.
+///
+/// Data-parallel over a ``Communicator`` of N ranks: every rank draws the same global batch and
+/// runs its share of the rows (``Communicator/share(of:)``); each rank's gradient is weighted by
+/// its share of the counted targets, the gradients are summed over the ranks in one
+/// ``Communicator/allReduceSum(_:)`` of the flat buffer, and every rank clips and takes the same
+/// AdamW step, so the parameters stay equal on all ranks and follow the single-process run to
+/// rounding. Parameters are broadcast from rank 0 when the trainer is made. Dropout masks are
+/// drawn per rank (from the seed, the step and the rank), so a run with dropout does not repeat
+/// the single-process run's masks.
 public struct Trainer<T: SSMScalar>: Sendable {
     public let model: SequenceModel<T>
     public let task: TrainingTask
@@ -65,27 +74,45 @@ public struct Trainer<T: SSMScalar>: Sendable {
     public internal(set) var parameters: ParameterSet<T>
     public internal(set) var optimizer: AdamW<T>
     public let schedule: CosineSchedule
+    /// The ranks this run is spread over (one process by default).
+    public let communicator: any Communicator
+    /// Seconds this trainer has spent in all-reduces of gradients and losses (0 on one rank).
+    public private(set) var communicationSeconds = 0.0
+    /// Bytes of gradients each step's all-reduce sums (the flat buffer; 0 on one rank).
+    public var gradientBytesPerStep: Int { communicator.size > 1 ? parameters.storage.count * MemoryLayout<T>.stride : 0 }
     var gradients: ParameterSet<T>
 
     /// A fresh run: parameters from `configuration.seed`.
-    public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration) throws(SSMError) {
+    public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration,
+                communicator: any Communicator = SingleProcess()) throws(SSMError) {
         let parameters = try model.initialParameters(seed: configuration.seed)
         // The official S4 examples cap the SSM parameters' rate at 1e-3; Mamba trains them at the base rate.
         let ssmRate = configuration.ssmLearningRate ?? (model.backbone == .mamba ? configuration.learningRate : min(configuration.learningRate, 1e-3))
         let h = try AdamW<T>.Hyperparameters(learningRate: configuration.learningRate, ssmLearningRate: ssmRate, weightDecay: configuration.weightDecay)
-        try self.init(model: model, task: task, configuration: configuration, parameters: parameters, optimizer: AdamW(h, layout: parameters))
+        try self.init(model: model, task: task, configuration: configuration, parameters: parameters, optimizer: AdamW(h, layout: parameters),
+                      communicator: communicator)
     }
 
-    /// A run from given parameters and optimizer state (a checkpoint).
+    /// A run from given parameters and optimizer state (a checkpoint); rank 0's parameters are
+    /// broadcast to the other ranks.
     public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
-                optimizer: AdamW<T>) throws(SSMError) {
+                optimizer: AdamW<T>, communicator: any Communicator = SingleProcess()) throws(SSMError) {
         try model.check(parameters)
         guard task.input == model.input, task.output == model.output else {
             throw SSMError.option(name: "task", expected: "a task whose inputs and outputs fit the model")
         }
+        guard configuration.batch >= communicator.size else {
+            throw SSMError.option(name: "batch", expected: "at least one sequence per rank (\(communicator.size) ranks), got \(configuration.batch)")
+        }
         (self.model, self.task, self.configuration, self.parameters, self.optimizer) = (model, task, configuration, parameters, optimizer)
+        self.communicator = communicator
         schedule = try CosineSchedule(warmup: configuration.warmup, total: configuration.steps)
         gradients = parameters.zeros()
+        if communicator.size > 1 {
+            try self.parameters.storage.withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                try communicator.broadcast(p, from: 0)
+            }
+        }
     }
 
     /// Steps taken so far.
@@ -97,14 +124,34 @@ public struct Trainer<T: SSMScalar>: Sendable {
     @_specialize(exported: true, where T == Double)
     public mutating func trainStep() throws(SSMError) -> StepReport {
         let t = optimizer.step + 1
-        let batch = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
-        let activations = try model.forwardInPlace(batch, parameters: parameters, dropoutSeed: configuration.seed &+ UInt64(t))
+        let ranks = communicator.size
+        let global = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
+        let batch = ranks == 1 ? global : global.rows(communicator.share(of: global.batch), perToken: model.outputRows(batch: 1, length: global.length) == global.length)
+        let dropoutSeed = configuration.seed &+ UInt64(t) &+ UInt64(communicator.rank) << 40
+        let activations = try model.forwardInPlace(batch, parameters: parameters, dropoutSeed: dropoutSeed)
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
-        let result = task.loss.evaluate(activations.outputs, targets: batch.targets, rows: rows, classes: model.output.classes,
+        var result = task.loss.evaluate(activations.outputs, targets: batch.targets, rows: rows, classes: model.output.classes,
                                         into: activations.dOutputs)
-        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
         gradients.zero()
         try model.backward(activations: activations, parameters: parameters, gradients: &gradients)
+        if ranks > 1 {
+            let clock = ContinuousClock(), began = clock.now
+            defer {
+                let d = clock.now - began
+                communicationSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            }
+            // Σ over ranks of (loss · counted, correct, counted); each gradient is of its own
+            // mean, so it is weighted by its share of the targets before the sum.
+            let totals = try communicator.allReduceSum([result.loss * Double(result.counted), Double(result.correct), Double(result.counted)])
+            let weight = T(Double(result.counted) / max(totals[2], 1))
+            let communicator = self.communicator
+            try gradients.storage.withUnsafeMutableBufferPointer { (g: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                for i in g.indices { g[i] *= weight }
+                try communicator.allReduceSum(g)
+            }
+            result = Loss.Summary(loss: totals[0] / max(totals[2], 1), correct: Int(totals[1]), counted: Int(totals[2]))
+        }
+        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
         let norm = configuration.clip > 0 ? gradients.clipNorm(maximum: configuration.clip) : .nan
         let factor = schedule.factor(step: t)
         optimizer.update(&parameters, gradients: gradients, scale: factor)
@@ -113,7 +160,8 @@ public struct Trainer<T: SSMScalar>: Sendable {
     }
 
     /// Loss and accuracy on the validation set, in convolution mode or (S4/S4D) recurrent
-    /// mode, in slices of `slice` sequences.
+    /// mode, in slices of `slice` sequences; over several ranks each takes its share of the
+    /// set and the sums are reduced (every rank returns the same result).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func evaluate(recurrent: Bool = false, slice: Int = 64) throws(SSMError) -> Evaluation {
@@ -121,18 +169,21 @@ public struct Trainer<T: SSMScalar>: Sendable {
         var loss = 0.0, correct = 0, counted = 0
         let (L, K) = (all.length, model.output.classes)
         let perToken = model.outputRows(batch: 1, length: L) == L
-        var start = 0
-        while start < all.batch {
-            let end = min(start + slice, all.batch)
-            let part = SequenceBatch(batch: end - start, length: L, tokens: all.tokens.map { Array($0[start * L ..< end * L]) },
-                                     features: all.features.map { f in Array(f[f.count / all.batch * start ..< f.count / all.batch * end]) },
-                                     targets: perToken ? Array(all.targets[start * L ..< end * L]) : Array(all.targets[start ..< end]))
+        let mine = communicator.share(of: all.batch)
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let end = min(start + slice, mine.upperBound)
+            let part = all.rows(start ..< end, perToken: perToken)
             let outputs = recurrent ? try model.forwardRecurrent(part, parameters: parameters) : try model.forward(part, parameters: parameters).outputs
             let r: Loss.Result<T> = task.loss.evaluate(outputs, targets: part.targets, rows: model.outputRows(batch: part.batch, length: L), classes: K)
             loss += r.loss * Double(r.counted)
             correct += r.correct
             counted += r.counted
             start = end
+        }
+        if communicator.size > 1 {
+            let totals = try communicator.allReduceSum([loss, Double(correct), Double(counted)])
+            (loss, correct, counted) = (totals[0], Int(totals[1]), Int(totals[2]))
         }
         return Evaluation(loss: loss / Double(max(counted, 1)), correct: correct, counted: counted)
     }
