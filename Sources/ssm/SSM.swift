@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSSMKitProcess
 import SSMKit
+import SSMTraining
 import SSMLanguage
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,10 @@ struct SSM: ParsableCommand {
             // verdict ends with a bare exit code.
             if exitCode(for: error) == .success || error is ExitCode { exit(withError: error) }
             printErrorLine(oneLineMessage(for: error))
-            exit(withError: ExitCode(exitCode(for: error) == .validationFailure ? 64 : 1))
+            let code: Int32 = exitCode(for: error) == .validationFailure ? 64 : 1
+            // Under mpirun, one failing rank ends every rank (never a job left waiting).
+            MPICommunicator.abortJobIfJoined(code)
+            exit(withError: ExitCode(code))
         }
     }
 }

@@ -96,6 +96,28 @@ struct DataParallelTests {
         #expect(!message.isEmpty)
     }
 
+    @Test("a rank that fails alone (rank 0 cannot write its checkpoint) ends the job with its message, not a hang")
+    func oneRankFails() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.mpirun)
+        process.arguments = ["-np", "2", "--oversubscribe", ssmExecutable, "train", "--task", "selective-copying", "--model", "s4d",
+                             "--steps", "2", "--threads", "1", "--checkpoint", "/proc/no-such-folder/run"]
+        process.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let began = Date()
+        while process.isRunning, Date().timeIntervalSince(began) < 60 { usleep(100_000) }
+        let ended = !process.isRunning
+        if !ended { process.terminate() }
+        #expect(ended, "the job still runs after 60 s")
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message.contains("ssm: ") && message.contains("/proc/no-such-folder"), "\(message)")
+    }
+
     /// The pids whose parent is `parent` (from /proc).
     func children(of parent: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

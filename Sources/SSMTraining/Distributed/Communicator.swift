@@ -117,4 +117,12 @@ public final class MPICommunicator: Communicator {
         ssm_mpi_abort(code)
         fatalError("MPI_Abort returned")
     }
+
+    /// Ends the whole job with `code` when this process joined one (``world()`` was called);
+    /// otherwise returns. A rank that fails on its own (say, rank 0 cannot write a checkpoint)
+    /// must not simply exit: MPI_Finalize would wait for ranks that wait for it.
+    public static func abortJobIfJoined(_ code: Int32) {
+        guard let world = shared.withLock({ $0 }), world.size > 1 else { return }
+        world.abort(code)
+    }
 }
