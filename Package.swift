@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "CSSMKitKernels"),
         // Process-wide settings the ssm tool makes at start-up (the malloc policy).
         .target(name: "CSSMKitProcess"),
+        // Linux file calls Swift's Glibc module does not expose (renameat2).
+        .target(name: "CSSMKitFiles"),
         // MPI by dlopen: nothing to link, so the package builds without OpenMPI.
         .target(name: "CSSMKitMPI"),
         .target(
@@ -50,6 +52,7 @@ let package = Package(
                 "CSSMKitFFTW",
                 "CSSMKitBLAS",
                 "CSSMKitKernels",
+                "CSSMKitFiles",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),
@@ -91,7 +94,7 @@ let package = Package(
         // Runs the built `ssm` on the PyTorch fixtures of Tests/Fixtures and on bad input.
         .testTarget(
             name: "ssmTests",
-            dependencies: ["SSMKit", "ssm"]
+            dependencies: ["SSMKit", "SSMTraining", "ssm"]
         ),
     ],
     swiftLanguageModes: [.v6]

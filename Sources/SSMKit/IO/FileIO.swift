@@ -1,3 +1,4 @@
+import CSSMKitFiles
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -109,6 +110,44 @@ package enum FileIO {
             unlink(temporary)
             throw FileError(path: path, reason: failure)
         }
+    }
+}
+
+extension FileIO {
+    /// Puts the directory `temporary` (complete, its files flushed) in place of `path`
+    /// atomically: a reader, or a process killed at any instant, sees the old directory whole or
+    /// the new one whole. An existing `path` is exchanged with `temporary` in one
+    /// `renameat2(RENAME_EXCHANGE)`; entries of the old directory that the new one lacks are
+    /// moved into it; then the old directory is removed. A missing `path` is a plain rename.
+    package static func replaceDirectory(_ path: String, with temporary: String) throws(FileError) {
+        var status = stat()
+        if lstat(path, &status) != 0 {
+            guard rename(temporary, path) == 0 else { throw FileError(path: path, reason: "cannot rename into place: \(errnoText())") }
+        } else {
+            guard status.st_mode & S_IFMT == S_IFDIR else { throw FileError(path: path, reason: "exists and is not a directory") }
+            guard ssm_exchange_paths(temporary, path) == 0 else {
+                throw FileError(path: path, reason: "cannot exchange with the new directory: \(errnoText())")
+            }
+            // `temporary` now names the old directory.
+            let new = Set(entries(path))
+            for name in entries(temporary) where !new.contains(name) { rename(temporary + "/" + name, path + "/" + name) }
+            for name in entries(temporary) { unlink(temporary + "/" + name) }
+            rmdir(temporary)
+        }
+        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        _ = ssm_sync_directory(parent.isEmpty ? "/" : parent)
+    }
+
+    /// The names in a directory (no "." or "..").
+    package static func entries(_ directory: String) -> [String] {
+        guard let d = opendir(directory) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
     }
 }
 

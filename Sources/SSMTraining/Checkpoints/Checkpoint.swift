@@ -13,8 +13,10 @@ import SSMKit
 /// - `optimizer.safetensors`: AdamW's `exp_avg.<name>` and `exp_avg_sq.<name>`, with the step,
 ///   the hyperparameters and the training run's settings in `__metadata__`.
 ///
-/// Each file is written atomically (a temporary file renamed into place), the optimizer first;
-/// both carry the step, and ``read(directory:as:configuration:)`` refuses a pair whose steps differ.
+/// The directory is written atomically: both files go to a new directory beside it, which then
+/// takes the old one's place in one exchange, so a process killed at any point (or a full disk)
+/// leaves the previous checkpoint whole and nothing partial under the final name. Both files
+/// carry the step, and ``read(directory:as:configuration:)`` refuses a pair whose steps differ.
 public enum Checkpoint {
     public static let modelFile = "model.safetensors"
     public static let optimizerFile = "optimizer.safetensors"
@@ -30,10 +32,18 @@ public enum Checkpoint {
 
     /// Writes `parameters` (and `optimizer` with `run` when given) under `directory`,
     /// creating the directory if needed.
-    public static func write<T: SSMScalar>(directory: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
+    public static func write<T: SSMScalar>(directory final: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
                                                    optimizer: AdamW<T>? = nil, run: [String: String] = [:]) throws {
-        if mkdir(directory, 0o755) != 0, errno != EEXIST {
-            throw SafeTensorsError.unwritable(source: directory, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
+        let directory = "\(final).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        if mkdir(directory, 0o755) != 0 {
+            throw SafeTensorsError.unwritable(source: final, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
+        }
+        var written = false
+        defer {
+            if !written {
+                for name in FileIO.entries(directory) { unlink(directory + "/" + name) }
+                rmdir(directory)
+            }
         }
         let step = "\(optimizer?.step ?? 0)"
         if let optimizer {
@@ -56,6 +66,8 @@ public enum Checkpoint {
         metadata["step"] = step
         try SafeTensorsFile.write(parameters.names.map { ($0, SafeTensorsValue(Tensor(shape: parameters.shapes[$0]!, scalars: parameters[$0]))) },
                                   metadata: metadata, to: "\(directory)/\(modelFile)")
+        do { try FileIO.replaceDirectory(final, with: directory) } catch { throw SafeTensorsError.unwritable(source: final, reason: error.reason) }
+        written = true
     }
 
     /// Reads a checkpoint directory, or a single model file (an official state_dict saved
