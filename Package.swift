@@ -79,6 +79,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The readers' fuzz targets (scripts/fuzz.sh builds them with libFuzzer; a normal build
+        // replays files through them).
+        .executableTarget(
+            name: "SSMFuzz",
+            dependencies: ["SSMKit", "SSMTraining", "SSMLanguage"]
+        ),
         .testTarget(
             name: "SSMKitTests",
             dependencies: ["SSMKit"]
