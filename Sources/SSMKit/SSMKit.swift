@@ -10,6 +10,9 @@
 @_exported import RealModule
 
 import CSSMKitKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// This build of SSMKit and what it chose for the CPU it runs on.
 public enum BuildInfo {
@@ -22,6 +25,10 @@ public enum BuildInfo {
 
     /// The library that runs SSMKit's GEMMs and why (``BLAS/backendDescription``).
     public static var blas: String { BLAS.backendDescription }
+
+    /// Whether this process runs under AddressSanitizer (its runtime is loaded), as
+    /// `scripts/sanitize.sh address` runs the tests.
+    public static var underAddressSanitizer: Bool { dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil }
 
     /// The CPU's model name (Linux's /proc/cpuinfo), to name beside every timing; "unknown"
     /// elsewhere.

@@ -81,7 +81,9 @@ struct GEMMLibrary: @unchecked Sendable {
     /// OpenBLAS keeps the process's BLAS names) and bound to its own definitions first
     /// (RTLD_DEEPBIND): BLIS's cblas_sgemm calls its own sgemm_, which would otherwise resolve
     /// to OpenBLAS's, running OpenBLAS's kernels under BLIS's name.
+    /// Under AddressSanitizer (whose runtime refuses RTLD_DEEPBIND) BLIS is not loaded.
     static func blis(_ why: String) -> GEMMLibrary? {
+        guard !BuildInfo.underAddressSanitizer else { return nil }
         guard let handle = dlopen("libblis.so.4", RTLD_NOW | RTLD_LOCAL | deepBind),
               let s = dlsym(handle, "cblas_sgemm"), let d = dlsym(handle, "cblas_dgemm"),
               let setThreads = dlsym(handle, "bli_thread_set_num_threads"),
