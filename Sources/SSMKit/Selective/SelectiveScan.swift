@@ -37,7 +37,8 @@ public struct SelectiveScan<T: SelectiveScanScalar>: Sendable {
     }
 
     /// out: (B, D, L) and the last state x_{L−1}: (B, D, N).
-    /// - Throws: ``SSMError`` for an input of the wrong size or with non-finite values.
+    /// - Throws: ``SSMError`` for an input of the wrong size or with non-finite values, or
+    ///   inputs whose output overflows `T`.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func forward(_ x: SelectiveScanInputs<T>) throws(SSMError) -> (out: [T], lastState: [T]) {
@@ -61,6 +62,13 @@ public struct SelectiveScan<T: SelectiveScanScalar>: Sendable {
             initialized = s.sequenceCount
         }
         if !finite { try shape.check(x) }
+        // Finite inputs can still overflow the precision (|u| near Float's largest value).
+        let overflowed = out.withUnsafeBufferPointer { !allFinite($0.baseAddress!, $0.count) }
+            || last.withUnsafeBufferPointer { !allFinite($0.baseAddress!, $0.count) }
+        if overflowed {
+            throw SSMError.value(argument: "u, delta, A, B, C, D, z, delta_bias, initial_state",
+                                 expected: "values whose scan stays finite (the output overflows \(T.self))")
+        }
         return (out, last)
     }
 
