@@ -143,8 +143,11 @@ extension FileIO {
         guard let d = opendir(directory) else { return [] }
         defer { closedir(d) }
         var names: [String] = []
+        // d_name is read in place up to its NUL: a record may be shorter than `dirent` (copying
+        // the 256-byte field would read past it, as AddressSanitizer showed).
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
             if name != ".", name != ".." { names.append(name) }
         }
         return names
