@@ -8,8 +8,8 @@
 # .fuzz/corpus/TARGET from the test fixtures on first use, and runs libFuzzer on it with a
 # malloc limit (an allocation of more than 64 MB from an input of at most 1 MB is a finding: a
 # reader must not allocate what the file's size does not justify). Findings (crashes, leaks,
-# timeouts, over-large allocations) go to .fuzz/findings/TARGET/; copy each into
-# Tests/Fixtures/fuzz/TARGET/ once fixed, where FuzzRegressionTests replays it.
+# timeouts, over-large allocations) go to .fuzz/findings/TARGET/; `.build/release/SSMFuzz TARGET
+# FILE` replays one through a normal build. A fixed finding becomes a regression test of its reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}

@@ -15,10 +15,7 @@ case "$kind" in
            # Leaks are reported at exit of each process; allocations the runtime keeps for the
            # life of the process (type metadata, FFTW's planner) are suppressed by the list.
            export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:${ASAN_OPTIONS:-}"
-           export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitize-leaks.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
-           # OpenMPI unloads its plug-ins at exit, which leaves their allocations without a module
-           # name to suppress; keep them loaded.
-           export OMPI_MCA_mca_base_component_disable_dlclose=1 ;;
+           export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitize-leaks.supp:print_suppressions=0:${LSAN_OPTIONS:-}" ;;
   thread)  scratch=.build-tsan
            export TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" ;;
   *) echo "sanitize: expected address or thread, got $kind" >&2; exit 64 ;;

@@ -4,11 +4,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* OpenMPI's handles are pointers to predefined globals (mpi.h: MPI_COMM_WORLD is
    &ompi_mpi_comm_world, MPI_SUM &ompi_mpi_op_sum, ...), so they are resolved by name. */
 typedef void *handle;
-static int (*mpi_init)(int *, char ***);
+static int (*mpi_init_thread)(int *, char ***, int, int *);
 static int (*mpi_initialized)(int *);
 static int (*mpi_finalize)(void);
 static int (*mpi_comm_rank)(handle, int *);
@@ -39,10 +40,11 @@ int ssm_mpi_load(char *error, int capacity) {
         *(void **)(&target) = dlsym(library, symbol);                                        \
         if (!target) {                                                                       \
             snprintf(error, (size_t)capacity, "libmpi has no %s (not OpenMPI?)", symbol);    \
+            dlclose(library);                                                                \
             return -1;                                                                       \
         }                                                                                    \
     } while (0)
-    RESOLVE(mpi_init, "MPI_Init");
+    RESOLVE(mpi_init_thread, "MPI_Init_thread");
     RESOLVE(mpi_initialized, "MPI_Initialized");
     RESOLVE(mpi_finalize, "MPI_Finalize");
     RESOLVE(mpi_comm_rank, "MPI_Comm_rank");
@@ -68,7 +70,10 @@ int ssm_mpi_init(int *rank, int *size) {
     int already = 0;
     int status = mpi_initialized(&already);
     if (status == 0 && !already) {
-        status = mpi_init(NULL, NULL);
+        /* MPI_THREAD_FUNNELED (1 in OpenMPI's mpi.h): the process has worker threads, and only
+           the thread that initialized MPI calls it. */
+        int provided = 0;
+        status = mpi_init_thread(NULL, NULL, 1, &provided);
         if (status == 0) atexit(finalize);
     }
     if (status == 0) status = mpi_comm_rank(comm_world, rank);
@@ -105,5 +110,6 @@ int ssm_mpi_barrier(void) { return loaded ? mpi_barrier(comm_world) : -1; }
 
 void ssm_mpi_abort(int code) {
     if (loaded) mpi_abort(comm_world, code);
-    exit(code);
+    /* Not exit(): its MPI_Finalize would wait for the ranks this call meant to end. */
+    _exit(code);
 }

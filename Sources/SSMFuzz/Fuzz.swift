@@ -3,7 +3,7 @@
 //
 // Built by scripts/fuzz.sh with -sanitize=fuzzer,address and -D FUZZING, this is a libFuzzer
 // binary (libFuzzer's main calls LLVMFuzzerTestOneInput). Built normally, it replays files:
-// `SSMFuzz TARGET FILE…` runs each file through the target once (the regression tests use it).
+// `SSMFuzz TARGET FILE…` runs each file through the target once (to replay a finding).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,10 +39,14 @@ let scratch: String = {
     return "\(folder)/ssm-fuzz-\(getpid())"
 }()
 
-func writeScratch(_ bytes: [UInt8], suffix: String) -> String {
+/// Writes `bytes` to the scratch file with `suffix`; nil (the input is skipped) if it cannot.
+func writeScratch(_ bytes: [UInt8], suffix: String) -> String? {
     let path = scratch + suffix
-    try? FileIO.writeAtomically(bytes, to: path)
-    return path
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    return written == bytes.count ? path : nil
 }
 
 /// Runs one input through `target`. Every error is expected; only a crash is a finding.
@@ -55,8 +59,7 @@ func run(_ target: FuzzTarget, _ bytes: [UInt8]) {
             _ = try? file.integers(name)
         }
     case .npy:
-        let path = writeScratch(bytes, suffix: ".npy")
-        guard let file = try? NPYFile(reading: path) else { return }
+        guard let path = writeScratch(bytes, suffix: ".npy"), let file = try? NPYFile(reading: path) else { return }
         let count = file.length
         guard count <= 1 << 20 else { return }
         var row = [Double](repeating: 0, count: count)
@@ -67,13 +70,15 @@ func run(_ target: FuzzTarget, _ bytes: [UInt8]) {
         _ = try? JSONValue.parse(bytes)
         _ = try? JSONValue.parse(bytes, nonFiniteNumbers: true)
     case .config:
-        _ = try? LanguageModelConfiguration(contentsOf: writeScratch(bytes, suffix: ".json"))
+        guard let path = writeScratch(bytes, suffix: ".json") else { return }
+        _ = try? LanguageModelConfiguration(contentsOf: path)
     case .tokenizer:
-        guard let tokenizer = try? Tokenizer(contentsOf: writeScratch(bytes, suffix: ".json")) else { return }
+        guard let path = writeScratch(bytes, suffix: ".json"), let tokenizer = try? Tokenizer(contentsOf: path) else { return }
         let ids = tokenizer.encode("Hello, wörld 123 \n\n  <|endoftext|> 日本語 🙂")
         _ = try? tokenizer.decode(ids)
     case .checkpoint:
-        _ = try? Checkpoint.read(directory: writeScratch(bytes, suffix: ".safetensors"), as: Float.self)
+        guard let path = writeScratch(bytes, suffix: ".safetensors") else { return }
+        _ = try? Checkpoint.read(directory: path, as: Float.self)
     }
 }
 

@@ -45,6 +45,9 @@ struct Crosscheck: ParsableCommand {
         }
         if model.hasPrefix("s4") { guard state % 2 == 0 else { throw ValidationError("--state: expected an even N ≥ 2, got \(state)") } }
         if model.hasPrefix("mamba"), checkpoint != nil { throw ValidationError("--checkpoint: for s4d and s4 only") }
+        if model != "mamba2", headDim != nil || groups != 1 || chunkSize != 256 {
+            throw ValidationError("--head-dim, --groups and --chunk-size: for --model mamba2 only")
+        }
         if let tolerance, !(tolerance > 0) { throw ValidationError("--tolerance: expected a positive number, got \(tolerance)") }
     }
 

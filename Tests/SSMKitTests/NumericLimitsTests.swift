@@ -71,14 +71,20 @@ struct NumericLimitsTests {
     func overflow() throws {
         let shape = try SSDShape(batch: 1, length: 64, heads: 1, headDimension: 2, groups: 1, state: 2)
         let x = [Float](repeating: 3e38, count: shape.sequenceCount), ones = [Float](repeating: 1, count: shape.projectionCount)
-        #expect(throws: SSMError.self) {
+        #expect {
             try SSDScan<Float>(shape: shape).forward(SSDInputs(x: x, dt: [Float](repeating: 5, count: shape.timeStepCount), a: [-1e-3], b: ones, c: ones))
+        } throws: { error in
+            guard case let SSMError.value(argument, _) = error else { return false }
+            return argument.hasPrefix("x, dt")
         }
         let s = try SelectiveScanShape(batch: 1, channels: 1, state: 2, length: 64)
-        #expect(throws: SSMError.self) {
+        #expect {
             try SelectiveScan<Float>(shape: s, deltaSoftplus: true).forward(SelectiveScanInputs(
                 u: [Float](repeating: 3e38, count: 64), delta: [Float](repeating: 5, count: 64), a: [-1e-3, -1e-3],
                 b: [Float](repeating: 1, count: s.count(s.b)), c: [Float](repeating: 1, count: s.count(s.c))))
+        } throws: { error in
+            guard case let SSMError.value(argument, _) = error else { return false }
+            return argument.hasPrefix("u, delta")
         }
     }
 }

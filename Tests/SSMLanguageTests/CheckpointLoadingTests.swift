@@ -48,6 +48,15 @@ struct CheckpointLoadingTests {
         expectField(try folder(config: { $0.replacingFirst("\"use_bias\": false", "\"use_bias\": \"no\"") }), "use_bias")
         expectField(try folder(config: { _ in "{\"model_type\": " }), "(file)")
         #expect(throws: PretrainedError.self) { try MambaLanguageModel<Float>(directory: "/nonexistent-model") }
+        // Sizes above 2^20, and sizes the files' 45k values cannot back (a million-token
+        // vocabulary), are refused before anything is allocated.
+        expectField(try folder(config: { $0.replacingFirst("\"vocab_size\": 912", "\"vocab_size\": 1099511627776") }), "vocab_size")
+        #expect {
+            try MambaLanguageModel<Float>(directory: try folder(config: { $0.replacingFirst("\"vocab_size\": 912", "\"vocab_size\": 1000000") }))
+        } throws: { error in
+            guard case let PretrainedError.argument(name, _) = error else { return false }
+            return name == "configuration"
+        }
     }
 
     @Test("tensors: missing, misshapen, non-finite, unexpected, an untied head absent")

@@ -117,25 +117,43 @@ extension FileIO {
     /// Puts the directory `temporary` (complete, its files flushed) in place of `path`
     /// atomically: a reader, or a process killed at any instant, sees the old directory whole or
     /// the new one whole. An existing `path` is exchanged with `temporary` in one
-    /// `renameat2(RENAME_EXCHANGE)`; entries of the old directory that the new one lacks are
-    /// moved into it; then the old directory is removed. A missing `path` is a plain rename.
-    package static func replaceDirectory(_ path: String, with temporary: String) throws(FileError) {
+    /// `renameat2(RENAME_EXCHANGE)`; entries of the old directory that the new one lacks and
+    /// that are not in `managed` (the names the writer owns) are moved into it; then the old
+    /// directory is removed. A missing `path` is a plain rename. On a filesystem without the
+    /// exchange (NFS, some FUSE mounts) the old directory is renamed aside first: a crash between
+    /// the two renames leaves it whole under `path.old-…` instead of `path`.
+    package static func replaceDirectory(_ path: String, with temporary: String, managed: Set<String>) throws(FileError) {
+        _ = ssm_sync_directory(temporary)
         var status = stat()
         if lstat(path, &status) != 0 {
             guard rename(temporary, path) == 0 else { throw FileError(path: path, reason: "cannot rename into place: \(errnoText())") }
         } else {
             guard status.st_mode & S_IFMT == S_IFDIR else { throw FileError(path: path, reason: "exists and is not a directory") }
-            guard ssm_exchange_paths(temporary, path) == 0 else {
-                throw FileError(path: path, reason: "cannot exchange with the new directory: \(errnoText())")
+            var old = temporary
+            if ssm_exchange_paths(temporary, path) != 0 {
+                guard errno == EINVAL || errno == ENOSYS || errno == ENOTSUP else {
+                    throw FileError(path: path, reason: "cannot exchange with the new directory: \(errnoText())")
+                }
+                old = temporary + ".old"
+                guard rename(path, old) == 0 else { throw FileError(path: path, reason: "cannot move the old directory aside: \(errnoText())") }
+                guard rename(temporary, path) == 0 else {
+                    rename(old, path)
+                    throw FileError(path: path, reason: "cannot rename into place: \(errnoText())")
+                }
             }
-            // `temporary` now names the old directory.
+            // `old` now names the previous directory.
             let new = Set(entries(path))
-            for name in entries(temporary) where !new.contains(name) { rename(temporary + "/" + name, path + "/" + name) }
-            for name in entries(temporary) { unlink(temporary + "/" + name) }
-            rmdir(temporary)
+            for name in entries(old) where !new.contains(name) && !managed.contains(name) { rename(old + "/" + name, path + "/" + name) }
+            for name in entries(old) { unlink(old + "/" + name) }
+            rmdir(old)
         }
-        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        _ = ssm_sync_directory(parent.isEmpty ? "/" : parent)
+        _ = ssm_sync_directory(parentDirectory(path))
+    }
+
+    /// The folder holding `path` ("." for a bare name).
+    package static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The names in a directory (no "." or "..").

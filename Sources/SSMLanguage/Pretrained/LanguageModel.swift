@@ -37,8 +37,10 @@ public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
     static func mixerPrefix(_ i: Int) -> String { "backbone.layers.\(i).mixer." }
 
     /// A model whose weights a loader fills (their values are undefined until then).
-    /// - Throws: ``PretrainedError`` when `c` describes another family's blocks.
-    init(configuration c: LanguageModelConfiguration, threads: Int?) throws(PretrainedError) {
+    /// - Throws: ``PretrainedError`` when `c` describes another family's blocks, or needs more
+    /// than `limit` weights (the checkpoint's files hold fewer: nothing is allocated for sizes
+    /// the files cannot back).
+    init(configuration c: LanguageModelConfiguration, threads: Int?, limit: Int = .max) throws(PretrainedError) {
         if let threads, threads < 1 { throw .argument(name: "threads", expected: "a positive count, got \(threads)") }
         guard let mixerConfiguration = Mixer.configuration(of: c.mixer) else {
             throw .argument(name: "configuration", expected: "a \(Mixer.architecture) configuration, got \(c.architecture)'s")
@@ -51,19 +53,29 @@ public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
         self.mixers = mixers
         layout = ParameterLayout(mixers[0].parameterDeclarations)
         let (V, M) = (c.vocabulary, c.width)
-        var offset = 0
+        // Sizes from a config.json are the file's word: every offset is computed with overflow
+        // checks, and the total is held to `limit` before anything is allocated.
+        func add(_ a: Int, _ b: Int) throws(PretrainedError) -> Int {
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            guard !overflow, sum <= limit else {
+                throw .argument(name: "configuration", expected: "sizes whose weights the checkpoint holds (at most \(limit) values), not more")
+            }
+            return sum
+        }
+        let (embedding, overflow) = V.multipliedReportingOverflow(by: M)
+        guard !overflow else { throw .argument(name: "configuration", expected: "vocabulary × width that fits in memory, got \(V) × \(M)") }
+        var offset = try add(0, embedding)
         embeddingOffset = 0
-        offset += V * M
         var layerOffsets: [Int] = []
         for _ in 0 ..< c.layers {
             layerOffsets.append(offset)
-            offset += M + layout.count
+            offset = try add(try add(offset, M), layout.count)
         }
         self.layerOffsets = layerOffsets
         normFOffset = offset
-        offset += M
+        offset = try add(offset, M)
         headOffset = c.tiedEmbeddings ? embeddingOffset : offset
-        if !c.tiedEmbeddings { offset += V * M }
+        if !c.tiedEmbeddings { offset = try add(offset, embedding) }
         // Every element is written by the loader before use (a failed load frees the buffer).
         weights = .allocate(capacity: offset)
     }
@@ -86,8 +98,20 @@ public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
             throw .field(file: directory + "/config.json", field: "model_type",
                          expected: "a \(Mixer.architecture) checkpoint, got a \(c.architecture)")
         }
-        try self.init(configuration: c, threads: threads)
         let files = try CheckpointFiles(folder: directory)
+        // The weights the files hold bound what a model read from them may allocate: twice
+        // their count (and 1M values), so that a missing or misshapen tensor is still reported
+        // by name below, while sizes the files cannot back are refused before any allocation.
+        let stored = files.tensors.values.reduce(0) { (total, t) in
+            let (n, overflow) = t.entry.shape.reduce((1, false)) { (p, d) in
+                let (m, o) = p.0.multipliedReportingOverflow(by: Swift.max(d, 0))
+                return (m, p.1 || o)
+            }
+            return overflow ? Int.max : total.addingReportingOverflow(n).overflow ? Int.max : total + n
+        }
+        let slack = 1 << 20
+        let (doubled, overflow) = stored.multipliedReportingOverflow(by: 2)
+        try self.init(configuration: c, threads: threads, limit: overflow || doubled > Int.max - slack ? .max : doubled + slack)
         var used = Set<String>()
         func read(_ name: String, _ shape: [Int], at offset: Int) throws(PretrainedError) {
             let count = shape.reduce(1, *)

@@ -112,7 +112,7 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
     private init(huggingFace f: Fields) throws(PretrainedError) {
         let hidden = try f.positive("hidden_size")
         let expand = try f.positive("expand", default: 2)
-        let inner = try f.positive("intermediate_size", default: expand * hidden)
+        let inner = try f.positive("intermediate_size", default: f.inner(expand, hidden, field: "expand"))
         let rank: Int
         if f.root["time_step_rank"]?.string == "auto" { rank = (hidden + 15) / 16 } else { rank = try f.positive("time_step_rank", default: (hidden + 15) / 16) }
         let (state, conv) = (try f.positive("state_size", default: 16), try f.positive("conv_kernel", default: 4))
@@ -127,7 +127,7 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
 
     private init(huggingFaceMamba2 f: Fields) throws(PretrainedError) {
         let hidden = try f.positive("hidden_size")
-        let inner = try f.positive("expand", default: 2) * hidden
+        let inner = try f.inner(f.positive("expand", default: 2), hidden, field: "expand")
         let headDimension = try f.positive("head_dim", default: 64)
         let heads = try f.positive("num_heads", default: 128)
         guard heads * headDimension == inner else {
@@ -171,6 +171,7 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
         let layer = f.root["ssm_cfg"]?["layer"]?.string ?? "Mamba1"
         let ssm = Fields(file: f.file, root: f.root["ssm_cfg"] ?? .object([]), prefix: "ssm_cfg.")
         let expand = try ssm.positive("expand", default: 2)
+        _ = try ssm.inner(expand, hidden, field: "expand")
         var vocabulary = try f.positive("vocab_size")
         let multiple = try f.positive("pad_vocab_size_multiple", default: 8)
         if vocabulary % multiple != 0 { vocabulary += multiple - vocabulary % multiple }
@@ -215,12 +216,27 @@ struct Fields {
         return v
     }
 
+    /// The largest size a configuration may give (2^20): far above any real model's (vocabularies
+    /// of 256k, widths of 8k), and low enough that the products of sizes in a parameter's shape
+    /// cannot overflow.
+    static let largestSize = 1 << 20
+
+    /// `expand × width`, the inner width, held to ``largestSize`` as a given size is.
+    func inner(_ expand: Int, _ width: Int, field: String) throws(PretrainedError) -> Int {
+        guard expand * width <= Self.largestSize else {
+            throw .field(file: file, field: prefix + field, expected: "an inner width (expand × width) ≤ \(Self.largestSize), got \(expand) × \(width)")
+        }
+        return expand * width
+    }
+
     func positive(_ key: String, default value: Int? = nil) throws(PretrainedError) -> Int {
         guard let v = present(key) else {
             if let value { return value }
             throw .field(file: file, field: prefix + key, expected: "a positive integer (the field is missing)")
         }
-        guard let n = v.integer, n >= 1 else { throw .field(file: file, field: prefix + key, expected: "a positive integer") }
+        guard let n = v.integer, n >= 1, n <= Self.largestSize else {
+            throw .field(file: file, field: prefix + key, expected: "a positive integer ≤ \(Self.largestSize)")
+        }
         return n
     }
 

@@ -32,8 +32,15 @@ public enum Checkpoint {
 
     /// Writes `parameters` (and `optimizer` with `run` when given) under `directory`,
     /// creating the directory if needed.
-    public static func write<T: SSMScalar>(directory final: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
+    public static func write<T: SSMScalar>(directory given: String, configuration: ModelConfiguration, parameters: ParameterSet<T>,
                                                    optimizer: AdamW<T>? = nil, run: [String: String] = [:]) throws {
+        // `out/` names `out`; a symbolic link to a checkpoint names the folder it points to.
+        var final = given
+        while final.count > 1, final.hasSuffix("/") { final.removeLast() }
+        if let resolved = realpath(final, nil) {
+            final = String(cString: resolved)
+            free(resolved)
+        }
         let directory = "\(final).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         if mkdir(directory, 0o755) != 0 {
             throw SafeTensorsError.unwritable(source: final, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
@@ -66,7 +73,9 @@ public enum Checkpoint {
         metadata["step"] = step
         try SafeTensorsFile.write(parameters.names.map { ($0, SafeTensorsValue(Tensor(shape: parameters.shapes[$0]!, scalars: parameters[$0]))) },
                                   metadata: metadata, to: "\(directory)/\(modelFile)")
-        do { try FileIO.replaceDirectory(final, with: directory) } catch { throw SafeTensorsError.unwritable(source: final, reason: error.reason) }
+        do { try FileIO.replaceDirectory(final, with: directory, managed: [modelFile, optimizerFile]) } catch {
+            throw SafeTensorsError.unwritable(source: given, reason: error.reason)
+        }
         written = true
     }
 

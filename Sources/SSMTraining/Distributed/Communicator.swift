@@ -11,7 +11,10 @@ import Glibc
 ///
 /// Two conformances: ``SingleProcess`` (the default: one rank, every operation a no-op) and
 /// ``MPICommunicator`` (the ranks of an `mpirun` job, over OpenMPI). A communicator is used by
-/// one thread at a time, and every rank must make the same calls in the same order.
+/// one thread at a time, and every rank must make the same calls in the same order. A rank
+/// that stops making them (an error on that rank alone) must end the job, or the others wait:
+/// `ssm` calls ``MPICommunicator/abortJobIfJoined(_:)`` on any error, and a program of your own
+/// should do the same.
 public protocol Communicator: Sendable {
     /// This process's index, 0 ..< ``size``.
     var rank: Int { get }
@@ -58,8 +61,8 @@ public struct SingleProcess: Communicator {
 ///
 /// libmpi is loaded when ``world()`` is first called, not linked: SSMKit builds and runs on a
 /// machine without OpenMPI, and only a job that asks for MPI needs it. MPI is initialized once
-/// per process and finalized at exit. Errors inside MPI end the whole job (MPI's default
-/// handler), so that a rank that fails or is killed never leaves the others waiting.
+/// per process (MPI_THREAD_FUNNELED: the calling thread alone uses MPI) and finalized at exit.
+/// Errors inside MPI end the whole job (MPI's default handler), and so does a rank that dies.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
@@ -95,6 +98,9 @@ public final class MPICommunicator: Communicator {
     public static var isLaunchedByMPI: Bool { getenv("OMPI_COMM_WORLD_SIZE") != nil }
 
     public func allReduceSum<T: SSMScalar>(_ buffer: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+        guard T.self == Float.self || T.self == Double.self else {
+            throw SSMError.value(argument: "buffer", expected: "Float or Double values to sum over MPI, got \(T.self)")
+        }
         guard size > 1, let base = buffer.baseAddress else { return }
         let status = ssm_mpi_allreduce_sum(base, buffer.count, T.self == Double.self ? 1 : 0)
         guard status == 0 else { throw SSMError.value(argument: "MPI_Allreduce", expected: "success, got error \(status)") }

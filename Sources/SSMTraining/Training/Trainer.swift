@@ -64,7 +64,7 @@ public struct StepReport: Sendable {
 /// its share of the counted targets, the gradients are summed over the ranks in one
 /// ``Communicator/allReduceSum(_:)`` of the flat buffer, and every rank clips and takes the same
 /// AdamW step, so the parameters stay equal on all ranks and follow the single-process run to
-/// rounding. Parameters are broadcast from rank 0 when the trainer is made. Dropout masks are
+/// rounding. Parameters and AdamW moments are broadcast from rank 0 when the trainer is made. Dropout masks are
 /// drawn per rank (from the seed, the step and the rank), so a run with dropout does not repeat
 /// the single-process run's masks.
 public struct Trainer<T: SSMScalar>: Sendable {
@@ -93,8 +93,8 @@ public struct Trainer<T: SSMScalar>: Sendable {
                       communicator: communicator)
     }
 
-    /// A run from given parameters and optimizer state (a checkpoint); rank 0's parameters are
-    /// broadcast to the other ranks.
+    /// A run from given parameters and optimizer state (a checkpoint); rank 0's parameters and
+    /// AdamW moments are broadcast to the other ranks, which must be at the same step.
     public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
                 optimizer: AdamW<T>, communicator: any Communicator = SingleProcess()) throws(SSMError) {
         try model.check(parameters)
@@ -109,9 +109,19 @@ public struct Trainer<T: SSMScalar>: Sendable {
         schedule = try CosineSchedule(warmup: configuration.warmup, total: configuration.steps)
         gradients = parameters.zeros()
         if communicator.size > 1 {
-            try self.parameters.storage.withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
-                try communicator.broadcast(p, from: 0)
+            // Rank 0's parameters and AdamW moments for all; every rank must be at its step.
+            let steps = try communicator.allReduceSum([Double(optimizer.step)])
+            guard steps[0] == Double(optimizer.step * communicator.size) else {
+                throw SSMError.value(argument: "optimizer", expected: "the same step on every rank (rank \(communicator.rank) is at \(optimizer.step))")
             }
+            func broadcast(_ values: inout [T]) throws(SSMError) {
+                try values.withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<T>) throws(SSMError) in
+                    try communicator.broadcast(p, from: 0)
+                }
+            }
+            try broadcast(&self.parameters.storage)
+            try broadcast(&self.optimizer.m.storage)
+            try broadcast(&self.optimizer.v.storage)
         }
     }
 

@@ -83,7 +83,8 @@ struct BenchSSD: ParsableCommand, BenchRows {
 /// (batch, head) the inter-chunk output of every chunk (Q×N · N×P).
 final class ChunkGEMMs<T: SSMScalar>: @unchecked Sendable {
     let (batch, heads, headDimension, groups, state, chunk, chunks, threads): (Int, Int, Int, Int, Int, Int, Int, Int)
-    /// Per worker: operands and results, each Q·max(Q, N, P) values.
+    /// Per worker: four slots (operands and results), each as large as the largest product:
+    /// Q×Q, Q×N, Q×P or P×N.
     private let buffers: UnsafeMutablePointer<T>
     private let perWorker: Int
 
@@ -91,7 +92,7 @@ final class ChunkGEMMs<T: SSMScalar>: @unchecked Sendable {
         let Q = min(chunk, length)
         (self.batch, self.heads, self.headDimension, self.groups, self.state, self.chunk) = (batch, heads, headDimension, groups, state, Q)
         (chunks, self.threads) = ((length + Q - 1) / Q, threads)
-        perWorker = 4 * Q * max(Q, state, headDimension)
+        perWorker = 4 * max(Q * Q, Q * state, Q * headDimension, headDimension * state)
         buffers = .allocate(capacity: perWorker * threads)
         buffers.initialize(repeating: T(0.01), count: perWorker * threads)
     }
