@@ -17,7 +17,7 @@ struct BLASBackendTests {
     /// so the test does not apply there and is reported as skipped; under AddressSanitizer BLIS
     /// cannot be loaded (its runtime refuses RTLD_DEEPBIND), so it is skipped there too.
     @Test("OpenBLAS reporting Prescott kernels on an AVX2 CPU makes SSMKit use BLIS, whose GEMMs pass the fixtures",
-          .enabled(if: BuildInfo.simdPath != "baseline", "the CPU has no AVX2"),
+          .enabled(if: BuildInfo.simdPath != "baseline", "no AVX2 copy of the loops runs (the CPU has no AVX2, or a ThreadSanitizer build)"),
           .enabled(if: !BuildInfo.underAddressSanitizer, "BLIS is not loaded under AddressSanitizer"))
     func misdetectedOpenBLAS() throws {
         let version = try runSSM(["--version"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
