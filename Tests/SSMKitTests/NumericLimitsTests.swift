@@ -41,9 +41,10 @@ struct NumericLimitsTests {
     }
 
     /// At L = 2^20 the slowest decays (dt′·A ≈ −4.5e−8 per step, a factor Float rounds to 1 −
-    /// 6e−8) sum a million terms into a Float state: 3.6e−4 of Double measured, so the bound
-    /// there is 1e−3; everywhere else 1e−4.
-    @Test("the selective scan: every (Δ, A) of the range at L = 1, 4097 and 2^20 is finite; Float within 1e-4 of Double (1e-3 at 2^20)",
+    /// 6e−8) sum a million terms into a Float state: measured 3.6e−4 of Double with the AVX-512
+    /// loops and 1.2e−3 with the plain loops (a ThreadSanitizer build), so the bound there is
+    /// 3e−3; everywhere else 1e−4.
+    @Test("the selective scan: every (Δ, A) of the range at L = 1, 4097 and 2^20 is finite; Float within 1e-4 of Double (3e-3 at 2^20)",
           arguments: [1, 4097, 1 << 20])
     func selective(length L: Int) throws {
         let shape = try SelectiveScanShape(batch: 1, channels: 2, state: 4, length: L)
@@ -64,7 +65,7 @@ struct NumericLimitsTests {
                 worst = max(worst, Self.relative(float, double))
             }
         }
-        #expect(worst <= (L > 1 << 16 ? 1e-3 : 1e-4), "worst Float error \(worst) at L = \(L)")
+        #expect(worst <= (L > 1 << 16 ? 3e-3 : 1e-4), "worst Float error \(worst) at L = \(L)")
     }
 
     @Test("out of range: inputs that overflow Float give a typed error naming the inputs, not infinities")
