@@ -18,12 +18,10 @@ struct EvalMamba2: EvalCommand {
         """
     )
 
-    enum Mode: String, ExpressibleByArgument { case scan, step }
-
     @OptionGroup var options: EvalOptions
 
     @Option(name: .long, help: "scan (whole sequence, chunked) or step (token by token).")
-    var mode: Mode = .scan
+    var mode: BlockMode = .scan
 
     @Option(name: .long, help: "G, the groups of B and C (official ngroups).")
     var groups: Int = 1
@@ -42,7 +40,7 @@ struct EvalMamba2: EvalCommand {
 
     func compute<T: SSMScalar>(_ inputs: inout EvalInputs<T>) throws -> [(name: String, value: SafeTensorsValue)] {
         let hidden = try inputs.required("hidden_states", "(B, L, M)", ranks: [3])
-        let (B, L, M) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
+        let M = hidden.shape[2]
         let aLog = try inputs.required("A_log", "(H)", ranks: [1])
         let H = aLog.shape[0]
         let outProj = try inputs.required("out_proj.weight", "(\(M), E)", ranks: [2])
@@ -62,35 +60,6 @@ struct EvalMamba2: EvalCommand {
             timeStepLimit: dtMin ... max(dtMin, dtMax))
         if dtMax < dtMin { throw SSMError.option(name: "--dt-max", expected: "at least --dt-min = \(dtMin), got \(dtMax)") }
         let mixer = try Mamba2Mixer<T>(configuration: configuration, threads: options.threads)
-        var values: [String: [T]] = [:]
-        for (name, shape) in configuration.parameterShapes {
-            let t = try inputs.required(name, "(\(shape.map(String.init).joined(separator: ", ")))", ranks: [shape.count])
-            try expectShape(t, name, shape)
-            values[name] = t.scalars
-        }
-        let parameters = try mixer.parameters { d in values[d.name]! }
-        let dOut = try inputs.optional("d_out", "(\(B), \(L), \(M))", ranks: [3])
-        if let dOut { try expectShape(dOut, "d_out", hidden.shape) }
-        if dOut != nil, mode == .step {
-            throw SSMError.option(name: "--mode", expected: "scan for a backward pass (d_out is given; step mode has no backward)")
-        }
-        try inputs.finish("hidden_states, the Mamba-2 parameters and optional d_out")
-
-        switch mode {
-        case .step:
-            let out = try mixer.forwardRecurrent(hidden.scalars, batch: B, length: L, parameters: parameters)
-            return [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
-        case .scan:
-            let (out, activations) = try mixer.forward(hidden.scalars, batch: B, length: L, parameters: parameters)
-            var outputs: [(name: String, value: SafeTensorsValue)] = [("out", .init(Tensor(shape: hidden.shape, scalars: out)))]
-            if let dOut {
-                let (dHidden, g) = try mixer.backward(dOut.scalars, input: hidden.scalars, activations: activations, parameters: parameters)
-                outputs.append(("d_hidden_states", .init(Tensor(shape: hidden.shape, scalars: dHidden))))
-                for (name, shape) in configuration.parameterShapes {
-                    outputs.append(("d_" + name, .init(Tensor(shape: shape, scalars: g[name]))))
-                }
-            }
-            return outputs
-        }
+        return try evaluateBlock(mixer, hidden: hidden, mode: mode, inputs: &inputs, family: "Mamba-2")
     }
 }
