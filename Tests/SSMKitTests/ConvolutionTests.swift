@@ -202,18 +202,11 @@ struct ConvolutionTests {
 }
 
 /// Collects results from concurrent workers.
-final class ResultBox: @unchecked Sendable {
-    private var values: [[[Float]]?]
-    private let lock = NSLockLike()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: [[Float]]?) { lock.locked { values[i] = v } }
-    func get(_ i: Int) -> [[Float]]? { lock.locked { values[i] } }
-}
-
-import Synchronization
-final class NSLockLike: Sendable {
-    private let mutex = Mutex(())
-    func locked<R>(_ body: () -> R) -> R { mutex.withLock { _ in body() } }
+final class ResultBox: Sendable {
+    private let values: Locked<[[[Float]]?]>
+    init(count: Int) { values = Locked(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ v: [[Float]]?) { values.withLock { $0[i] = v } }
+    func get(_ i: Int) -> [[Float]]? { values.withLock { $0[i] } }
 }
 
 /// The direct reference, over the first `length` outputs of each row when the full one is too

@@ -9,7 +9,7 @@ struct WorkerPoolTests {
     func indices() {
         for workers in [1, 2, 3, 5] {
             for _ in 0 ..< 200 {
-                let hits = Mutex([Int](repeating: 0, count: workers))
+                let hits = Locked([Int](repeating: 0, count: workers))
                 WorkerPool.shared.runTasks(workers, workers: workers) { index, _ in hits.withLock { $0[index] += 1 } }
                 #expect(hits.withLock { $0 } == [Int](repeating: 1, count: workers), "workers = \(workers)")
             }

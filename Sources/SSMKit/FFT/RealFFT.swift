@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CSSMKitFFTW
 import ComplexModule
-import Synchronization
 
 /// How hard FFTW's planner searches for a fast algorithm (FFTW's planner flags).
 ///
@@ -88,13 +87,13 @@ public enum FFT {
         let effort: FFTPlannerEffort
     }
 
-    struct State: ~Copyable {
+    struct State {
         var plans: [PlanKey: AnyObject] = [:]
         var defaultEffort: FFTPlannerEffort = .estimate
         var threadsInitialized = false
     }
 
-    static let state = Mutex(State())
+    static let state = Locked(State())
 
     /// Registers FFTW's threaded solvers (once). Each plan runs on one thread, since SSMKit
     /// parallelizes across rows instead. Wisdom names the solvers it was made with, so this

@@ -32,11 +32,11 @@ package final class OperationRecorder: @unchecked Sendable {
         var run: @Sendable () -> Void
     }
 
-    private let gemms = Mutex<[GEMM]>([])
-    private let transforms = Mutex<[Transforms]>([])
-    private let scans = Mutex<[@Sendable () -> Void]>([])
+    private let gemms = Locked<[GEMM]>([])
+    private let transforms = Locked<[Transforms]>([])
+    private let scans = Locked<[@Sendable () -> Void]>([])
 
-    private static let active = Mutex<OperationRecorder?>(nil)
+    private static let active = Locked<OperationRecorder?>(nil)
     private static let recording = Atomic<Bool>(false)
 
     private init() {}
@@ -74,7 +74,7 @@ package final class OperationRecorder: @unchecked Sendable {
 
     /// Operations recorded: GEMMs (blocks), convolution transform phases and scan passes.
     package var counts: (gemms: Int, transformPhases: Int, scans: Int) {
-        (gemms.withLock(\.count), transforms.withLock(\.count), scans.withLock(\.count))
+        (gemms.withLock { $0.count }, transforms.withLock { $0.count }, scans.withLock { $0.count })
     }
 
     /// Seconds for the recorded selective scans alone (each on its own worker threads).

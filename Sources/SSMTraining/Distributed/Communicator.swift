@@ -1,6 +1,5 @@
 import CSSMKitMPI
 import SSMKit
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -69,7 +68,7 @@ public final class MPICommunicator: Communicator {
 
     private init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
 
-    private static let shared = Mutex<MPICommunicator?>(nil)
+    private static let shared = Locked<MPICommunicator?>(nil)
 
     /// The world communicator of this job (the same object on every call).
     /// - Throws: `SSMError` when libmpi cannot be loaded or initialized.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SSMKit
 
 /// Objects made once per key (an FFT plan for one (B, L), the buffers of one pass) and handed
 /// out again: ``take(_:make:)`` returns an object of that key that nobody else holds (by
@@ -8,39 +6,33 @@ import Glibc
 /// making one only when none is free. In steady state it allocates nothing. Thread-safe: two
 /// concurrent passes get two objects.
 package final class ReusePool<Key: Hashable, Value: AnyObject>: @unchecked Sendable {
-    private var entries: [(key: Key, value: Value)] = []
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let entries: Locked<[(key: Key, value: Value)]>
     /// Free objects kept at most; more are dropped when a new one is made.
     private let capacity: Int
 
     package init(capacity: Int = 8) {
         self.capacity = capacity
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        entries.reserveCapacity(capacity + 1)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        var list: [(key: Key, value: Value)] = []
+        list.reserveCapacity(capacity + 1)
+        entries = Locked(list)
     }
 
     /// A free object for `key`, or a new one from `make` (kept for later calls).
     package func take<E: Error>(_ key: Key, make: () throws(E) -> Value) throws(E) -> Value {
-        pthread_mutex_lock(mutex)
-        for i in entries.indices where entries[i].key == key && isKnownUniquelyReferenced(&entries[i].value) {
-            let value = entries[i].value
-            pthread_mutex_unlock(mutex)
-            return value
+        let free = entries.withLock { entries -> Value? in
+            for i in entries.indices where entries[i].key == key && isKnownUniquelyReferenced(&entries[i].value) {
+                return entries[i].value
+            }
+            return nil
         }
-        pthread_mutex_unlock(mutex)
+        if let free { return free }
         let value = try make()
-        pthread_mutex_lock(mutex)
-        if entries.count >= capacity, let free = entries.indices.first(where: { isKnownUniquelyReferenced(&entries[$0].value) }) {
-            entries.remove(at: free)
+        entries.withLock { entries in
+            if entries.count >= capacity, let free = entries.indices.first(where: { isKnownUniquelyReferenced(&entries[$0].value) }) {
+                entries.remove(at: free)
+            }
+            entries.append((key, value))
         }
-        entries.append((key, value))
-        pthread_mutex_unlock(mutex)
         return value
     }
 }
