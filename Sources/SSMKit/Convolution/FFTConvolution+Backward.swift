@@ -82,14 +82,15 @@ extension FFTConvolution {
 
     /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:)``; checks every count and
     /// accumulates into the non-nil gradients.
-    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument.
+    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
+    ///   ``SSMError/value(argument:expected:)`` for a NaN or infinity in `d_y`, `u`, `k` or `D`.
     @inlinable
     public func backward(dY: [T], u: [T], kernel: [T], skip: [T]? = nil,
                          dU: inout [T]?, dK: inout [T]?, dD: inout [T]?) throws(SSMError) {
-        try check(dY, "d_y", shape.outputCount, "(B, C, H, L)")
-        try check(u, "u", shape.inputCount, "(B, H, L)")
-        try check(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk)")
-        if let skip { try check(skip, "D", shape.skipCount, "(C, H)") }
+        try checkValues(dY, "d_y", shape.outputCount, "(B, C, H, L) = \(shape.outputCount) elements")
+        try checkValues(u, "u", shape.inputCount, "(B, H, L) = \(shape.inputCount) elements")
+        try checkValues(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk) = \(shape.kernelCount) elements")
+        if let skip { try checkValues(skip, "D", shape.skipCount, "(C, H) = \(shape.skipCount) elements") }
         if let dU { try check(dU, "d_u", shape.inputCount, "(B, H, L)") }
         if let dK { try check(dK, "d_k", shape.kernelCount, "the shape of k") }
         if let dD { try check(dD, "d_D", shape.skipCount, "(C, H)") }

@@ -283,13 +283,16 @@ public final class FFTConvolution<T: FFTScalar> {
         fft.forward(real, out)
     }
 
-    /// Array form of ``forward(u:kernel:skip:y:)`` that checks every count.
-    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument.
+    /// Array form of ``forward(u:kernel:skip:y:)`` that checks every count and value.
+    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
+    ///   ``SSMError/value(argument:expected:)`` for a NaN or infinity in `u`, `k` or `D`, or for
+    ///   finite inputs whose convolution overflows `T` (|y| can reach Σ|k|·max|u|). After that
+    ///   last error `y` holds the overflowed values.
     @inlinable
     public func forward(u: [T], kernel: [T], skip: [T]? = nil, y: inout [T]) throws(SSMError) {
-        try check(u, "u", shape.inputCount, "(B, H, L)")
-        try check(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk)")
-        if let skip { try check(skip, "D", shape.skipCount, "(C, H)") }
+        try checkValues(u, "u", shape.inputCount, "(B, H, L) = \(shape.inputCount) elements")
+        try checkValues(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk) = \(shape.kernelCount) elements")
+        if let skip { try checkValues(skip, "D", shape.skipCount, "(C, H) = \(shape.skipCount) elements") }
         try check(y, "y", shape.outputCount, "(B, C, H, L)")
         u.withUnsafeBufferPointer { u in
             kernel.withUnsafeBufferPointer { k in
@@ -299,6 +302,9 @@ public final class FFTConvolution<T: FFTScalar> {
                     }
                 }
             }
+        }
+        guard allFinite(y) else {
+            throw SSMError.value(argument: "u, k, D", expected: "inputs whose convolution is finite in \(T.self) (the output overflowed)")
         }
     }
 }

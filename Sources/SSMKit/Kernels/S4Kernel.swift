@@ -56,6 +56,8 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         if cTilde.count != copies * channels * N2 {
             throw SSMError.shape(argument: "C", expected: "(C, H, N2) = (\(copies), \(channels), \(N2)) complex", actual: [cTilde.count])
         }
+        try checkFinite(invDt, "inv_dt"); try checkFinite(aReal, "A_real"); try checkFinite(aImag, "A_imag")
+        try checkFinite(b, "B"); try checkFinite(p, "P"); try checkFinite(cTilde, "C")
     }
 
     /// K̂ at the ⌊L/2⌋ + 1 nodes `omegas` for copy c and channel h, in Double, into `w.out`.
@@ -119,6 +121,8 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     /// the kernel is generated at L' = round(L / rate) nodes, so that it spans the same
     /// continuous length (rate 2: half the samples, twice the step). `k` holds C·H·L' values.
     /// `workspace` (for L') makes the call allocate nothing; without one, the call makes its own.
+    /// - Throws: ``SSMError`` for wrong parameter counts, a NaN or infinity in a parameter, an
+    ///   impossible `length` or `rate`, or finite parameters whose kernel overflows `T`.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func forward(length L: Int, rate: Double = 1, invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
@@ -138,6 +142,9 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
             let rows = KernelRows(kernel: self, workspace: w, length: discrete, rate: rate, invDt: invDt, aReal: aReal, aImag: aImag,
                                   b: b, p: p, cTilde: cTilde, k: kp.baseAddress!)
             WorkerPool.forEachInParallel(copies * channels, threads: workers, rows) { rows, row, worker in rows.run(row, worker: worker) }
+        }
+        guard allFinite(k) else {
+            throw SSMError.value(argument: "inv_dt, A_real, A_imag, B, P, C", expected: "parameters whose kernel is finite in \(T.self) (it overflowed)")
         }
     }
 

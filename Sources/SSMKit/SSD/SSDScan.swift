@@ -199,14 +199,6 @@ func multiplyAdd<T: FFTScalar>(_ a: UnsafePointer<T>, _ x: UnsafePointer<T>, _ y
     for i in 0 ..< count { y[i] += a[i] * x[i] }
 }
 
-/// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
-@inlinable
-package func allFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
-    var bad: UInt8 = 0
-    for i in 0 ..< count { bad |= p[i].isFinite ? 0 : 1 }
-    return bad == 0
-}
-
 /// What both forward phases read.
 struct ForwardContext<T: FFTScalar> {
     let scan: SSDScan<T>

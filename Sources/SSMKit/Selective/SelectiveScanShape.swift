@@ -152,22 +152,3 @@ extension SelectiveScanShape {
         }
     }
 }
-
-/// Throws unless `values` holds `count` finite numbers. One branch-free pass in the common
-/// case (it vectorizes); the offending index is looked up only on failure.
-@inlinable
-func checkValues<T: FFTScalar>(_ values: [T], _ name: String, _ count: Int,
-                               _ expected: @autoclosure () -> String, finite: Bool = true) throws(SSMError) {
-    if values.count != count { throw SSMError.shape(argument: name, expected: expected(), actual: [values.count]) }
-    if finite, !values.withUnsafeBufferPointer({ rowIsFinite($0.baseAddress!, $0.count) }), let i = values.firstIndex(where: { !$0.isFinite }) {
-        throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(values[i]))")
-    }
-}
-
-/// Whether the `count` values at `p` are all finite, in one pass that vectorizes.
-@inlinable
-func rowIsFinite<T: FFTScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
-    var nonFinite: UInt8 = 0
-    for i in 0 ..< count { nonFinite |= p[i].isFinite ? 0 : 1 }
-    return nonFinite == 0
-}
