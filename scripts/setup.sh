@@ -3,14 +3,15 @@
 # FFTW 3 (libfftw3-dev), OpenBLAS + LAPACKE (libopenblas-dev, liblapacke-dev), pkg-config, and
 # BLIS (libblis4-serial), which SSMKit loads at run time for its GEMMs on CPUs that OpenBLAS
 # does not recognize; and OpenMPI (libopenmpi-dev, openmpi-bin) for the data-parallel tests
-# (SSMKit loads libmpi at run time and builds without it). Safe to run repeatedly; does
+# (SSMKit loads libmpi at run time and builds without it); valgrind, whose heap count checks
+# that a training step allocates nothing. Safe to run repeatedly; does
 # nothing when everything is present.
 #
 #     bash scripts/setup.sh            # the build's packages
 #     bash scripts/setup.sh --numpy    # and python3 with numpy (the demo's .npy files)
 set -euo pipefail
 
-packages=(libfftw3-dev libopenblas-dev liblapacke-dev pkg-config libblis4-serial libopenmpi-dev openmpi-bin iproute2)
+packages=(libfftw3-dev libopenblas-dev liblapacke-dev pkg-config libblis4-serial libopenmpi-dev openmpi-bin iproute2 valgrind)
 [ "${1:-}" = "--numpy" ] && want_numpy=1 || want_numpy=0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -37,9 +37,15 @@ func checkFinite<T: FFTScalar>(_ values: [T], _ name: String) throws(SSMError) {
 }
 
 /// Throws unless both parts of every value of `values` are finite.
+///
+/// The loop reads through a buffer pointer: called from unspecialized generic code (an
+/// `@inlinable` entry point specialized in a client module calls this one generically), an
+/// Array's element accessor is a coroutine whose frame is allocated on the heap, once per element.
 @inlinable
 func checkFinite<T: FFTScalar>(_ values: [Complex<T>], _ name: String) throws(SSMError) {
-    if let i = values.firstIndex(where: { !$0.real.isFinite || !$0.imaginary.isFinite }) {
-        throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(values[i]))")
+    let bad = values.withUnsafeBufferPointer { v -> Int? in
+        for i in 0 ..< v.count where !(v[i].real.isFinite && v[i].imaginary.isFinite) { return i }
+        return nil
     }
+    if let i = bad { throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(values[i]))") }
 }
