@@ -162,14 +162,16 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
 /// Rounding l·log z to a Double would cost half an ulp of the product: at l = 2^22 and a phase
 /// of a few radians per step, 1e-9 radians, a relative error a million times Double's
 /// precision. Each part is instead split by a fused multiply-add into its rounded product p and
-/// the product's exact remainder e, and e^{p + e} = e^p·(1 + e) and cos/sin(p + e) = cos p ∓
-/// e·sin p are taken to first order in e (|e| ≤ ulp(p)/2, so the terms dropped are below
-/// Double's rounding).
+/// the product's exact remainder e, and e^{p + e} ≈ e^p·(1 + e), cos(p + e) ≈ cos p − e·sin p
+/// and sin(p + e) ≈ sin p + e·cos p are taken to first order in e (|e| ≤ ulp(p)/2, so the terms
+/// dropped are below Double's rounding). The power is then as accurate as log z itself. Where
+/// the product is not finite (a power that underflows to 0), the plain exponential is used.
 @inlinable
 func anchoredPower(_ logZ: Complex<Double>, _ l: Int) -> Complex<Double> {
     guard l != 0 else { return Complex(1) }
     let n = Double(l)
     let re = n * logZ.real, im = n * logZ.imaginary
+    guard re.isFinite, im.isFinite else { return Complex.exp(logZ.multiplied(by: n)) }
     let reRemainder = (-re).addingProduct(n, logZ.real), imRemainder = (-im).addingProduct(n, logZ.imaginary)
     let magnitude = Double.exp(re) * (1 + reRemainder), (c, s) = (Double.cos(im), Double.sin(im))
     return Complex(magnitude * (c - imRemainder * s), magnitude * (s + imRemainder * c))

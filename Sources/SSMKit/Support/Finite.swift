@@ -1,9 +1,9 @@
 import ComplexModule
 
-// The finiteness checks of the array entry points: every operation that takes arrays refuses
-// NaN and infinity in its inputs, and an output that overflowed the precision, with an
-// ``SSMError`` naming the argument. The pointer entry points that layers call leave the check
-// to their caller.
+// The finiteness checks of the array entry points: the convolution, the kernels and the scans
+// refuse NaN and infinity in their inputs, and their forward passes an output that overflowed
+// the precision, with an ``SSMError`` naming the argument. The pointer entry points leave the
+// check to their caller.
 
 /// Whether the `count` values at `p` are all finite: one branch-free pass (it vectorizes).
 @inlinable
