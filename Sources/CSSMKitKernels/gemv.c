@@ -49,3 +49,39 @@ SSM_CLONES float ssm_sum_f32(const float *restrict x, ptrdiff_t count) {
     for (ptrdiff_t i = 0; i < count; i++) s += x[i];
     return s;
 }
+
+// A few columns of a small product, for the columns that OpenBLAS's AVX-512 small-matrix
+// kernels would pack into a buffer they allocate on each call. b's columns are packed
+// (transposed) k-chunk by k-chunk into a buffer on the stack, so each entry of c is a sum of
+// contiguous products that vectorizes along k, as in the matrix-vector product above.
+#define SSM_GEMM_KC 256
+
+#define SSM_GEMM_COLUMNS_BODY(T)                                                                    \
+    _Pragma("clang fp reassociate(on)")                                                             \
+    T bt[SSM_GEMM_MAX_COLUMNS * SSM_GEMM_KC];                                                       \
+    for (ptrdiff_t i = 0; i < m; i++)                                                               \
+        for (ptrdiff_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];   \
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += SSM_GEMM_KC) {                                             \
+        const ptrdiff_t kc = k - p0 < SSM_GEMM_KC ? k - p0 : SSM_GEMM_KC;                           \
+        for (ptrdiff_t p = 0; p < kc; p++)                                                          \
+            for (ptrdiff_t j = 0; j < n; j++) bt[j * SSM_GEMM_KC + p] = b[(p0 + p) * ldb + j];      \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                         \
+            const T *ai = a + i * lda + p0;                                                         \
+            for (ptrdiff_t j = 0; j < n; j++) {                                                     \
+                const T *bj = bt + j * SSM_GEMM_KC;                                                 \
+                T s = 0;                                                                            \
+                for (ptrdiff_t p = 0; p < kc; p++) s += ai[p] * bj[p];                              \
+                c[i * ldc + j] += alpha * s;                                                        \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+SSM_CLONES void ssm_gemm_columns_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *restrict a, ptrdiff_t lda,
+                                     const float *restrict b, ptrdiff_t ldb, float beta, float *restrict c, ptrdiff_t ldc) {
+    SSM_GEMM_COLUMNS_BODY(float)
+}
+
+SSM_CLONES void ssm_gemm_columns_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha, const double *restrict a, ptrdiff_t lda,
+                                     const double *restrict b, ptrdiff_t ldb, double beta, double *restrict c, ptrdiff_t ldc) {
+    SSM_GEMM_COLUMNS_BODY(double)
+}

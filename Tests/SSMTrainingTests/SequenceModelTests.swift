@@ -98,6 +98,22 @@ struct SequenceModelTests {
         #expect(throws: SSMError.self) { try ModelConfiguration(family: .mamba, layers: 0, width: 2, state: 4, input: .features(1), output: .perToken(classes: 2)) }
         #expect(throws: SSMError.self) { try model.forward(SequenceBatch(batch: 1, length: 2, tokens: [0, 1], targets: [0, 0]), parameters: ParameterSet<Double>()) }
     }
+
+    @Test("a run that learning rates of 10^3 drive out of range stops with a typed error that says it diverged",
+          arguments: [ModelFamily.s4d, .s4, .mamba])
+    func divergence(_ family: ModelFamily) throws {
+        let task = try TrainingTask(.selectiveCopying, length: 16, vocabulary: 6, tokensToCopy: 2)
+        let c = try ModelConfiguration(family: family, layers: 2, width: 8, state: 4, input: task.input, output: task.output)
+        let settings = try TrainingConfiguration(steps: 40, batch: 4, learningRate: 1e3, ssmLearningRate: 1e3, warmup: 0, seed: 7, validationSize: 4)
+        var trainer = try Trainer(model: try SequenceModel<Float>(configuration: c), task: task, configuration: settings)
+        var failure: SSMError?
+        for _ in 0 ..< settings.steps where failure == nil {
+            do { _ = try trainer.trainStep() } catch { failure = error }
+        }
+        let error = try #require(failure, "\(family): 40 steps at learning rate 10^3 ran without an error")
+        #expect(error.description.contains("diverged"), "\(family): \(error)")
+        #expect(trainer.step >= 1, "\(family): failed at the first step, before any update: \(error)")
+    }
 }
 
 @Suite("Official names")

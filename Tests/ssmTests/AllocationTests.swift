@@ -2,12 +2,15 @@ import Foundation
 import Testing
 @testable import SSMKit
 
-/// SSMKit's training step allocates nothing after warm-up: valgrind's heap count of `ssm bench
-/// train` is the same for 2 timed steps as for 6, for an S4D, an S4 and a Mamba model (one
-/// thread, so that no concurrent caller sends the worker pool's work through Dispatch).
-/// valgrind cannot read Swift's DWARF 5, so it runs a copy of `ssm` without debug info. It
-/// emulates no AVX-512, so OpenBLAS's SkylakeX small-matrix kernels, which do allocate, do not
-/// run under it (Performance.md). `scripts/setup.sh` installs valgrind.
+/// SSMKit's training step allocates nothing after warm-up: the heap count of `ssm bench train`
+/// is the same for 2 timed steps as for 6, for an S4D, an S4 and a Mamba model (one thread, so
+/// that no concurrent caller sends the worker pool's work through Dispatch). Counted twice:
+/// - by valgrind, which cannot read Swift's DWARF 5 (it runs a copy of `ssm` without debug
+///   info) and emulates no AVX-512, so the libraries' AVX-512 paths do not run under it;
+/// - by a counting `malloc` preloaded into the process (compiled here with the C compiler),
+///   which sees the kernels this CPU really runs: OpenBLAS's AVX-512 small-matrix kernels
+///   allocate on each call for some shapes, and SSMKit routes those shapes around them (BLAS.swift).
+/// `scripts/setup.sh` installs valgrind.
 @Suite("allocations per training step")
 struct AllocationTests {
     static let sanitized = BuildInfo.underAddressSanitizer || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
@@ -23,6 +26,58 @@ struct AllocationTests {
         return count
     }
 
+    /// A shared library whose malloc, calloc, realloc and aligned allocations count themselves
+    /// and call glibc's own; the total is written at exit to `$SSM_MALLOC_COUNT_FILE`.
+    static let counter = """
+        #include <stddef.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        extern void *__libc_malloc(size_t), *__libc_calloc(size_t, size_t), *__libc_realloc(void *, size_t);
+        extern void *__libc_memalign(size_t, size_t);
+        static unsigned long count;
+        void *malloc(size_t n) { __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED); return __libc_malloc(n); }
+        void *calloc(size_t n, size_t s) { __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED); return __libc_calloc(n, s); }
+        void *realloc(void *p, size_t n) { __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED); return __libc_realloc(p, n); }
+        void *memalign(size_t a, size_t n) { __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED); return __libc_memalign(a, n); }
+        void *aligned_alloc(size_t a, size_t n) { return memalign(a, n); }
+        int posix_memalign(void **p, size_t a, size_t n) { *p = memalign(a, n); return *p ? 0 : 12; }
+        __attribute__((destructor)) static void report(void) {
+            const char *path = getenv("SSM_MALLOC_COUNT_FILE");
+            FILE *f = path ? fopen(path, "w") : NULL;
+            if (f) { fprintf(f, "%lu\\n", __atomic_load_n(&count, __ATOMIC_RELAXED)); fclose(f); }
+        }
+        """
+
+    /// The C compiler: `cc`, else the Swift toolchain's `clang`, from PATH.
+    static let compiler: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").flatMap { dir in
+        ["cc", "clang"].map { "\(dir)/\($0)" }
+    }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static let trainArguments = ["bench", "train", "--layers", "2", "--channels", "16", "--length", "64", "--batch", "4", "--state", "16",
+                                 "--no-bound", "--threads", "1"]
+
+    @Test("a preloaded malloc counter: 6 steps of ssm bench train allocate as often as 2 on this CPU's own kernels (S4D, S4, Mamba)",
+          .disabled(if: sanitized, "a sanitizer's runtime owns malloc"),
+          .enabled(if: compiler != nil, "no C compiler (cc or clang) on PATH"))
+    func steadyStateOnThisCPU() throws {
+        let (source, library, report) = (temporaryPath("count.c"), temporaryPath("count.so"), temporaryPath("count.txt"))
+        defer { for f in [source, library, report] { unlink(f) } }
+        try Self.counter.write(toFile: source, atomically: true, encoding: .utf8)
+        let build = try runProcess(try #require(Self.compiler), ["-shared", "-fPIC", "-O2", "-o", library, source])
+        try #require(build.status == 0, "compiling the counter: \(build.stderr)")
+        for model in ["s4d", "s4", "mamba"] {
+            func count(_ repeats: Int) throws -> Int {
+                unlink(report)
+                let run = try runProcess(ssmExecutable, Self.trainArguments + ["--model", model, "--repeats", "\(repeats)"],
+                                         environment: ["LD_PRELOAD": library, "SSM_MALLOC_COUNT_FILE": report])
+                #expect(run.status == 0, "\(model): \(run.stderr.suffix(800))")
+                return Int((try? String(contentsOfFile: report, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+            }
+            let (two, six) = (try count(2), try count(6))
+            #expect(two > 0 && six == two, "\(model): \(two) heap allocations with 2 steps, \(six) with 6 (\(BLAS.backendDescription))")
+        }
+    }
+
     @Test("valgrind: 6 steps of ssm bench train allocate as often as 2 (S4D, S4, Mamba)",
           .disabled(if: sanitized, "valgrind cannot run a sanitized binary"),
           .enabled(if: toolsPresent, "valgrind and objcopy are not installed (scripts/setup.sh installs valgrind)"))
@@ -32,8 +87,7 @@ struct AllocationTests {
         #expect(try runProcess("/usr/bin/objcopy", ["--strip-debug", ssmExecutable, stripped]).status == 0)
         for model in ["s4d", "s4", "mamba"] {
             func count(_ repeats: Int) throws -> Int {
-                try Self.allocations(stripped, ["bench", "train", "--model", model, "--layers", "2", "--channels", "16", "--length", "64",
-                                                "--batch", "4", "--state", "16", "--repeats", "\(repeats)", "--no-bound", "--threads", "1"])
+                try Self.allocations(stripped, Self.trainArguments + ["--model", model, "--repeats", "\(repeats)"])
             }
             let (two, six) = (try count(2), try count(6))
             #expect(two > 0 && six == two, "\(model): \(two) heap allocations with 2 steps, \(six) with 6")

@@ -87,10 +87,8 @@ extension FFTConvolution {
     @inlinable
     public func backward(dY: [T], u: [T], kernel: [T], skip: [T]? = nil,
                          dU: inout [T]?, dK: inout [T]?, dD: inout [T]?) throws(SSMError) {
-        try checkValues(dY, "d_y", shape.outputCount, "(B, C, H, L) = \(shape.outputCount) elements")
-        try checkValues(u, "u", shape.inputCount, "(B, H, L) = \(shape.inputCount) elements")
-        try checkValues(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk) = \(shape.kernelCount) elements")
-        if let skip { try checkValues(skip, "D", shape.skipCount, "(C, H) = \(shape.skipCount) elements") }
+        try check(dY, "d_y", shape.outputCount, "(B, C, H, L)", finite: true)
+        try checkInputs(u: u, kernel: kernel, skip: skip)
         if let dU { try check(dU, "d_u", shape.inputCount, "(B, H, L)") }
         if let dK { try check(dK, "d_k", shape.kernelCount, "the shape of k") }
         if let dD { try check(dD, "d_D", shape.skipCount, "(C, H)") }

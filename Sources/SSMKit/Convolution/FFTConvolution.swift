@@ -290,9 +290,7 @@ public final class FFTConvolution<T: FFTScalar> {
     ///   last error `y` holds the overflowed values.
     @inlinable
     public func forward(u: [T], kernel: [T], skip: [T]? = nil, y: inout [T]) throws(SSMError) {
-        try checkValues(u, "u", shape.inputCount, "(B, H, L) = \(shape.inputCount) elements")
-        try checkValues(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk) = \(shape.kernelCount) elements")
-        if let skip { try checkValues(skip, "D", shape.skipCount, "(C, H) = \(shape.skipCount) elements") }
+        try checkInputs(u: u, kernel: kernel, skip: skip)
         try check(y, "y", shape.outputCount, "(B, C, H, L)")
         u.withUnsafeBufferPointer { u in
             kernel.withUnsafeBufferPointer { k in
@@ -311,10 +309,20 @@ public final class FFTConvolution<T: FFTScalar> {
 
 // MARK: helpers shared by the convolution files
 
+/// Throws unless `array` holds `count` values (and, with `finite`, finite ones), naming `name`
+/// and its `shape`.
 @usableFromInline
-func check<T>(_ array: [T], _ name: String, _ count: Int, _ shape: String) throws(SSMError) {
-    if array.count != count {
-        throw SSMError.shape(argument: name, expected: "\(shape) = \(count) elements", actual: [array.count])
+func check<T: FFTScalar>(_ array: [T], _ name: String, _ count: Int, _ shape: String, finite: Bool = false) throws(SSMError) {
+    try checkValues(array, name, count, "\(shape) = \(count) elements", finite: finite)
+}
+
+extension FFTConvolution {
+    /// The count and finiteness checks of `u`, `k` and `D` shared by the array forms.
+    @inlinable
+    func checkInputs(u: [T], kernel: [T], skip: [T]?) throws(SSMError) {
+        try check(u, "u", shape.inputCount, "(B, H, L)", finite: true)
+        try check(kernel, "k", shape.kernelCount, "(\(shape.bidirectional ? "2" : "C"), H, Lk)", finite: true)
+        if let skip { try check(skip, "D", shape.skipCount, "(C, H)", finite: true) }
     }
 }
 

@@ -54,6 +54,7 @@ struct GEMMLibrary: @unchecked Sendable {
 
     static let rowMajor = Int32(CblasRowMajor.rawValue)
     static func transpose(_ t: Bool) -> Int32 { Int32((t ? CblasTrans : CblasNoTrans).rawValue) }
+    static let noTranspose = Int32(CblasNoTrans.rawValue)
 
     /// OpenBLAS's core types without AVX2 kernels: on a CPU with AVX2, OpenBLAS reporting one
     /// of them means that it did not recognize the CPU.
@@ -62,14 +63,52 @@ struct GEMMLibrary: @unchecked Sendable {
         "sandybridge", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller", "nano",
     ]
 
+    /// OpenBLAS's core types whose single-precision and double-precision small-matrix kernels
+    /// (AVX-512) allocate a buffer on every call for some products: see ``openBLAS(_:)``.
+    static let coresWithAllocatingSmallKernels: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+    /// OpenBLAS, single-threaded. On its AVX-512 cores, a row-major product with neither operand
+    /// transposed and m·n·k ≤ 10^6 (the range of its small-matrix kernels) whose last block of
+    /// columns is narrow (n mod 16 in 1 … 8 for Float, n mod 8 in 1 … 4 for Double) makes
+    /// OpenBLAS 0.3.21 pack those columns into memory it allocates and frees on each call —
+    /// measured call by call with a counting `malloc`, every other case allocates nothing. There
+    /// SSMKit gives OpenBLAS the columns up to the last whole block and computes the narrow rest
+    /// itself (`ssm_gemm_columns_*`, dot products over b's packed columns), so that a training
+    /// step allocates nothing on these CPUs too.
     static func openBLAS(_ why: String) -> GEMMLibrary {
         openblas_set_num_threads(1)
         let core = String(cString: openblas_get_corename())
         // The process's own cblas_?gemm: OpenBLAS's, which SSMKit links.
-        let sgemm: CBLASSgemm = { cblas_sgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
-                                              $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
-        let dgemm: CBLASDgemm = { cblas_dgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
-                                              $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+        let sgemm: CBLASSgemm, dgemm: CBLASDgemm
+        if coresWithAllocatingSmallKernels.contains(core.lowercased()) {
+            sgemm = { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+                let narrow = Int(n) % 16
+                if order == GEMMLibrary.rowMajor, ta == GEMMLibrary.noTranspose, tb == GEMMLibrary.noTranspose, (1 ... 8).contains(narrow), Int(m) * Int(n) * Int(k) <= 1_000_000 {
+                    let wide = n - Int32(narrow)
+                    if wide > 0 { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, wide, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+                    ssm_gemm_columns_f32(Int(m), narrow, Int(k), alpha, a, Int(lda), b! + Int(wide), Int(ldb), beta, c! + Int(wide), Int(ldc))
+                } else {
+                    cblas_sgemm(CBLAS_ORDER(UInt32(order)), CBLAS_TRANSPOSE(UInt32(ta)), CBLAS_TRANSPOSE(UInt32(tb)),
+                                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+                }
+            }
+            dgemm = { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+                let narrow = Int(n) % 8
+                if order == GEMMLibrary.rowMajor, ta == GEMMLibrary.noTranspose, tb == GEMMLibrary.noTranspose, (1 ... 4).contains(narrow), Int(m) * Int(n) * Int(k) <= 1_000_000 {
+                    let wide = n - Int32(narrow)
+                    if wide > 0 { cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, wide, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+                    ssm_gemm_columns_f64(Int(m), narrow, Int(k), alpha, a, Int(lda), b! + Int(wide), Int(ldb), beta, c! + Int(wide), Int(ldc))
+                } else {
+                    cblas_dgemm(CBLAS_ORDER(UInt32(order)), CBLAS_TRANSPOSE(UInt32(ta)), CBLAS_TRANSPOSE(UInt32(tb)),
+                                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+                }
+            }
+        } else {
+            sgemm = { cblas_sgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                  $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+            dgemm = { cblas_dgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                  $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+        }
         return GEMMLibrary(backend: .openblas, description: "OpenBLAS \(core) kernels (\(why))", sgemm: sgemm, dgemm: dgemm)
     }
 

@@ -129,7 +129,9 @@ public struct Trainer<T: SSMScalar>: Sendable {
     public var step: Int { optimizer.step }
 
     /// One step: forward, loss, backward, clip, AdamW.
-    /// - Throws: `SSMError` if the loss is not finite (the run diverged).
+    /// - Throws: `SSMError` if the loss or a gradient is not finite, or if the model refuses a
+    ///   parameter value (a kernel whose Δ overflowed): after the first step these mean the run
+    ///   diverged, and the message says so.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public mutating func trainStep() throws(SSMError) -> StepReport {
@@ -138,12 +140,20 @@ public struct Trainer<T: SSMScalar>: Sendable {
         let global = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
         let batch = ranks == 1 ? global : global.rows(communicator.share(of: global.batch), perToken: model.outputRows(batch: 1, length: global.length) == global.length)
         let dropoutSeed = configuration.seed &+ UInt64(t) &+ UInt64(communicator.rank) << 40
-        let activations = try model.forwardInPlace(batch, parameters: parameters, dropoutSeed: dropoutSeed)
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
-        var result = task.loss.evaluate(activations.outputs, targets: batch.targets, rows: rows, classes: model.output.classes,
+        var result: Loss.Summary
+        do throws(SSMError) {
+            let activations = try model.forwardInPlace(batch, parameters: parameters, dropoutSeed: dropoutSeed)
+            result = task.loss.evaluate(activations.outputs, targets: batch.targets, rows: rows, classes: model.output.classes,
                                         into: activations.dOutputs)
-        gradients.zero()
-        try model.backward(activations: activations, parameters: parameters, gradients: &gradients)
+            gradients.zero()
+            try model.backward(activations: activations, parameters: parameters, gradients: &gradients)
+        } catch .value(let argument, let expected) {
+            // The batch is the task's and finite, so a value refused inside the model comes from
+            // the parameters: after step 1 that is divergence (a kernel's Δ = exp(log_dt)
+            // overflowing, say), and the message says which value and what may help.
+            throw SSMError.value(argument: argument, expected: "\(expected), at step \(t)\(divergenceHint(t))")
+        }
         if ranks > 1 {
             let clock = ContinuousClock(), began = clock.now
             defer {
@@ -161,12 +171,22 @@ public struct Trainer<T: SSMScalar>: Sendable {
             }
             result = Loss.Summary(loss: totals[0] / max(totals[2], 1), correct: Int(totals[1]), counted: Int(totals[2]))
         }
-        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t) (a lower learningRate may help)") }
+        guard result.loss.isFinite else { throw SSMError.value(argument: "loss", expected: "a finite loss at step \(t)\(divergenceHint(t))") }
+        // A NaN or infinite gradient would reach every parameter through AdamW's moments.
+        guard allFinite(gradients.storage) else {
+            throw SSMError.value(argument: "gradients", expected: "finite gradients at step \(t)\(divergenceHint(t))")
+        }
         let norm = configuration.clip > 0 ? gradients.clipNorm(maximum: configuration.clip) : .nan
         let factor = schedule.factor(step: t)
         optimizer.update(&parameters, gradients: gradients, scale: factor)
         return StepReport(step: t, loss: result.loss, accuracy: Double(result.correct) / Double(max(result.counted, 1)),
                           gradientNorm: norm, learningRateFactor: factor)
+    }
+
+    /// What a value refused at step `t` suggests: from step 2 on, parameters the updates drove
+    /// out of range.
+    private func divergenceHint(_ t: Int) -> String {
+        t > 1 ? " (the parameters diverged: a lower learningRate or ssmLearningRate may help)" : ""
     }
 
     /// Loss and accuracy on the validation set, in convolution mode or (S4/S4D) recurrent
