@@ -63,6 +63,12 @@ struct GEMMLibrary: @unchecked Sendable {
         "sandybridge", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller", "nano",
     ]
 
+    /// The process's own cblas_?gemm: OpenBLAS's, which SSMKit links.
+    static let plainSgemm: CBLASSgemm = { cblas_sgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                                      $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+    static let plainDgemm: CBLASDgemm = { cblas_dgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
+                                                      $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+
     /// OpenBLAS's core types whose single-precision and double-precision small-matrix kernels
     /// (AVX-512) allocate a buffer on every call for some products: see ``openBLAS(_:)``.
     static let coresWithAllocatingSmallKernels: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
@@ -78,38 +84,37 @@ struct GEMMLibrary: @unchecked Sendable {
     static func openBLAS(_ why: String) -> GEMMLibrary {
         openblas_set_num_threads(1)
         let core = String(cString: openblas_get_corename())
-        // The process's own cblas_?gemm: OpenBLAS's, which SSMKit links.
-        let sgemm: CBLASSgemm, dgemm: CBLASDgemm
-        if coresWithAllocatingSmallKernels.contains(core.lowercased()) {
-            sgemm = { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
-                let narrow = Int(n) % 16
-                if order == GEMMLibrary.rowMajor, ta == GEMMLibrary.noTranspose, tb == GEMMLibrary.noTranspose, (1 ... 8).contains(narrow), Int(m) * Int(n) * Int(k) <= 1_000_000 {
-                    let wide = n - Int32(narrow)
-                    if wide > 0 { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, wide, k, alpha, a, lda, b, ldb, beta, c, ldc) }
-                    ssm_gemm_columns_f32(Int(m), narrow, Int(k), alpha, a, Int(lda), b! + Int(wide), Int(ldb), beta, c! + Int(wide), Int(ldc))
-                } else {
-                    cblas_sgemm(CBLAS_ORDER(UInt32(order)), CBLAS_TRANSPOSE(UInt32(ta)), CBLAS_TRANSPOSE(UInt32(tb)),
-                                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-                }
-            }
-            dgemm = { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
-                let narrow = Int(n) % 8
-                if order == GEMMLibrary.rowMajor, ta == GEMMLibrary.noTranspose, tb == GEMMLibrary.noTranspose, (1 ... 4).contains(narrow), Int(m) * Int(n) * Int(k) <= 1_000_000 {
-                    let wide = n - Int32(narrow)
-                    if wide > 0 { cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, wide, k, alpha, a, lda, b, ldb, beta, c, ldc) }
-                    ssm_gemm_columns_f64(Int(m), narrow, Int(k), alpha, a, Int(lda), b! + Int(wide), Int(ldb), beta, c! + Int(wide), Int(ldc))
-                } else {
-                    cblas_dgemm(CBLAS_ORDER(UInt32(order)), CBLAS_TRANSPOSE(UInt32(ta)), CBLAS_TRANSPOSE(UInt32(tb)),
-                                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-                }
-            }
-        } else {
-            sgemm = { cblas_sgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
-                                  $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
-            dgemm = { cblas_dgemm(CBLAS_ORDER(UInt32($0)), CBLAS_TRANSPOSE(UInt32($1)), CBLAS_TRANSPOSE(UInt32($2)),
-                                  $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) }
+        guard coresWithAllocatingSmallKernels.contains(core.lowercased()) else {
+            return GEMMLibrary(backend: .openblas, description: "OpenBLAS \(core) kernels (\(why))", sgemm: plainSgemm, dgemm: plainDgemm)
+        }
+        let sgemm: CBLASSgemm = {
+            GEMMLibrary.splittingNarrowColumns($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, block: 16,
+                                               library: GEMMLibrary.plainSgemm, columns: ssm_gemm_columns_f32)
+        }
+        let dgemm: CBLASDgemm = {
+            GEMMLibrary.splittingNarrowColumns($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, block: 8,
+                                               library: GEMMLibrary.plainDgemm, columns: ssm_gemm_columns_f64)
         }
         return GEMMLibrary(backend: .openblas, description: "OpenBLAS \(core) kernels (\(why))", sgemm: sgemm, dgemm: dgemm)
+    }
+
+    /// The product of ``openBLAS(_:)``'s workaround, either precision: when the last block of
+    /// `block` columns holds 1 … block/2 of them, the whole blocks go to `library` and the
+    /// rest to `columns`.
+    static func splittingNarrowColumns<T>(
+        _ order: Int32, _ ta: Int32, _ tb: Int32, _ m: Int32, _ n: Int32, _ k: Int32, _ alpha: T, _ a: UnsafePointer<T>?, _ lda: Int32,
+        _ b: UnsafePointer<T>?, _ ldb: Int32, _ beta: T, _ c: UnsafeMutablePointer<T>?, _ ldc: Int32, block: Int32,
+        library: (Int32, Int32, Int32, Int32, Int32, Int32, T, UnsafePointer<T>?, Int32, UnsafePointer<T>?, Int32, T,
+                  UnsafeMutablePointer<T>?, Int32) -> Void,
+        columns: (Int, Int, Int, T, UnsafePointer<T>?, Int, UnsafePointer<T>?, Int, T, UnsafeMutablePointer<T>?, Int) -> Void
+    ) {
+        let narrow = n % block
+        guard order == rowMajor, ta == noTranspose, tb == noTranspose, narrow >= 1, narrow <= block / 2,
+              Int(m) * Int(n) * Int(k) <= 1_000_000, let b, let c
+        else { return library(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+        let wide = n - narrow
+        if wide > 0 { library(order, ta, tb, m, wide, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+        columns(Int(m), Int(narrow), Int(k), alpha, a, Int(lda), b + Int(wide), Int(ldb), beta, c + Int(wide), Int(ldc))
     }
 
     /// glibc's RTLD_DEEPBIND (a GNU extension the Glibc module does not import).
