@@ -85,7 +85,28 @@ struct TokenizerTests {
             }
         }
         #expect(throws: PretrainedError.self) { try Tokenizer(contentsOf: "/nonexistent/tokenizer.json") }
+        // An id the file's size cannot back, in the vocabulary or among the added tokens, is
+        // refused before the tables indexed by id are made.
+        for text in [#"{"model":{"type":"BPE","vocab":{"a":0,"b":3000},"merges":[]}}"#,
+                     #"{"added_tokens":[{"id":16777215,"content":"x"}],"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}"#] {
+            try FileIO.writeAtomically(Array(text.utf8), to: path)
+            #expect {
+                try Tokenizer(contentsOf: path)
+            } throws: { error in
+                guard case let PretrainedError.field(_, field, expected) = error else { return false }
+                return (field == "model.vocab.b" || field == "added_tokens[0]") && expected.contains("below the file's size")
+            }
+        }
         let t = try Self.tokenizer.get()
+        // The fuzzer's finding (scripts/fuzz.sh tokenizer): a 5 KB file whose vocabulary holds
+        // the id 4,444,858 made the reader allocate 71 MB of token tables.
+        let finding = pretrainedFixtures + "/../fuzz/tokenizer-oom-5d3a317c.json"
+        #expect {
+            try Tokenizer(contentsOf: finding)
+        } throws: { error in
+            guard case let PretrainedError.field(_, field, expected) = error else { return false }
+            return field.hasPrefix("model.vocab.") && expected.contains("5068 bytes")
+        }
         #expect(throws: PretrainedError.self) { try t.decode([t.vocabularySize]) }
         #expect(throws: PretrainedError.self) { try t.decode([-1]) }
     }

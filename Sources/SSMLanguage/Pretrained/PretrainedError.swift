@@ -49,6 +49,8 @@ func rethrowingEngine<R>(_ body: () throws(SSMError) -> R) throws(PretrainedErro
 struct JSONFile {
     let path: String
     let root: JSONValue
+    /// The file's size: what bounds the tables a reader may build from it.
+    let byteCount: Int
 
     /// `nonFiniteNumbers`: accept Python's `Infinity`, `-Infinity` and `NaN` literals.
     init(_ path: String, nonFiniteNumbers: Bool = false) throws(PretrainedError) {
@@ -59,5 +61,6 @@ struct JSONFile {
         }
         guard root.object != nil else { throw .field(file: path, field: "(file)", expected: "a JSON object") }
         self.path = path
+        byteCount = bytes.count
     }
 }

@@ -71,16 +71,20 @@ public final class Tokenizer: Sendable {
         guard let vocab = model["vocab"]?.object else { throw fail("model.vocab", "an object from tokens to ids") }
         var idOfToken: [String: Int] = [:]
         idOfToken.reserveCapacity(vocab.count)
+        // Each id indexes tables (its text, its bytes), so an id is bounded by what the file can
+        // define: a file of n bytes holds fewer than n tokens, and real vocabularies are dense.
+        let idLimit = min(1 << 24, max(256, file.byteCount))
+        let idRange = "an id in 0 ..< \(idLimit) (below 2^24 and below the file's size, \(file.byteCount) bytes)"
         var largest = -1
         for (token, value) in vocab {
-            guard let id = value.integer, id >= 0, id < 1 << 24 else { throw fail("model.vocab.\(token)", "an id in 0 ..< 2^24") }
+            guard let id = value.integer, id >= 0, id < idLimit else { throw fail("model.vocab.\(token)", idRange) }
             idOfToken[token] = id
             largest = max(largest, id)
         }
         var added: [AddedToken] = []
         for (k, entry) in (root["added_tokens"]?.array ?? []).enumerated() {
-            guard let id = entry["id"]?.integer, id >= 0, id < 1 << 24, let content = entry["content"]?.string, !content.isEmpty else {
-                throw fail("added_tokens[\(k)]", "an object with an id in 0 ..< 2^24 and a non-empty content")
+            guard let id = entry["id"]?.integer, id >= 0, id < idLimit, let content = entry["content"]?.string, !content.isEmpty else {
+                throw fail("added_tokens[\(k)]", "an object with \(idRange) and a non-empty content")
             }
             func flag(_ key: String, _ value: Bool) -> Bool { entry[key]?.bool ?? value }
             added.append(AddedToken(id: id, content: content, singleWord: flag("single_word", false), leftStrip: flag("lstrip", false),
