@@ -158,9 +158,11 @@ struct LayerTests {
 
 @Suite("Channel-major LayerNorm")
 struct ChannelMajorNormTests {
-    @Test("forward = the row form on the transposed input; backward = finite differences", arguments: [1, 2])
-    func matchesRowForm(_ threads: Int) {
-        let (B, C, L) = (3, 5, 7)
+    /// (threads, B, C, L): L = 300 spans two of the C kernel's tiles of 256 positions and ends
+    /// off its 8 lanes; L = 1 is a single position.
+    @Test("forward = the row form on the transposed input; backward = finite differences",
+          arguments: [(1, 3, 5, 7), (2, 3, 5, 7), (2, 2, 3, 300), (1, 1, 4, 1)])
+    func matchesRowForm(_ threads: Int, _ B: Int, _ C: Int, _ L: Int) {
         let x = randomValues(B * C * L, seed: 30, scale: 2), w = randomValues(C, seed: 31), b = randomValues(C, seed: 32)
         let dY = randomValues(B * C * L, seed: 33)
         let (y, s) = LayerNorm.forwardChannelMajor(x, weight: w, bias: b, batch: B, channels: C, length: L, threads: threads)
@@ -176,6 +178,27 @@ struct ChannelMajorNormTests {
         expectGradient("x", dX) { i, e in var v = x; v[i] += e; return loss(v, w, b) }
         expectGradient("weight", dW) { i, e in var v = w; v[i] += e; return loss(x, v, b) }
         expectGradient("bias", dB) { i, e in var v = b; v[i] += e; return loss(x, w, v) }
+    }
+
+    @Test("Float = Double to Float's rounding, forward and backward")
+    func floatMatchesDouble() {
+        let (B, C, L) = (2, 16, 600)
+        let x = randomValues(B * C * L, seed: 34, scale: 2), w = randomValues(C, seed: 35), b = randomValues(C, seed: 36)
+        let dY = randomValues(B * C * L, seed: 37)
+        let f = { (v: [Double]) in v.map { Float($0) } }
+        let (y, s) = LayerNorm.forwardChannelMajor(x, weight: w, bias: b, batch: B, channels: C, length: L, threads: 2)
+        let (yf, sf) = LayerNorm.forwardChannelMajor(f(x), weight: f(w), bias: f(b), batch: B, channels: C, length: L, threads: 2)
+        // Each output is a few roundings of Float away from the Double value (inputs rounded to Float, then one rounding of y).
+        #expect(zip(y, yf).allSatisfy { abs($0 - Double($1)) <= 1e-6 * max(1, abs($0)) })
+        var dX = [Double](repeating: 0, count: x.count), dW = [Double](repeating: 0, count: C), dB = dW
+        LayerNorm.backwardChannelMajor(dY: dY, x: x, weight: w, statistics: s, batch: B, channels: C, length: L, dX: &dX, dWeight: &dW,
+                                       dBias: &dB, threads: 2)
+        var dXf = [Float](repeating: 0, count: x.count), dWf = [Float](repeating: 0, count: C), dBf = dWf
+        LayerNorm.backwardChannelMajor(dY: f(dY), x: f(x), weight: f(w), statistics: sf, batch: B, channels: C, length: L, dX: &dXf,
+                                       dWeight: &dWf, dBias: &dBf, threads: 2)
+        #expect(zip(dX, dXf).allSatisfy { abs($0 - Double($1)) <= 1e-5 * max(1, abs($0)) })
+        // dw and db are sums of B·L = 1200 terms of size ~1: their error is that of the rounded inputs.
+        #expect(zip(dW + dB, dWf + dBf).allSatisfy { abs($0 - Double($1)) <= 1e-5 * max(1, abs($0)) })
     }
 }
 

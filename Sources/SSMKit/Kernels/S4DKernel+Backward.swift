@@ -110,9 +110,10 @@ extension S4DKernel {
         let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
         let raw = UnsafeRawPointer(dK)
         var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
+        var anchors = AnchorPowers(logZ: m.logABar, interval: interval)
         var l0 = 0
         while l0 < L {
-            let anchor = anchoredPower(m.logABar, l0)
+            let anchor = anchors.next()
             let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
             var pRe = laneRe * ar - laneIm * ai, pIm = laneRe * ai + laneIm * ar
             var gRe = SIMD8<T>(), gIm = SIMD8<T>(), hRe = SIMD8<T>(), hIm = SIMD8<T>()

@@ -22,7 +22,9 @@ import RealModule
 /// e^{l·log Ā} in Double, and the steps in between are complex multiplications in T. The
 /// error of a power is then ~``anchorInterval`` roundings of T at any L (repeated
 /// multiplication alone would grow it linearly in L: ~6e-2 relative in Float at L = 2^20).
-/// Work: O(N2·L) multiply-adds and O(N2·L/``anchorInterval``) complex exponentials per channel;
+/// Anchors are taken 16 blocks at a time from one exact exponential (``AnchorPowers``), a few
+/// more roundings of Double. Work: O(N2·L) multiply-adds and O(N2·L/(16·``anchorInterval``))
+/// complex exponentials per channel;
 /// memory O(L) per channel (no (H, N2, L) tensor).
 public struct S4DKernel<T: FFTScalar>: Sendable {
     public var channels: Int
@@ -135,9 +137,10 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         }
         let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
         let raw = UnsafeMutableRawPointer(row)
+        var anchors = AnchorPowers(logZ: m.logABar, interval: interval)
         var l0 = 0
         while l0 < L {
-            let anchor = w * anchoredPower(m.logABar, l0)
+            let anchor = w * anchors.next()
             let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
             // p = anchor · Ā^j per lane, doubled (K̄ = 2·Re).
             var pRe = (laneRe * ar - laneIm * ai) * 2
@@ -154,6 +157,38 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
             for j in 0 ..< end - l { row[l + j] += pRe[j] }
             l0 = end
         }
+    }
+}
+
+/// The anchors z^0, z^d, z^{2d}, … of a Vandermonde sum with blocks of d steps, in Double.
+///
+/// Every ``superBlocks`` anchors one is an exact exponential (``anchoredPower(_:_:)``); the
+/// ones between are that anchor times z^{jd}, j < ``superBlocks``, a running product of the
+/// exact z^d. An anchor is thus at most ``superBlocks`` + 2 Double roundings away from the exact
+/// power, at any l, and the exponentials (with their sine and cosine) drop from one per block
+/// to one per ``superBlocks`` blocks.
+@usableFromInline
+struct AnchorPowers {
+    @usableFromInline static var superBlocks: Int { 16 }
+    @usableFromInline let logZ: Complex<Double>, interval: Int, step: Complex<Double>
+    @usableFromInline var block = 0, exact = Complex<Double>(1), offset = Complex<Double>(1)
+
+    @inlinable
+    init(logZ: Complex<Double>, interval: Int) {
+        (self.logZ, self.interval) = (logZ, interval)
+        step = anchoredPower(logZ, interval)
+    }
+
+    /// z^{block·d} for the next block (the first call gives z^0 = 1).
+    @inlinable
+    mutating func next() -> Complex<Double> {
+        if block % Self.superBlocks == 0 {
+            (exact, offset) = (anchoredPower(logZ, block * interval), Complex(1))
+        } else {
+            offset = offset * step
+        }
+        block += 1
+        return exact * offset
     }
 }
 

@@ -258,6 +258,29 @@ func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range
     WorkerPool.forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
 }
 
+/// Elementwise sums and products of whole buffers, in chunks of 2^14 on the worker pool
+/// (allocation-free). The output may be one of the inputs.
+enum Elementwise {
+    /// y = a + b.
+    static func add<T: FFTScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int, threads: Int) {
+        WorkerPool.forEachInParallel(chunkCount(count), threads: threads, (SendableBox(a), SendableBox(b), SendableBox(y), count)) {
+            context, chunk, _ in
+            let (a, b, y, count) = context
+            for i in chunkRange(chunk, count) { y.value[i] = a.value[i] + b.value[i] }
+        }
+    }
+
+    /// y = a ⊙ b.
+    static func multiply<T: FFTScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int,
+                                       threads: Int) {
+        WorkerPool.forEachInParallel(chunkCount(count), threads: threads, (SendableBox(a), SendableBox(b), SendableBox(y), count)) {
+            context, chunk, _ in
+            let (a, b, y, count) = context
+            for i in chunkRange(chunk, count) { y.value[i] = a.value[i] * b.value[i] }
+        }
+    }
+}
+
 /// The number of chunks of 2^14 values (those of ``forEachChunk(_:threads:_:)``) that cover
 /// 0 ..< count, and chunk i: for the loops that allocate nothing, which run chunk by chunk on
 /// a context (a closure carried inside the context would be re-wrapped, and allocated, on

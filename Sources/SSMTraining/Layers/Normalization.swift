@@ -120,20 +120,10 @@ extension LayerNorm {
                                                          length L: Int, threads: Int = 1) {
         let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y), SendableBox(mean), SendableBox(inverseDeviation))
         WorkerPool.forEachInParallel(B, threads: threads, (pointers, C, L)) { context, batch, _ in
-            let ((px, pw, pb, py, pm, pi), C, L) = context
-            let (x, y) = (px.value + batch * C * L, py.value + batch * C * L)
-            let (mean, inverse) = (pm.value + batch * L, pi.value + batch * L)
-            mean.update(repeating: 0, count: L)
-            inverse.update(repeating: 0, count: L)
-            // Σ_c x and Σ_c x² per position, rows of L contiguous values.
-            for c in 0 ..< C { for t in 0 ..< L { mean[t] += Double(x[c * L + t]) } }
-            for t in 0 ..< L { mean[t] /= Double(C) }
-            for c in 0 ..< C { for t in 0 ..< L { let d = Double(x[c * L + t]) - mean[t]; inverse[t] += d * d } }
-            for t in 0 ..< L { inverse[t] = 1 / (inverse[t] / Double(C) + epsilon).squareRoot() }
-            for c in 0 ..< C {
-                let (wc, bc) = (Double(pw.value[c]), Double(pb.value[c]))
-                for t in 0 ..< L { y[c * L + t] = T((Double(x[c * L + t]) - mean[t]) * inverse[t] * wc + bc) }
-            }
+            let ((x, w, b, y, mean, inverse), C, L) = context
+            layerNormChannelMajorForward(x.value + batch * C * L, weight: w.value, bias: b.value, y: y.value + batch * C * L,
+                                         mean: mean.value + batch * L, inverseDeviation: inverse.value + batch * L, channels: C, length: L,
+                                         epsilon: epsilon)
         }
     }
 
@@ -168,13 +158,15 @@ extension LayerNorm {
         }
     }
 
-    /// The Doubles of scratch the channel-major backward needs: per worker, three rows of L and
-    /// the partial sums of dw and db.
+    /// The Doubles of scratch the channel-major backward needs: per worker, the partial sums of
+    /// dw and db and the kernel's own scratch.
     public static func channelMajorScratchCount(batch B: Int, channels C: Int, length L: Int, threads: Int) -> Int {
-        max(1, min(threads, B)) * (3 * L + 2 * C)
+        max(1, min(threads, B)) * (2 * C + layerNormChannelMajorScratchCount(length: L))
     }
 
-    /// The channel-major backward on the caller's buffers: dX, dW and db added to (+=).
+    /// The channel-major backward on the caller's buffers: dX, dW and db added to (+=). Each
+    /// worker takes every `workers`-th sequence and sums dw and db into its own Double partial;
+    /// the partials are added in worker order.
     public static func backwardChannelMajor<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>,
                                                           mean: UnsafePointer<Double>, inverseDeviation: UnsafePointer<Double>,
                                                           batch B: Int, channels C: Int, length L: Int, dX: UnsafeMutablePointer<T>,
@@ -183,44 +175,22 @@ extension LayerNorm {
         let workers = max(1, min(threads, B))
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(mean), SendableBox(inverseDeviation),
                         SendableBox(scratch))
-        let stride = 3 * L + 2 * C
+        let stride = 2 * C + layerNormChannelMajorScratchCount(length: L)
         WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, C, L, workers, stride)) { context, worker, _ in
-            let ((pdY, px, pw, pdX, pm, pi, ps), B, C, L, workers, stride) = context
-            let meanDn = ps.value + worker * stride, meanDnN = meanDn + L, n = meanDnN + L
-            let dw = n + L, db = dw + C
+            let ((dY, x, w, dX, mean, inverse, scratch), B, C, L, workers, stride) = context
+            let dw = scratch.value + worker * stride, db = dw + C
             dw.update(repeating: 0, count: 2 * C)
             for batch in Swift.stride(from: worker, to: B, by: workers) {
-                let (x, dY, dX) = (px.value + batch * C * L, pdY.value + batch * C * L, pdX.value + batch * C * L)
-                let (m, s) = (pm.value + batch * L, pi.value + batch * L)
-                meanDn.update(repeating: 0, count: 2 * L)
-                for c in 0 ..< C {
-                    let wc = Double(pw.value[c])
-                    var sumW = 0.0, sumB = 0.0
-                    for t in 0 ..< L {
-                        n[t] = (Double(x[c * L + t]) - m[t]) * s[t]
-                        let g = Double(dY[c * L + t])
-                        meanDn[t] += g * wc
-                        meanDnN[t] += g * wc * n[t]
-                        sumW += g * n[t]
-                        sumB += g
-                    }
-                    dw[c] += sumW
-                    db[c] += sumB
-                }
-                for c in 0 ..< C {
-                    let wc = Double(pw.value[c])
-                    for t in 0 ..< L {
-                        let nt = (Double(x[c * L + t]) - m[t]) * s[t]
-                        let dn = Double(dY[c * L + t]) * wc
-                        dX[c * L + t] += T(s[t] * (dn - meanDn[t] / Double(C) - nt * meanDnN[t] / Double(C)))
-                    }
-                }
+                let offset = batch * C * L
+                layerNormChannelMajorBackward(dY: dY.value + offset, x: x.value + offset, weight: w.value, mean: mean.value + batch * L,
+                                              inverseDeviation: inverse.value + batch * L, dX: dX.value + offset, dWeight: dw, dBias: db,
+                                              scratch: db + C, channels: C, length: L)
             }
         }
         for c in 0 ..< C {
             var (sumW, sumB) = (0.0, 0.0)
             for j in 0 ..< workers {
-                let dw = scratch + j * stride + 3 * L
+                let dw = scratch + j * stride
                 (sumW, sumB) = (sumW + dw[c], sumB + dw[C + c])
             }
             dWeight[c] += T(sumW)

@@ -149,7 +149,7 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
         }
         act.geluDerivative.withUnsafeBufferPointer { derivative in
             act.z.withUnsafeMutableBufferPointer { dZ in
-                for i in 0 ..< B * H * L { dZ[i] *= derivative[i] }
+                Elementwise.multiply(dZ.baseAddress!, derivative.baseAddress!, into: dZ.baseAddress!, count: B * H * L, threads: threads)
             }
         }
         act.z.withUnsafeBufferPointer { dZ in

@@ -292,8 +292,7 @@ extension SequenceModel {
                     Dropout.fillMask(mask, count: n, probability: dropout, seed: dropoutSeed &+ UInt64(i) &* 0x9E37_79B9)
                     for j in 0 ..< n { m[j] *= mask[j] }
                 }
-                let next = s.stream(i + 1)
-                for j in 0 ..< n { next[j] = x[j] + m[j] }
+                Elementwise.add(x, m, into: s.stream(i + 1), count: n, threads: threads)
             }
             // norm_f, pooling (or token-major rows), decoder.
             var h = UnsafePointer(s.stream(layers))
@@ -314,8 +313,13 @@ extension SequenceModel {
                     let row = s.decoderInput + b * H
                     switch pooling {
                     case .mean:
+                        // Σ_t in order for each c, along the stream's contiguous axis.
                         row.update(repeating: 0, count: H)
-                        for t in 0 ..< L { for c in 0 ..< H { row[c] += h[at(b, t, c)] } }
+                        if stream == .tokenMajor {
+                            for t in 0 ..< L { for c in 0 ..< H { row[c] += h[at(b, t, c)] } }
+                        } else {
+                            for c in 0 ..< H { for t in 0 ..< L { row[c] += h[at(b, t, c)] } }
+                        }
                         for c in 0 ..< H { row[c] /= T(L) }
                     case .last: for c in 0 ..< H { row[c] = h[at(b, L - 1, c)] }
                     }
@@ -390,7 +394,11 @@ extension SequenceModel {
             dH.update(repeating: 0, count: n)
             for b in 0 ..< B {
                 switch pooling {
-                case .mean: for t in 0 ..< L { for c in 0 ..< H { dH[at(b, t, c)] = dDecoderInput[b * H + c] / T(L) } }
+                case .mean:
+                    for c in 0 ..< H {
+                        let v = dDecoderInput[b * H + c] / T(L)
+                        if stream == .tokenMajor { for t in 0 ..< L { dH[at(b, t, c)] = v } } else { (dH + at(b, 0, c)).update(repeating: v, count: L) }
+                    }
                 case .last: for c in 0 ..< H { dH[at(b, L - 1, c)] = dDecoderInput[b * H + c] }
                 }
             }
@@ -405,8 +413,7 @@ extension SequenceModel {
         for i in mixers.indices.reversed() {
             let mixer = mixers[i]
             let mismatch = mixer.layout != stream
-            dM.update(from: dX, count: n)
-            if s.masked, let mask = s.mask(i) { for j in 0 ..< n { dM[j] *= mask[j] } }
+            if s.masked, let mask = s.mask(i) { Elementwise.multiply(dX, mask, into: dM, count: n, threads: threads) } else { dM.update(from: dX, count: n) }
             var dY = UnsafePointer(dM)
             if mismatch {
                 relayout(dM, from: stream, into: dMixerY, batch: B, length: L)
@@ -444,7 +451,12 @@ extension SequenceModel {
                 }
             }
             let bias = encoderRange.bias!.lowerBound
-            for b in 0 ..< B { for t in 0 ..< L { for c in 0 ..< H { g[bias + c] += dX[at(b, t, c)] } } }
+            // Σ_(b, t) in order for each c, along the stream's contiguous axis.
+            if stream == .tokenMajor {
+                for b in 0 ..< B { for t in 0 ..< L { for c in 0 ..< H { g[bias + c] += dX[at(b, t, c)] } } }
+            } else {
+                for c in 0 ..< H { var sum = g[bias + c]; for b in 0 ..< B { for t in 0 ..< L { sum += dX[at(b, t, c)] } }; g[bias + c] = sum }
+            }
         }
     }
 }
