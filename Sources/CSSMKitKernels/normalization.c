@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "clones.h"
+#include "lanes.h"
 
 // No fused multiply-adds: every clone (and the Swift reference in the tests) rounds each product
 // and sum on its own, so the three copies give the same bits.
@@ -51,12 +52,6 @@ SSM_CLONES void ssm_layer_norm_cm_forward_f64(const double *restrict x, const do
     SSM_LAYER_NORM_FORWARD(double)
 }
 
-// Eight doubles as one value: a 512-bit register on AVX-512, two or four narrower ones on the
-// other clones, the same lanes and so the same sums on each. The `_u` types load from any
-// element-aligned address.
-typedef double ssm_v8d __attribute__((vector_size(64)));
-typedef double ssm_v8d_u __attribute__((vector_size(64), aligned(8)));
-typedef float ssm_v8f_u __attribute__((vector_size(32), aligned(4)));
 #define SSM_LOAD8_float(p) __builtin_convertvector(*(const ssm_v8f_u *)(p), ssm_v8d)
 #define SSM_LOAD8_double(p) (*(const ssm_v8d_u *)(p))
 #define SSM_LOAD8(T, p) SSM_LOAD8_##T(p)

@@ -316,6 +316,24 @@ SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {
     for (; i < count; i++) out[i] = FN(exp_v)(x[i]);
 }
 
+// GLU's gate half: gate = σ(g) = 1/(1 + e^{−g}) and y = a·gate, sixteen lanes at a time with
+// the exponential above (so the same values as ssm_exp on −g, then the two operations).
+SSM_CLONES void FN(ssm_glu_forward)(const REAL *restrict a, const REAL *restrict g, REAL *restrict y, REAL *restrict gate,
+                                    ptrdiff_t count) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        FN(v16) s = 1 / (1 + EXP16(-LOAD16(g + i)));
+        FN(v16) v = LOAD16(a + i) * s;
+        memcpy(gate + i, &s, sizeof s);
+        memcpy(y + i, &v, sizeof v);
+    }
+    for (; i < count; i++) {
+        REAL s = 1 / (1 + FN(exp_v)(-g[i]));
+        gate[i] = s;
+        y[i] = a[i] * s;
+    }
+}
+
 // The benchmark bound: the scan's L·N exponentials e^{dt_t a_n} and nothing else (each is
 // added to a per-state sum so that none can be skipped). Returns the sum.
 SSM_CLONES REAL FN(ssm_exponentials_only)(const REAL *dt, const REAL *a, ptrdiff_t length, ptrdiff_t state) {

@@ -21,6 +21,11 @@ void ssm_gemm_columns_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, co
 void ssm_gemm_columns_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha, const double *a, ptrdiff_t lda, const double *b,
                           ptrdiff_t ldb, double beta, double *c, ptrdiff_t ldc);
 
+// out[r] += Σ_j x[r·cols + j] for r in [0, rows): row sums of a row-major matrix, in an order
+// fixed by cols alone (16 float or 8 double lanes, then the tail), whatever the CPU.
+void ssm_row_sums_f32(const float *x, ptrdiff_t rows, ptrdiff_t cols, float *out);
+void ssm_row_sums_f64(const double *x, ptrdiff_t rows, ptrdiff_t cols, double *out);
+
 // Σ x[i]: a read of the whole array at the speed memory streams it (the decode bound's yardstick).
 float ssm_sum_f32(const float *x, ptrdiff_t count);
 #endif

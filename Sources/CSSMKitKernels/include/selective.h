@@ -48,6 +48,9 @@
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \
     void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);                                   \
                                                                                                   \
+    /* GLU's gate half on the same exponential: gate = 1/(1 + exp(−g)), y = a · gate. */        \
+    void ssm_glu_forward_##SUFFIX(const T *a, const T *g, T *y, T *gate, ptrdiff_t count);        \
+                                                                                                  \
     /* The benchmark bound: Σ_{t,n} exp(dt_t · a_n), the scan's exponentials and nothing else. */ \
     T ssm_exponentials_only_##SUFFIX(const T *dt, const T *a, ptrdiff_t length, ptrdiff_t state);
 

@@ -157,14 +157,7 @@ public enum GLU {
             let (px, py, pg, n, count) = context
             let range = chunkRange(chunk, count)
             forEachSegment(range, half: n) { b, i, j, count in
-                let (a, g, gate, y) = (px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, pg.value + j, py.value + j)
-                for k in 0 ..< count { gate[k] = -g[k] }
-                T.vectorExp(gate, gate, count)
-                for k in 0 ..< count {
-                    let s = 1 / (1 + gate[k])
-                    gate[k] = s
-                    y[k] = a[k] * s
-                }
+                gluForward(px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, y: py.value + j, gate: pg.value + j, count: count)
             }
         }
     }

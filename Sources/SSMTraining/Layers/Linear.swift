@@ -94,7 +94,7 @@ public enum PointwiseConvolution {
 
     /// The scalars of scratch that ``backward(dY:x:weight:batch:inputs:outputs:length:dX:accumulate:dWeight:dBias:partials:threads:)`` needs.
     public static func partialCount(batch B: Int, inputs I: Int, outputs O: Int, threads: Int) -> Int {
-        max(1, min(threads, B)) * O * I
+        max(1, min(threads, B)) * O * (I + 1)
     }
 
     /// The backward pass on the caller's buffers: dX overwritten (`accumulate: false`) or added
@@ -103,27 +103,26 @@ public enum PointwiseConvolution {
                                               inputs I: Int, outputs O: Int, length L: Int, dX: UnsafeMutablePointer<T>, accumulate: Bool,
                                               dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
                                               partials: UnsafeMutablePointer<T>, threads: Int = 1) {
-        for batch in 0 ..< B {
-            for o in 0 ..< O {
-                var sum: T = 0
-                for t in 0 ..< L { sum += dY[(batch * O + o) * L + t] }
-                dBias[o] += sum
-            }
-        }
         let workers = max(1, min(threads, B))
-        partials.update(repeating: 0, count: workers * O * I)
+        let stride = O * (I + 1)  // per worker: its dW (O, I), then its db (O)
+        partials.update(repeating: 0, count: workers * stride)
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
         // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate)) { context, j, _ in
-            let ((pdY, px, pw, pdX, pdW), B, I, O, L, workers, accumulate) = context
-            for batch in stride(from: j, to: B, by: workers) {
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate, stride)) { context, j, _ in
+            let ((pdY, px, pw, pdX, partials), B, I, O, L, workers, accumulate, stride) = context
+            let (dW, db) = (partials.value + j * stride, partials.value + j * stride + O * I)
+            for batch in Swift.stride(from: j, to: B, by: workers) {
                 T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
                        b: pdY.value + batch * O * L, ldb: L, beta: accumulate ? 1 : 0, c: pdX.value + batch * I * L, ldc: L)
                 T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
                        a: pdY.value + batch * O * L, lda: L, b: px.value + batch * I * L, ldb: L,
-                       beta: 1, c: pdW.value + j * O * I, ldc: I)
+                       beta: 1, c: dW, ldc: I)
+                addRowSums(pdY.value + batch * O * L, rows: O, cols: L, into: db)
             }
         }
-        for j in 0 ..< workers { for i in 0 ..< O * I { dWeight[i] += partials[j * O * I + i] } }
+        for j in 0 ..< workers {
+            for i in 0 ..< O * I { dWeight[i] += partials[j * stride + i] }
+            for o in 0 ..< O { dBias[o] += partials[j * stride + O * I + o] }
+        }
     }
 }

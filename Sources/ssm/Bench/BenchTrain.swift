@@ -14,8 +14,9 @@ struct BenchTrain: ParsableCommand, BenchRows {
         step's median and spread over repeats, and the medians of its three phases; samples per \
         second counts B·L tokens. The first step (plans, allocations) is timed apart as warm-up. \
         The bound is one more step's GEMMs, FFT-convolution transforms and selective scans alone, \
-        recorded and replayed with the same shapes, libraries, plans and threads (median over \
-        the repeats; GEMM blocks all in one parallel section, so a lower bound); ratio = step / bound.
+        recorded and replayed with the same shapes, libraries, plans and threads, each repeat \
+        timing a step and then the replay (median over the repeats; GEMM blocks all in one \
+        parallel section, so a lower bound); ratio = median step / median bound.
         """
     )
 
@@ -66,19 +67,27 @@ struct BenchTrain: ParsableCommand, BenchRows {
             timed = min(timed + 1, options.repeats)
         }
         let warmup = try seconds { try step() }
+        // The bound's operations are recorded on one more step; each repeat then times a step and
+        // the bound's replay back to back, so that a change in the machine's speed during the run
+        // shows in both.
+        let recorder = self.bound ? try OperationRecorder.record { try step() }.recorder : nil
         timed = 0
         var times = [Double](repeating: 0, count: options.repeats)
-        for i in 0 ..< options.repeats { times[i] = try seconds { try step() } }
+        var bounds = [[Double]](repeating: [Double](repeating: 0, count: options.repeats), count: 3)
+        for i in 0 ..< options.repeats {
+            times[i] = try seconds { try step() }
+            if let recorder {
+                bounds[0][i] = recorder.gemmSeconds(threads: net.threads)
+                bounds[1][i] = recorder.transformSeconds()
+                bounds[2][i] = recorder.scanSeconds()
+            }
+        }
         let t = Timing(times), p = phases.map { Timing(Array($0.prefix(options.repeats))).median }
         let samples = Double(B * L)
         var (gemm, fft, scan) = (Double.nan, Double.nan, Double.nan)
         var counts = (gemms: 0, transformPhases: 0, scans: 0)
-        if self.bound {
-            let recorder = try OperationRecorder.record { try step() }.recorder
-            let threads = net.threads
-            gemm = Timing((0 ..< options.repeats).map { _ in recorder.gemmSeconds(threads: threads) }).median
-            fft = Timing((0 ..< options.repeats).map { _ in recorder.transformSeconds() }).median
-            scan = Timing((0 ..< options.repeats).map { _ in recorder.scanSeconds() }).median
+        if let recorder {
+            (gemm, fft, scan) = (Timing(bounds[0]).median, Timing(bounds[1]).median, Timing(bounds[2]).median)
             counts = (recorder.counts.gemms, recorder.counts.transformPhases, recorder.counts.scans)
         }
         let bound = gemm + fft + scan

@@ -1,8 +1,20 @@
 import CSSMKitKernels
 
-// The channel-major LayerNorm of one sequence, x: (C, L), on the C kernels of
-// CSSMKitKernels/normalization.c (vectorized along the positions; statistics and sums in Double
-// for both precisions). SSMTraining's `LayerNorm` runs one call per sequence on each worker.
+// C kernels of CSSMKitKernels that SSMTraining's layers call, generic over the scalar.
+//
+// The channel-major LayerNorm of one sequence, x: (C, L), is in normalization.c (vectorized
+// along the positions; statistics and sums in Double for both precisions); SSMTraining's
+// `LayerNorm` runs one call per sequence on each worker.
+
+/// out[r] += Σ_j x[r·cols + j], r < rows, in an order fixed by `cols` alone (`ssm_row_sums_f32`).
+package func addRowSums<T: FFTScalar>(_ x: UnsafePointer<T>, rows: Int, cols: Int, into out: UnsafeMutablePointer<T>) {
+    if T.self == Float.self {
+        ssm_row_sums_f32(float(x), rows, cols, float(out))
+    } else {
+        precondition(T.self == Double.self, "addRowSums: Float or Double")
+        ssm_row_sums_f64(double(x), rows, cols, double(out))
+    }
+}
 
 /// y (C, L), mean and σ⁻¹ (L) from x (C, L), weight and bias (C): see `ssm_layer_norm_cm_forward_f32`.
 package func layerNormChannelMajorForward<T: FFTScalar>(_ x: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>,
@@ -34,6 +46,18 @@ package func layerNormChannelMajorBackward<T: FFTScalar>(dY: UnsafePointer<T>, x
 
 /// The Doubles of scratch one ``layerNormChannelMajorBackward(dY:x:weight:mean:inverseDeviation:dX:dWeight:dBias:scratch:channels:length:)`` call needs.
 package func layerNormChannelMajorScratchCount(length L: Int) -> Int { 2 * min(L, Int(SSM_LAYER_NORM_TILE)) }
+
+/// GLU's gate σ(g) and output a·σ(g) of `count` values (`ssm_glu_forward_f32`: the vectorized
+/// exponential of the scan, then 1/(1 + e^{−g})).
+package func gluForward<T: FFTScalar>(_ a: UnsafePointer<T>, _ g: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
+                                      count: Int) {
+    if T.self == Float.self {
+        ssm_glu_forward_f32(float(a), float(g), float(y), float(gate), count)
+    } else {
+        precondition(T.self == Double.self, "gluForward: Float or Double")
+        ssm_glu_forward_f64(double(a), double(g), double(y), double(gate), count)
+    }
+}
 
 @inline(__always) private func float<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
 @inline(__always) private func float<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
