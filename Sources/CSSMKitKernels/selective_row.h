@@ -334,6 +334,23 @@ SSM_CLONES void FN(ssm_glu_forward)(const REAL *restrict a, const REAL *restrict
     }
 }
 
+// GLU's backward from the kept gate s = σ(g): dA = dY·s and dG = dY·a·s·(1 − s), written or
+// (accumulate non-zero) added.
+SSM_CLONES void FN(ssm_glu_backward)(const REAL *restrict dy, const REAL *restrict a, const REAL *restrict gate, REAL *restrict da,
+                                     REAL *restrict dg, ptrdiff_t count, int accumulate) {
+    if (accumulate) {
+        for (ptrdiff_t i = 0; i < count; i++) {
+            da[i] += dy[i] * gate[i];
+            dg[i] += dy[i] * a[i] * gate[i] * (1 - gate[i]);
+        }
+    } else {
+        for (ptrdiff_t i = 0; i < count; i++) {
+            da[i] = dy[i] * gate[i];
+            dg[i] = dy[i] * a[i] * gate[i] * (1 - gate[i]);
+        }
+    }
+}
+
 // The benchmark bound: the scan's L·N exponentials e^{dt_t a_n} and nothing else (each is
 // added to a per-state sum so that none can be skipped). Returns the sum.
 SSM_CLONES REAL FN(ssm_exponentials_only)(const REAL *dt, const REAL *a, ptrdiff_t length, ptrdiff_t state) {

@@ -51,6 +51,10 @@
     /* GLU's gate half on the same exponential: gate = 1/(1 + exp(−g)), y = a · gate. */        \
     void ssm_glu_forward_##SUFFIX(const T *a, const T *g, T *y, T *gate, ptrdiff_t count);        \
                                                                                                   \
+    /* GLU's backward from the kept gate: da = dy · gate, dg = dy · a · gate · (1 − gate), */  \
+    /* written, or added when accumulate is non-zero. */                                          \
+    void ssm_glu_backward_##SUFFIX(const T *dy, const T *a, const T *gate, T *da, T *dg, ptrdiff_t count, int accumulate); \
+                                                                                                  \
     /* The benchmark bound: Σ_{t,n} exp(dt_t · a_n), the scan's exponentials and nothing else. */ \
     T ssm_exponentials_only_##SUFFIX(const T *dt, const T *a, ptrdiff_t length, ptrdiff_t state);
 

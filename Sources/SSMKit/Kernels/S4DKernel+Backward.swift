@@ -13,7 +13,7 @@ extension S4DKernel {
     /// give ∂/∂w = G and ∂/∂Ā = w·G' (holomorphic derivatives of the loss); the chain rule
     /// through `DiscreteMode` turns them into ∂/∂λ and ∂/∂Δ, and a real-valued gradient of a
     /// complex parameter p is 2·conj(∂/∂p). Cost: twice the forward's Vandermonde work, in the
-    /// forward's eight-lane form (`vandermondeAdjoint(dK:length:mode:)`), channels in parallel.
+    /// forward's sixteen-lane form (`vandermondeAdjoint(dK:length:mode:)`), channels in parallel.
     @inlinable
     public func backward(length L: Int, dK: [T], logDt: [T], c: [Complex<T>], logAReal: [T], aImag: [T],
                          b: [Complex<T>]? = nil, dLogDt: inout [T], dC: inout [Complex<T>],
@@ -92,54 +92,11 @@ extension S4DKernel {
         }
     }
 
-    /// G = Σ_l dK[l]·Ā^l and G' = Σ_{l ≥ 0} dK[l+1]·(l+1)·Ā^l for one mode.
-    ///
-    /// The forward's scheme (``accumulateVandermonde(_:length:weight:mode:)``): blocks of
-    /// ``anchorInterval`` steps start from an exact power in Double; inside a block eight lanes
-    /// hold Ā^{l0+j} and advance by Ā^8, and the two sums accumulate per lane in T. Each block's
-    /// lane sums are added in Double.
+    /// G = Σ_l dK[l]·Ā^l and G' = Σ_{l ≥ 0} dK[l+1]·(l+1)·Ā^l for one mode, in the forward's
+    /// scheme (``accumulateVandermonde(_:length:weight:mode:)``): the two sums accumulate per
+    /// lane in T, and each block's lane sums are added in Double.
     @inlinable
     func vandermondeAdjoint(dK: UnsafePointer<T>, length L: Int, mode m: DiscreteMode<Double>) -> (Complex<Double>, Complex<Double>) {
-        let interval = anchorInterval
-        var laneRe = SIMD8<T>(), laneIm = SIMD8<T>(), offsets = SIMD8<T>()
-        var power = Complex<Double>(1)
-        for j in 0 ..< 8 {
-            laneRe[j] = T(power.real); laneIm[j] = T(power.imaginary); offsets[j] = T(j + 1)
-            power = power * m.aBar
-        }
-        let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
-        let raw = UnsafeRawPointer(dK)
-        var g = Complex<Double>.zero, gPrime = Complex<Double>.zero
-        var anchors = AnchorPowers(logZ: m.logABar, interval: interval)
-        var l0 = 0
-        while l0 < L {
-            let anchor = anchors.next()
-            let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
-            var pRe = laneRe * ar - laneIm * ai, pIm = laneRe * ai + laneIm * ar
-            var gRe = SIMD8<T>(), gIm = SIMD8<T>(), hRe = SIMD8<T>(), hIm = SIMD8<T>()
-            let end = min(L, l0 + interval)
-            var l = l0
-            // Full vectors while dK[l + 1 ..< l + 9] exists too.
-            while l + 9 <= end || (l + 8 <= end && l + 9 <= L) {
-                let d = raw.loadUnaligned(fromByteOffset: l * MemoryLayout<T>.stride, as: SIMD8<T>.self)
-                let next = raw.loadUnaligned(fromByteOffset: (l + 1) * MemoryLayout<T>.stride, as: SIMD8<T>.self)
-                    * (offsets + T(l))
-                gRe += d * pRe; gIm += d * pIm
-                hRe += next * pRe; hIm += next * pIm
-                (pRe, pIm) = (pRe * stepRe - pIm * stepIm, pRe * stepIm + pIm * stepRe)
-                l += 8
-            }
-            var blockG = Complex<Double>(Double(gRe.sum()), Double(gIm.sum()))
-            var blockGPrime = Complex<Double>(Double(hRe.sum()), Double(hIm.sum()))
-            for j in 0 ..< end - l {
-                let p = Complex<Double>(Double(pRe[j]), Double(pIm[j]))
-                blockG = blockG + p.multiplied(by: Double(dK[l + j]))
-                if l + j + 1 < L { blockGPrime = blockGPrime + p.multiplied(by: Double(dK[l + j + 1]) * Double(l + j + 1)) }
-            }
-            g = g + blockG
-            gPrime = gPrime + blockGPrime
-            l0 = end
-        }
-        return (g, gPrime)
+        SSMKit.vandermondeAdjoint(dK, length: L, z: m.aBar, logZ: m.logABar, interval: anchorInterval)
     }
 }

@@ -1,3 +1,4 @@
+import CSSMKitKernels
 import ComplexModule
 import RealModule
 
@@ -18,12 +19,13 @@ import RealModule
 /// Precision: each mode (Δ, λ, Ā, β and log Ā) is computed in Double from the parameters,
 /// whatever T is, because the phase of Ā^l = e^{l·log Ā} carries the error of log Ā
 /// multiplied by l: log Ā computed in Float would be off by up to l·2^-24·|Δλ|, ~6e-3 at
-/// l = 2^20. Powers are re-anchored: every ``anchorInterval`` steps Ā^l is recomputed as
-/// e^{l·log Ā} in Double, and the steps in between are complex multiplications in T. The
-/// error of a power is then ~``anchorInterval`` roundings of T at any L (repeated
-/// multiplication alone would grow it linearly in L: ~6e-2 relative in Float at L = 2^20).
-/// Anchors are taken 16 blocks at a time from one exact exponential (``AnchorPowers``), a few
-/// more roundings of Double. Work: O(N2·L) multiply-adds and O(N2·L/(16·``anchorInterval``))
+/// l = 2^20. Powers are re-anchored: every ``anchorInterval`` steps Ā^l is recomputed in
+/// Double (every 16th anchor as e^{l·log Ā}, the ones between as that anchor times a running
+/// product of the exact Ā^anchorInterval: within 18 roundings of Double), and the steps in
+/// between are complex multiplications in T. The error of a power is then ~``anchorInterval``/16
+/// roundings of T at any L (16 lanes advance together; repeated multiplication alone would grow
+/// it linearly in L: ~6e-2 relative in Float at L = 2^20). The loops are the C kernels of
+/// `CSSMKitKernels/vandermonde.c`. Work: O(N2·L) multiply-adds and O(N2·L/(16·``anchorInterval``))
 /// complex exponentials per channel;
 /// memory O(L) per channel (no (H, N2, L) tensor).
 public struct S4DKernel<T: FFTScalar>: Sendable {
@@ -33,9 +35,10 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
     /// Worker threads per call (channels run in parallel).
     public var threads: Int
 
-    /// Steps between exact re-anchorings of the powers Ā^l: 1 computes every power as an exact
-    /// exponential. 64 by measurement (README, Performance): as accurate as exact exponentials
-    /// in Float, and many times faster.
+    /// Steps between re-anchorings of the powers Ā^l in Double (every 16th anchor an exact
+    /// exponential, the ones between products of the exact Ā^anchorInterval): 1 computes every
+    /// power in Double. 64 by measurement (Performance): within 3× of the error of powers in
+    /// Double, in Float, and many times faster.
     public var anchorInterval: Int
 
     public static var defaultAnchorInterval: Int { 64 }
@@ -119,80 +122,19 @@ public struct S4DKernel<T: FFTScalar>: Sendable {
         }
     }
 
-    /// row[l] += 2·Re(w·Ā^l) for l in 0 ..< L.
-    ///
-    /// Blocks of ``anchorInterval`` steps start from an exact power in Double; inside a block,
-    /// eight lanes hold w·Ā^{l0+j}, j = 0 … 7, and all advance by Ā^8 per vector step, so the
-    /// loop carries eight independent dependency chains and vectorizes over l.
+    /// row[l] += 2·Re(w·Ā^l) for l in 0 ..< L, on the C kernel `ssm_vandermonde_f32`/`_f64`:
+    /// blocks of ``anchorInterval`` steps start from an anchor power in Double (an exact
+    /// exponential every 16 blocks, products of Ā^interval between); inside a block sixteen
+    /// lanes hold w·Ā^{l0+j}, j = 0 … 15, and all advance by Ā^16 per vector step in T, so the
+    /// loop carries sixteen independent dependency chains and vectorizes over l.
     @inlinable
     func accumulateVandermonde(_ row: UnsafeMutablePointer<T>, length L: Int, weight w: Complex<Double>,
                                mode m: DiscreteMode<Double>) {
-        let interval = anchorInterval
-        // Ā^j for the lanes and Ā^8 for the step, rounded once from Double.
-        var laneRe = SIMD8<T>(), laneIm = SIMD8<T>()
-        var power = Complex<Double>(1)
-        for j in 0 ..< 8 {
-            laneRe[j] = T(power.real); laneIm[j] = T(power.imaginary)
-            power = power * m.aBar
-        }
-        let stepRe = SIMD8<T>(repeating: T(power.real)), stepIm = SIMD8<T>(repeating: T(power.imaginary))
-        let raw = UnsafeMutableRawPointer(row)
-        var anchors = AnchorPowers(logZ: m.logABar, interval: interval)
-        var l0 = 0
-        while l0 < L {
-            let anchor = w * anchors.next()
-            let (ar, ai) = (T(anchor.real), T(anchor.imaginary))
-            // p = anchor · Ā^j per lane, doubled (K̄ = 2·Re).
-            var pRe = (laneRe * ar - laneIm * ai) * 2
-            var pIm = (laneRe * ai + laneIm * ar) * 2
-            let end = min(L, l0 + interval)
-            var l = l0
-            while l + 8 <= end {
-                let offset = l * MemoryLayout<T>.stride
-                raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: offset, as: SIMD8<T>.self) + pRe,
-                               toByteOffset: offset, as: SIMD8<T>.self)
-                (pRe, pIm) = (pRe * stepRe - pIm * stepIm, pRe * stepIm + pIm * stepRe)
-                l += 8
-            }
-            for j in 0 ..< end - l { row[l + j] += pRe[j] }
-            l0 = end
-        }
+        vandermonde(row, length: L, weight: w, z: m.aBar, logZ: m.logABar, interval: anchorInterval)
     }
 }
 
-/// The anchors z^0, z^d, z^{2d}, … of a Vandermonde sum with blocks of d steps, in Double.
-///
-/// Every ``superBlocks`` anchors one is an exact exponential (``anchoredPower(_:_:)``); the
-/// ones between are that anchor times z^{jd}, j < ``superBlocks``, a running product of the
-/// exact z^d. An anchor is thus at most ``superBlocks`` + 2 Double roundings away from the exact
-/// power, at any l, and the exponentials (with their sine and cosine) drop from one per block
-/// to one per ``superBlocks`` blocks.
-@usableFromInline
-struct AnchorPowers {
-    @usableFromInline static var superBlocks: Int { 16 }
-    @usableFromInline let logZ: Complex<Double>, interval: Int, step: Complex<Double>
-    @usableFromInline var block = 0, exact = Complex<Double>(1), offset = Complex<Double>(1)
-
-    @inlinable
-    init(logZ: Complex<Double>, interval: Int) {
-        (self.logZ, self.interval) = (logZ, interval)
-        step = anchoredPower(logZ, interval)
-    }
-
-    /// z^{block·d} for the next block (the first call gives z^0 = 1).
-    @inlinable
-    mutating func next() -> Complex<Double> {
-        if block % Self.superBlocks == 0 {
-            (exact, offset) = (anchoredPower(logZ, block * interval), Complex(1))
-        } else {
-            offset = offset * step
-        }
-        block += 1
-        return exact * offset
-    }
-}
-
-/// z^l = e^{l·log z} in Double, with the product l·log z carried exactly.
+/// z^l = e^{l·log z} in Double, with the product l·log z carried exactly (`ssm_anchored_power`).
 ///
 /// Rounding l·log z to a Double would cost half an ulp of the product: at l = 2^22 and a phase
 /// of a few radians per step, 1e-9 radians, a relative error a million times Double's
@@ -201,15 +143,43 @@ struct AnchorPowers {
 /// and sin(p + e) ≈ sin p + e·cos p are taken to first order in e (|e| ≤ ulp(p)/2, so the terms
 /// dropped are below Double's rounding). The power is then as accurate as log z itself. Where
 /// the product is not finite (a power that underflows to 0), the plain exponential is used.
-@inlinable
 func anchoredPower(_ logZ: Complex<Double>, _ l: Int) -> Complex<Double> {
-    guard l != 0 else { return Complex(1) }
-    let n = Double(l)
-    let re = n * logZ.real, im = n * logZ.imaginary
-    guard re.isFinite, im.isFinite else { return Complex.exp(logZ.multiplied(by: n)) }
-    let reRemainder = (-re).addingProduct(n, logZ.real), imRemainder = (-im).addingProduct(n, logZ.imaginary)
-    let magnitude = Double.exp(re) * (1 + reRemainder), (c, s) = (Double.cos(im), Double.sin(im))
-    return Complex(magnitude * (c - imRemainder * s), magnitude * (s + imRemainder * c))
+    var (re, im) = (0.0, 0.0)
+    ssm_anchored_power(logZ.real, logZ.imaginary, l, &re, &im)
+    return Complex(re, im)
+}
+
+/// row[l] += 2·Re(w·z^l), l < L (`ssm_vandermonde_f32`/`_f64`).
+@usableFromInline
+func vandermonde<T: FFTScalar>(_ row: UnsafeMutablePointer<T>, length L: Int, weight w: Complex<Double>, z: Complex<Double>,
+                               logZ: Complex<Double>, interval: Int) {
+    if T.self == Float.self {
+        ssm_vandermonde_f32(UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self), L, w.real, w.imaginary, z.real, z.imaginary,
+                            logZ.real, logZ.imaginary, interval)
+    } else {
+        precondition(T.self == Double.self, "vandermonde: Float or Double")
+        ssm_vandermonde_f64(UnsafeMutableRawPointer(row).assumingMemoryBound(to: Double.self), L, w.real, w.imaginary, z.real, z.imaginary,
+                            logZ.real, logZ.imaginary, interval)
+    }
+}
+
+/// G = Σ_l dK[l]·z^l and G' = Σ_{l<L−1} dK[l+1]·(l+1)·z^l (`ssm_vandermonde_adjoint_f32`/`_f64`).
+@usableFromInline
+func vandermondeAdjoint<T: FFTScalar>(_ dK: UnsafePointer<T>, length L: Int, z: Complex<Double>, logZ: Complex<Double>,
+                                      interval: Int) -> (Complex<Double>, Complex<Double>) {
+    var out = (0.0, 0.0, 0.0, 0.0)
+    withUnsafeMutableBytes(of: &out) { raw in
+        let o = raw.baseAddress!.assumingMemoryBound(to: Double.self)
+        if T.self == Float.self {
+            ssm_vandermonde_adjoint_f32(UnsafeRawPointer(dK).assumingMemoryBound(to: Float.self), L, z.real, z.imaginary, logZ.real,
+                                        logZ.imaginary, interval, o)
+        } else {
+            precondition(T.self == Double.self, "vandermondeAdjoint: Float or Double")
+            ssm_vandermonde_adjoint_f64(UnsafeRawPointer(dK).assumingMemoryBound(to: Double.self), L, z.real, z.imaginary, logZ.real,
+                                        logZ.imaginary, interval, o)
+        }
+    }
+    return (Complex(out.0, out.1), Complex(out.2, out.3))
 }
 
 @inlinable @inline(__always)

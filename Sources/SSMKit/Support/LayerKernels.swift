@@ -59,6 +59,18 @@ package func gluForward<T: FFTScalar>(_ a: UnsafePointer<T>, _ g: UnsafePointer<
     }
 }
 
+/// GLU's backward from the kept gate s: dA = dY ⊙ s, dG = dY ⊙ a ⊙ s ⊙ (1 − s), written or added
+/// (`ssm_glu_backward_f32`).
+package func gluBackward<T: FFTScalar>(dY: UnsafePointer<T>, a: UnsafePointer<T>, gate: UnsafePointer<T>, dA: UnsafeMutablePointer<T>,
+                                       dG: UnsafeMutablePointer<T>, count: Int, accumulate: Bool) {
+    if T.self == Float.self {
+        ssm_glu_backward_f32(float(dY), float(a), float(gate), float(dA), float(dG), count, accumulate ? 1 : 0)
+    } else {
+        precondition(T.self == Double.self, "gluBackward: Float or Double")
+        ssm_glu_backward_f64(double(dY), double(a), double(gate), double(dA), double(dG), count, accumulate ? 1 : 0)
+    }
+}
+
 @inline(__always) private func float<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
 @inline(__always) private func float<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)

@@ -187,18 +187,8 @@ public enum GLU {
             let range = chunkRange(chunk, count)
             forEachSegment(range, half: n) { b, i, j, count in
                 let (a, s, d) = (px.value + b * 2 * n + i, pg.value + j, pdY.value + j)
-                let (dA, dG) = (pdX.value + b * 2 * n + i, pdX.value + b * 2 * n + n + i)
-                if accumulate {
-                    for k in 0 ..< count {
-                        dA[k] += d[k] * s[k]
-                        dG[k] += d[k] * a[k] * s[k] * (1 - s[k])
-                    }
-                } else {
-                    for k in 0 ..< count {
-                        dA[k] = d[k] * s[k]
-                        dG[k] = d[k] * a[k] * s[k] * (1 - s[k])
-                    }
-                }
+                gluBackward(dY: d, a: a, gate: s, dA: pdX.value + b * 2 * n + i, dG: pdX.value + b * 2 * n + n + i, count: count,
+                            accumulate: accumulate)
             }
         }
     }

@@ -26,10 +26,10 @@ struct BenchKernel: ParsableCommand, BenchRows {
     @Flag(name: .long, help: "Time forward + backward instead of forward alone.")
     var backward = false
 
-    @Option(name: .long, help: "s4d: steps between exact re-anchorings of the powers (1: an exact exponential per power).")
+    @Option(name: .long, help: "s4d: steps between re-anchorings of the powers in Double (1: every power in Double).")
     var anchor: Int = S4DKernel<Float>.defaultAnchorInterval
 
-    @Flag(name: .long, help: "s4d: also report the error against the Double reference (exact exponential per power).")
+    @Flag(name: .long, help: "s4d: also report the error against the Double reference (an exact exponential per power).")
     var check = false
 
     func validate() throws {
