@@ -241,6 +241,35 @@ func forEachChunk(_ count: Int, threads: Int, _ body: @escaping @Sendable (Range
     WorkerPool.forEachInParallel(chunks, threads: threads) { i, _ in body(i * chunk ..< min(count, (i + 1) * chunk)) }
 }
 
+/// y = silu(x) = x / (1 + e^{−x}) for `count` values (y may not alias x). Float takes the
+/// vectorized exponential (`FFTScalar/vectorExp(_:_:_:)`); Double keeps the C library's, so
+/// that float64 runs repeat their results bit for bit across versions.
+func siluRow<T: FFTScalar>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int) {
+    guard T.self == Float.self else {
+        for t in 0 ..< count { y[t] = silu(x[t]) }
+        return
+    }
+    for t in 0 ..< count { y[t] = -x[t] }
+    T.vectorExp(y, y, count)
+    for t in 0 ..< count { y[t] = x[t] / (1 + y[t]) }
+}
+
+/// d ⊙= silu′(x) = σ·(1 + x·(1 − σ)), σ = 1/(1 + e^{−x}), for `count` values; `scratch` holds
+/// `count` values (overwritten). Float and Double as in ``siluRow(_:into:count:)``.
+func multiplySiluDerivative<T: FFTScalar>(_ d: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, scratch: UnsafeMutablePointer<T>,
+                                          count: Int) {
+    guard T.self == Float.self else {
+        for t in 0 ..< count { d[t] *= siluDerivative(x[t]) }
+        return
+    }
+    for t in 0 ..< count { scratch[t] = -x[t] }
+    T.vectorExp(scratch, scratch, count)
+    for t in 0 ..< count {
+        let s = 1 / (1 + scratch[t])
+        d[t] *= s * (1 + x[t] * (1 - s))
+    }
+}
+
 /// Elementwise sums and products of whole buffers, in chunks of 2^14 on the worker pool
 /// (allocation-free). The output may be one of the inputs.
 enum Elementwise {

@@ -127,11 +127,13 @@ extension ConvRows {
         let (e, K, L) = (row % inner, width, length)
         let w = weight + e * K
         let d = u + row * L, pre = self.pre + row * L, dx = dX + row * L
-        for t in 0 ..< L { d[t] *= siluDerivative(pre[t]) }
-        for s in 0 ..< L {
-            var sum: T = 0
-            for j in 0 ..< K where s + (K - 1) - j < L { sum += d[s + (K - 1) - j] * w[j] }
-            dx[s] = sum
+        multiplySiluDerivative(d, pre, scratch: dx, count: L)  // dx is free until the sums below
+        // dx[s] = Σ_j dpre[s + (K − 1) − j]·w[j] over the taps in range, one tap at a time over
+        // all positions (each position's sum in the order of j, contiguous, so it vectorizes).
+        dx.update(repeating: 0, count: L)
+        for j in 0 ..< K where L - (K - 1) + j > 0 {
+            let wj = w[j], shifted = d + (K - 1 - j)
+            for s in 0 ..< L - (K - 1) + j { dx[s] += shifted[s] * wj }
         }
     }
 }

@@ -228,7 +228,7 @@ struct ConvRows<T: FFTScalar> {
                 for t in head ..< L { p[t] += wj * shifted[t] }
             }
         }
-        for t in 0 ..< L { u[row * L + t] = silu(p[t]) }
+        siluRow(p, into: u + row * L, count: L)
     }
 }
 
