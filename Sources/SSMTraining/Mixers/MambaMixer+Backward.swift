@@ -77,24 +77,14 @@ extension MambaMixer {
             u: act.du.base, inner: E, width: K, length: L)) { rows, row, _ in
             rows.backwardInput(row, into: dX.base)
         }
-        let gW = g[slots.convWeight].baseAddress!
-        let gConvBias = slots.convBias.map { g[$0].baseAddress! }
-        for row in 0 ..< B * E {
-            let e = row % E
-            let d = act.du.base + row * L
-            for j in 0 ..< K {
-                var sum: T = 0
-                for t in 0 ..< L {
-                    let s = t - (K - 1) + j
-                    sum += d[t] * (s >= 0 ? act.x.base[row * L + s] : act.context.base[row * (K - 1) + (K - 1 + s)])
-                }
-                gW[e * K + j] += sum
-            }
-            if let gConvBias {
-                var sum: T = 0
-                for t in 0 ..< L { sum += d[t] }
-                gConvBias[e] += sum
-            }
+        // dW[e, j] += Σ_(b, t) dpre·x_shifted and d bias[e] += Σ_(b, t) dpre: channels in parallel,
+        // each summing its sequences in order.
+        WorkerPool.forEachInParallel(E, threads: threads, (ConvRows(
+            x: act.x.base, context: act.context.base, weight: p[slots.convWeight].baseAddress!, bias: nil, pre: act.pre.base,
+            u: act.du.base, inner: E, width: K, length: L), B, SendableBox(g[slots.convWeight].baseAddress!),
+            slots.convBias.map { SendableBox(g[$0].baseAddress!) })) { context, e, _ in
+            let (rows, B, gW, gBias) = context
+            rows.backwardWeights(channel: e, batch: B, dWeight: gW.value, dBias: gBias?.value)
         }
 
         // in_proj: [x_b; z_b] = W h_bᵀ. dW[half] += d_half_b h_b; dh_b += d_half_bᵀ W[half].
@@ -134,6 +124,50 @@ extension ConvRows {
         for j in 0 ..< K where L - (K - 1) + j > 0 {
             let wj = w[j], shifted = d + (K - 1 - j)
             for s in 0 ..< L - (K - 1) + j { dx[s] += shifted[s] * wj }
+        }
+    }
+}
+
+extension ConvRows {
+    /// dW[e, j] += Σ_b Σ_t dpre_b[t]·x_b[t − (K − 1) + j] and dBias[e] += Σ_b Σ_t dpre_b[t] for
+    /// channel e, dpre in `u`: each sequence's sum over t in order, added to the total in the
+    /// order of b. Four taps (and the bias) are summed in one pass over t, so that their
+    /// dependency chains overlap.
+    func backwardWeights(channel e: Int, batch B: Int, dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>?) {
+        let (K, L) = (width, length)
+        for j0 in stride(from: 0, to: K, by: 4) {
+            // Taps past K repeat the last one; their sums are dropped.
+            let (j1, j2, j3) = (min(j0 + 1, K - 1), min(j0 + 2, K - 1), min(j0 + 3, K - 1))
+            var (s0, s1, s2, s3, sb) = (dWeight[e * K + j0], dWeight[e * K + j1], dWeight[e * K + j2], dWeight[e * K + j3], dBias?[e] ?? 0)
+            for b in 0 ..< B {
+                let row = b * inner + e
+                let d = u + row * L, xs = x + row * L
+                let head = min(K - 1, L)
+                var (p0, p1, p2, p3, pb): (T, T, T, T, T) = (0, 0, 0, 0, 0)
+                for t in 0 ..< head {
+                    let dt = d[t]
+                    p0 += dt * input(row, t - (K - 1) + j0)
+                    p1 += dt * input(row, t - (K - 1) + j1)
+                    p2 += dt * input(row, t - (K - 1) + j2)
+                    p3 += dt * input(row, t - (K - 1) + j3)
+                    pb += dt
+                }
+                let (x0, x1, x2, x3) = (xs + (j0 - (K - 1)), xs + (j1 - (K - 1)), xs + (j2 - (K - 1)), xs + (j3 - (K - 1)))
+                for t in head ..< L {
+                    let dt = d[t]
+                    p0 += dt * x0[t]
+                    p1 += dt * x1[t]
+                    p2 += dt * x2[t]
+                    p3 += dt * x3[t]
+                    pb += dt
+                }
+                (s0, s1, s2, s3, sb) = (s0 + p0, s1 + p1, s2 + p2, s3 + p3, sb + pb)
+            }
+            dWeight[e * K + j0] = s0
+            if j0 + 1 < K { dWeight[e * K + j1] = s1 }
+            if j0 + 2 < K { dWeight[e * K + j2] = s2 }
+            if j0 + 3 < K { dWeight[e * K + j3] = s3 }
+            if j0 == 0, let dBias { dBias[e] = sb }
         }
     }
 }
