@@ -53,30 +53,28 @@ SSM_CLONES float ssm_sum_f32(const float *restrict x, ptrdiff_t count) {
 
 // Each row's sum in fixed lanes (j mod 16 for float, j mod 8 for double), the lanes then added
 // in order, the tail last: the same bits on every clone.
-SSM_CLONES void ssm_row_sums_f32(const float *restrict x, ptrdiff_t rows, ptrdiff_t cols, float *restrict out) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *row = x + r * cols;
-        ssm_v16f lanes = {0};
-        ptrdiff_t j = 0;
-        for (; j + 16 <= cols; j += 16) lanes += *(const ssm_v16f_u *)(row + j);
-        float s = 0;
-        for (int k = 0; k < 16; k++) s += lanes[k];
-        for (; j < cols; j++) s += row[j];
-        out[r] += s;
+#define SSM_ROW_SUMS_BODY(T, V, LANES)                                                              \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                          \
+        const T *row = x + r * cols;                                                                \
+        V lanes = {0};                                                                              \
+        ptrdiff_t j = 0;                                                                            \
+        for (; j + LANES <= cols; j += LANES) {                                                     \
+            V v;                                                                                    \
+            memcpy(&v, row + j, sizeof v);                                                          \
+            lanes += v;                                                                             \
+        }                                                                                           \
+        T s = 0;                                                                                    \
+        for (int k = 0; k < LANES; k++) s += lanes[k];                                              \
+        for (; j < cols; j++) s += row[j];                                                          \
+        out[r] += s;                                                                                \
     }
+
+SSM_CLONES void ssm_row_sums_f32(const float *restrict x, ptrdiff_t rows, ptrdiff_t cols, float *restrict out) {
+    SSM_ROW_SUMS_BODY(float, ssm_v16f, 16)
 }
 
 SSM_CLONES void ssm_row_sums_f64(const double *restrict x, ptrdiff_t rows, ptrdiff_t cols, double *restrict out) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const double *row = x + r * cols;
-        ssm_v8d lanes = {0};
-        ptrdiff_t j = 0;
-        for (; j + 8 <= cols; j += 8) lanes += *(const ssm_v8d_u *)(row + j);
-        double s = 0;
-        for (int k = 0; k < 8; k++) s += lanes[k];
-        for (; j < cols; j++) s += row[j];
-        out[r] += s;
-    }
+    SSM_ROW_SUMS_BODY(double, ssm_v8d, 8)
 }
 
 // A few columns of a small product, for the columns that OpenBLAS's AVX-512 small-matrix

@@ -219,3 +219,28 @@ public struct OutputStageSlots: Sendable {
     public let d: Int, weight: Int, bias: Int
     public init(d: Int, weight: Int, bias: Int) { (self.d, self.weight, self.bias) = (d, weight, bias) }
 }
+
+/// A mixer whose output stage is a ``GatedConvolution`` (``S4DMixer``, ``S4Mixer``): it makes
+/// the kernel and its recurrence, and its step mode is the head's, on that recurrence's state
+/// (``GatedConvolution/RecurrentState``, made by the mixer's `makeState`).
+public protocol GatedConvolutionMixer: SequenceMixer where State == GatedConvolution<Scalar>.RecurrentState {
+    /// The output stage.
+    var head: GatedConvolution<Scalar> { get }
+}
+
+extension GatedConvolutionMixer {
+    /// One token per sequence through the recurrence and the output stage.
+    public func step(_ state: inout State, _ u: UnsafeBufferPointer<Scalar>, parameters p: ParameterView<Scalar>,
+                     into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) {
+        try head.step(&state, u, into: y)
+    }
+
+    /// Whole sequences from the zero state: the recurrence over every token, then the output
+    /// stage on all of z at once.
+    public func forwardRecurrent(_ u: UnsafeBufferPointer<Scalar>, parameters p: ParameterView<Scalar>, batch B: Int, length L: Int,
+                                 into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) {
+        try checkSequence(u.count, "u", batch: B, length: L)
+        var state = try makeState(batch: B, length: L, parameters: p)
+        try head.run(&state, u, length: L, into: y)
+    }
+}

@@ -12,7 +12,7 @@ import SSMKit
 /// `output_linear.0.bias` (2H). The initialization is the official one: Δ log-uniform in
 /// [0.001, 0.1], C complex normal, A by `S4DInitialization` (S4D-Lin by default), D standard
 /// normal, the 1×1 convolution PyTorch's U(±1/√H). Step mode runs `S4DRecurrence`.
-public final class S4DMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
+public final class S4DMixer<T: SSMScalar>: GatedConvolutionMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let width: Int
     public let modes: Int
@@ -21,7 +21,8 @@ public final class S4DMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public var layout: SequenceLayout { .channelMajor }
     public let parameterDeclarations: [ParameterDeclaration]
     let kernel: S4DKernel<T>
-    let head: GatedConvolution<T>
+    /// The output stage (D, GELU, the 1×1 convolution, the GLU) and its step mode.
+    public let head: GatedConvolution<T>
 
 
     /// - Throws: `SSMError` for non-positive sizes, an odd state size, or S4D-LegS (whose
@@ -123,22 +124,10 @@ public final class S4DMixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
         try head.makeState(engine: StepEngine(try recurrence(p), threads: threads), batch: batch, weight: p[S4DSlot.weight], bias: p[S4DSlot.bias])
     }
-
-    public func step(_ state: inout State, _ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
-                     into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try head.step(&state, u, into: y)
-    }
-
-    public func forwardRecurrent(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, batch B: Int, length L: Int,
-                                 into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try checkSequence(u.count, "u", batch: B, length: L)
-        var state = try makeState(batch: B, length: L, parameters: p)
-        try head.run(&state, u, length: L, into: y)
-    }
 }
 
 /// The declaration indices of the mixer's parameters.
-    enum S4DSlot {
+enum S4DSlot {
     static let logDt = 0, c = 1, logAReal = 2, aImag = 3, d = 4, weight = 5, bias = 6
     static let head = OutputStageSlots(d: d, weight: weight, bias: bias)
 }

@@ -13,7 +13,7 @@ import SSMKit
 /// One SSM per channel (S = H), rank 1, each starting from HiPPO-LegS
 /// (`S4LegSInitialization`); C̃ complex normal. Step mode runs `S4Recurrence` (linear
 /// form), whose C̃ is attuned to the length the state is made for.
-public final class S4Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
+public final class S4Mixer<T: SSMScalar>: GatedConvolutionMixer, @unchecked Sendable {
     public typealias Scalar = T
     public let width: Int
     public let modes: Int
@@ -21,7 +21,8 @@ public final class S4Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public var layout: SequenceLayout { .channelMajor }
     public let parameterDeclarations: [ParameterDeclaration]
     let kernel: S4Kernel<T>
-    let head: GatedConvolution<T>
+    /// The output stage (D, GELU, the 1×1 convolution, the GLU) and its step mode.
+    public let head: GatedConvolution<T>
 
 
     public init(width H: Int, state N: Int, threads: Int? = nil, effort: FFTPlannerEffort? = nil) throws(SSMError) {
@@ -137,18 +138,6 @@ public final class S4Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable {
     public func makeState(batch: Int, length: Int, parameters p: ParameterView<T>) throws(SSMError) -> State {
         try head.makeState(engine: StepEngine(try recurrence(p, length: length), as: T.self, threads: threads), batch: batch,
                            weight: p[S4Slot.weight], bias: p[S4Slot.bias])
-    }
-
-    public func step(_ state: inout State, _ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>,
-                     into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try head.step(&state, u, into: y)
-    }
-
-    public func forwardRecurrent(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, batch B: Int, length L: Int,
-                                 into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try checkSequence(u.count, "u", batch: B, length: L)
-        var state = try makeState(batch: B, length: L, parameters: p)
-        try head.run(&state, u, length: L, into: y)
     }
 }
 
