@@ -131,6 +131,42 @@ struct ConvolutionTests {
         }
     }
 
+    @Test("GELU fused into forward's copy-out, and its derivative into backward's copy-in, equal the separate passes bit for bit",
+          arguments: [ConvolutionCase.make(1, 1, 1), .make(2, 3, 7, c: 2), .make(3, 2, 100, 37, skip: false),
+                      .make(1, 2, 1000, 999, bidirectional: true), .make(2, 4, 1024)])
+    func fusedGELU(_ c: ConvolutionCase) throws {
+        try fusedGELU(c, Float.self)
+        try fusedGELU(c, Double.self)
+    }
+
+    private func fusedGELU<T: FFTScalar>(_ c: ConvolutionCase, _: T.Type) throws {
+        let (u, k, d) = c.inputs(T.self)
+        var rng = SeededGenerator(seed: 11)
+        let dY: [T] = .random(c.shape.outputCount, &rng)
+        let conv = try FFTConvolution<T>(shape: c.shape, threads: 2)
+        let n = c.shape.outputCount
+        // Separate passes: z, then GELU and GELU′ of all of z, then backward of dY ⊙ GELU′.
+        var z = [T](repeating: .nan, count: n)
+        try conv.forward(u: u, kernel: k, skip: d, y: &z)
+        var (g, derivative) = ([T](repeating: .nan, count: n), [T](repeating: .nan, count: n))
+        geluWithDerivative(z, &g, &derivative, count: n)
+        let zeros = { (count: Int) in [T](repeating: 0, count: count) }
+        var (dU, dK, dD): ([T]?, [T]?, [T]?) = (zeros(c.shape.inputCount), zeros(c.shape.kernelCount), d.map { _ in zeros(c.shape.skipCount) })
+        try conv.backward(dY: zip(dY, derivative).map { $0 * $1 }, u: u, kernel: k, skip: d, dU: &dU, dK: &dK, dD: &dD)
+        // Fused.
+        var (fusedG, fusedDerivative) = ([T](repeating: .nan, count: n), [T](repeating: .nan, count: n))
+        var (fU, fK, fD) = (zeros(c.shape.inputCount), zeros(c.shape.kernelCount), zeros(c.shape.skipCount))
+        withOptionalPointer(d) { skip in
+            conv.forward(u: u, kernel: k, skip: skip, y: &fusedG, geluDerivative: &fusedDerivative)
+            conv.backward(dY: dY, u: u, kernel: k, skip: skip, dU: &fU, dK: &fK, dD: &fD, outputDerivative: fusedDerivative)
+        }
+        #expect(fusedG == g, "\(c) \(T.self): GELU(z)")
+        #expect(fusedDerivative == derivative, "\(c) \(T.self): GELU′(z)")
+        #expect(fU == dU!, "\(c) \(T.self): dU")
+        #expect(fK == dK!, "\(c) \(T.self): dK")
+        if let dD { #expect(fD == dD, "\(c) \(T.self): dD") }
+    }
+
     @Test("backward accumulates: a second call adds the same gradients again")
     func backwardAccumulates() throws {
         let c = ConvolutionCase.make(2, 3, 50, 20, c: 2)

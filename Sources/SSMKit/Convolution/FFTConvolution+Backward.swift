@@ -12,11 +12,17 @@ extension FFTConvolution {
     /// spectra live in the worker's scratch, so no (B, H, n) intermediate exists and the batch
     /// is summed in a fixed order (results do not depend on the thread count).
     /// Transforms: C·H (kernel, for dU) + B·H·(C + 1) forward, B·H + C·H inverse.
+    ///
+    /// With `outputDerivative` (like dY: the GELU′ that `forward(…, geluDerivative:)` wrote),
+    /// the gradient taken back is dY ⊙ `outputDerivative`, the product formed as each row is
+    /// read into the transform: the gradients of ⟨dY, GELU(y)⟩.
     @inlinable
     public func backward(dY: UnsafePointer<T>, u: UnsafePointer<T>, kernel: UnsafePointer<T>,
                          skip: UnsafePointer<T>?, dU: UnsafeMutablePointer<T>?,
-                         dK: UnsafeMutablePointer<T>?, dD: UnsafeMutablePointer<T>?) {
+                         dK: UnsafeMutablePointer<T>?, dD: UnsafeMutablePointer<T>?,
+                         outputDerivative: UnsafePointer<T>? = nil) {
         arguments = Arguments()
+        arguments.outputDerivative = outputDerivative.map { UnsafeMutablePointer(mutating: $0) }
         arguments.dY = UnsafeMutablePointer(mutating: dY)
         arguments.u = UnsafeMutablePointer(mutating: u)
         arguments.kernel = UnsafeMutablePointer(mutating: kernel)
@@ -47,7 +53,12 @@ extension FFTConvolution {
                 fft.forward(s.input, s.spectrum)
             }
             for c in 0 ..< C {
-                s.input.update(from: a.dY! + ((b * C + c) * H + h) * L, count: L)
+                let row = ((b * C + c) * H + h) * L
+                if let derivative = a.outputDerivative {
+                    for t in 0 ..< L { s.input[t] = a.dY![row + t] * derivative[row + t] }
+                } else {
+                    s.input.update(from: a.dY! + row, count: L)
+                }
                 fft.forward(s.input, s.product)
                 if wantU {
                     // The kernel spectra already carry 1/n.
@@ -80,7 +91,7 @@ extension FFTConvolution {
         }
     }
 
-    /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:)``; checks every count and
+    /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:outputDerivative:)``; checks every count and
     /// accumulates into the non-nil gradients.
     /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
     ///   ``SSMError/value(argument:expected:)`` for a NaN or infinity in `d_y`, `u`, `k` or `D`.

@@ -86,6 +86,8 @@ public final class FFTConvolution<T: FFTScalar> {
         @usableFromInline var dU: UnsafeMutablePointer<T>?
         @usableFromInline var dK: UnsafeMutablePointer<T>?
         @usableFromInline var dD: UnsafeMutablePointer<T>?
+        /// Forward writes GELU′(z) here (and GELU(z) into y); backward multiplies dY by it.
+        @usableFromInline var outputDerivative: UnsafeMutablePointer<T>?
         @inlinable init() {}
     }
 
@@ -217,13 +219,19 @@ public final class FFTConvolution<T: FFTScalar> {
 
     /// y = k ∗ u + D·u (causal, or bidirectional per ``ConvolutionShape``). Overwrites `y`.
     ///
+    /// With `geluDerivative`, each output row z goes through the exact GELU as it leaves the
+    /// inverse transform, while it is in cache: y = GELU(z) and `geluDerivative` = GELU′(z)
+    /// (same shape as y), the values a separate GELU pass over z would give, with no pass over
+    /// z. ``backward(dY:u:kernel:skip:dU:dK:dD:outputDerivative:)`` takes that derivative back.
+    ///
     /// - Parameters: `u: (B, H, L)`, `kernel: (C or 2, H, Lk)`, `skip: (C, H)` or nil,
-    ///   `y: (B, C, H, L)`; pointers to at least that many elements.
+    ///   `y: (B, C, H, L)`, `geluDerivative` nil or like y; pointers to at least that many elements.
     /// - Complexity: O((B + 1)·C·H·n log n) time on ``threads`` threads.
     @inlinable
     public func forward(u: UnsafePointer<T>, kernel: UnsafePointer<T>, skip: UnsafePointer<T>?,
-                        y: UnsafeMutablePointer<T>) {
+                        y: UnsafeMutablePointer<T>, geluDerivative: UnsafeMutablePointer<T>? = nil) {
         arguments = Arguments()
+        arguments.outputDerivative = geluDerivative
         arguments.u = UnsafeMutablePointer(mutating: u)
         arguments.kernel = UnsafeMutablePointer(mutating: kernel)
         arguments.skip = skip.map { UnsafeMutablePointer(mutating: $0) }
@@ -258,7 +266,12 @@ public final class FFTConvolution<T: FFTScalar> {
                 spectralMultiply(s.spectrum, kernels + c * kernelStride, into: target, count: fft.spectrumCount)
             }
             fft.inverse(target, s.output)
-            (y + ((b * C + c) * H + h) * L).update(from: s.output, count: L)
+            let row = ((b * C + c) * H + h) * L
+            if let derivative = arguments.outputDerivative {
+                geluWithDerivative(s.output, y + row, derivative + row, count: L)
+            } else {
+                (y + row).update(from: s.output, count: L)
+            }
         }
     }
 
@@ -283,7 +296,7 @@ public final class FFTConvolution<T: FFTScalar> {
         fft.forward(real, out)
     }
 
-    /// Array form of ``forward(u:kernel:skip:y:)`` that checks every count and value.
+    /// Array form of ``forward(u:kernel:skip:y:geluDerivative:)`` that checks every count and value.
     /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
     ///   ``SSMError/value(argument:expected:)`` for a NaN or infinity in `u`, `k` or `D`, or for
     ///   finite inputs whose convolution overflows `T` (|y| can reach Σ|k|·max|u|). After that

@@ -27,10 +27,10 @@ public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
     /// place, out (B, D) written; `x.initialState` is ignored. Returns false (state and out
     /// then hold garbage in the rows concerned) when a value is not finite: the caller's
     /// inputs are not checked first.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
     ///
     /// `threads` > 1 splits the B·D rows over the worker pool when there are at least 512.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func callAsFunction(state: UnsafeMutablePointer<T>, _ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>,
                                threads: Int = 1) -> Bool {
         var x = x

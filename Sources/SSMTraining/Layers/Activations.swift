@@ -67,25 +67,8 @@ public enum Activation: String, Sendable, CaseIterable {
             let range = chunkRange(chunk, count)
             switch activation {
             case .gelu:
-                // e^{−v²/2} for the chunk through the vectorized exponential (into the
-                // derivative's own slots), then erf.
-                let g = pd.value + range.lowerBound
-                for i in range { pd.value[i] = -px.value[i] * px.value[i] / 2 }
-                T.vectorExp(g, g, range.count)
-                if T.self == Float.self {
-                    // Float: erf branch-free in C, from the exponential just computed.
-                    let x = UnsafeRawPointer(px.value + range.lowerBound).assumingMemoryBound(to: Float.self)
-                    let y = UnsafeMutableRawPointer(py.value + range.lowerBound).assumingMemoryBound(to: Float.self)
-                    vectorGELU(x, y, UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self), range.count)
-                    return
-                }
-                let norm = 1 / (2 * T.pi).squareRoot()
-                for i in range {
-                    let v = px.value[i]
-                    let phi = (1 + T.erf(v / T(2).squareRoot())) / 2
-                    py.value[i] = v * phi
-                    pd.value[i] = phi + v * pd.value[i] * norm
-                }
+                let lo = range.lowerBound
+                geluWithDerivative(px.value + lo, py.value + lo, pd.value + lo, count: range.count)
             case .silu:
                 for i in range {
                     let v = px.value[i], s = sigmoid(v)

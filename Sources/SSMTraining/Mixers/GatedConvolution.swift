@@ -4,7 +4,7 @@ import SSMKit
 /// H channels · L length; every buffer channel-major, u: (B, H, L).
 ///
 ///     z = k ∗ u + D·u          causal FFT convolution with the skip (FFTConvolution)
-///     g = GELU(z)              exact (erf) form
+///     g = GELU(z)              exact (erf) form, as each row of z leaves the inverse FFT
 ///     a = W·g + b              1×1 convolution, W: (2H, H), a: (B, 2H, L)
 ///     y = a[:, :H] ⊙ σ(a[:, H:])   GLU over channels
 ///
@@ -33,15 +33,15 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
         public internal(set) var dKernel: [T]
         /// GELU′(z) and σ of the GLU's gate half, kept from forward so backward is products.
         var geluDerivative: [T], g: [T], a: [T], gate: [T]
-        /// Scratch: z (forward) and dG → dZ (backward) share one buffer; dA; dW's partials.
-        var z: [T], dA: [T], partials: [T]
+        /// Scratch: dG (backward); dA; dW's partials.
+        var dG: [T], dA: [T], partials: [T]
 
         init(channels H: Int, batch B: Int, length L: Int, threads: Int) {
             (batch, length) = (B, L)
             kernel = [T](repeating: 0, count: H * L)
             dKernel = kernel
             geluDerivative = [T](repeating: 0, count: B * H * L)
-            (g, gate, z) = (geluDerivative, geluDerivative, geluDerivative)
+            (g, gate, dG) = (geluDerivative, geluDerivative, geluDerivative)
             a = [T](repeating: 0, count: B * 2 * H * L)
             dA = a
             partials = [T](repeating: 0, count: PointwiseConvolution.partialCount(batch: B, inputs: H, outputs: 2 * H, threads: threads))
@@ -94,14 +94,11 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                         activations act: Activations, into y: UnsafeMutablePointer<T>) throws(SSMError) {
         let (B, H, L) = (act.batch, channels, act.length)
         let conv = try convolution(act)
+        // g = GELU(z) and GELU′(z) as each row of z leaves the inverse transform.
         act.kernel.withUnsafeBufferPointer { k in
-            act.z.withUnsafeMutableBufferPointer { z in conv.forward(u: u, kernel: k.baseAddress!, skip: d, y: z.baseAddress!) }
-        }
-        act.z.withUnsafeBufferPointer { z in
             act.g.withUnsafeMutableBufferPointer { g in
-                act.geluDerivative.withUnsafeMutableBufferPointer { d in
-                    Activation.gelu.forwardWithDerivative(z.baseAddress!, y: g.baseAddress!, derivative: d.baseAddress!, count: B * H * L,
-                                                          threads: threads)
+                act.geluDerivative.withUnsafeMutableBufferPointer { derivative in
+                    conv.forward(u: u, kernel: k.baseAddress!, skip: d, y: g.baseAddress!, geluDerivative: derivative.baseAddress!)
                 }
             }
         }
@@ -135,10 +132,10 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                 }
             }
         }
-        // dG (into z's buffer), then dZ = dG ⊙ GELU′(z) in place.
+        // dG into z's buffer; the convolution's backward takes dZ = dG ⊙ GELU′(z) as it reads each row.
         act.dA.withUnsafeBufferPointer { dA in
             act.g.withUnsafeBufferPointer { g in
-                act.z.withUnsafeMutableBufferPointer { dG in
+                act.dG.withUnsafeMutableBufferPointer { dG in
                     act.partials.withUnsafeMutableBufferPointer { partials in
                         PointwiseConvolution.backward(dY: dA.baseAddress!, x: g.baseAddress!, weight: weight, batch: B, inputs: H, outputs: 2 * H,
                                                       length: L, dX: dG.baseAddress!, accumulate: false, dWeight: dWeight, dBias: dBias,
@@ -147,16 +144,14 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                 }
             }
         }
-        act.geluDerivative.withUnsafeBufferPointer { derivative in
-            act.z.withUnsafeMutableBufferPointer { dZ in
-                Elementwise.multiply(dZ.baseAddress!, derivative.baseAddress!, into: dZ.baseAddress!, count: B * H * L, threads: threads)
-            }
-        }
-        act.z.withUnsafeBufferPointer { dZ in
-            act.kernel.withUnsafeBufferPointer { k in
-                act.dKernel.withUnsafeMutableBufferPointer { dK in
-                    dK.update(repeating: 0)
-                    conv.backward(dY: dZ.baseAddress!, u: u, kernel: k.baseAddress!, skip: d, dU: dInput, dK: dK.baseAddress!, dD: dD)
+        act.dG.withUnsafeBufferPointer { dG in
+            act.geluDerivative.withUnsafeBufferPointer { derivative in
+                act.kernel.withUnsafeBufferPointer { k in
+                    act.dKernel.withUnsafeMutableBufferPointer { dK in
+                        dK.update(repeating: 0)
+                        conv.backward(dY: dG.baseAddress!, u: u, kernel: k.baseAddress!, skip: d, dU: dInput, dK: dK.baseAddress!, dD: dD,
+                                      outputDerivative: derivative.baseAddress!)
+                    }
                 }
             }
         }

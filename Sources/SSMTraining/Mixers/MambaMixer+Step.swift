@@ -129,12 +129,12 @@ extension MambaMixer {
     /// Scan mode from `state`: B sequences of L tokens h (B, L, M) → out (B, L, M), leaving in
     /// `state` the state after the last token, as L steps would (prefill for step mode, or one
     /// chunk of a longer sequence).
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     ///
     /// `activations` (of this (B, L), e.g. ``makeInferenceActivations(batch:length:)``, which
     /// mixers of one configuration may share) are the pass's buffers; without them the mixer
     /// uses its own, made once per (B, L).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func prefill(_ h: UnsafeBufferPointer<T>, length L: Int, parameters p: ParameterView<T>, state: inout State,
                         activations: Activations? = nil, into out: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         let B = state.batch

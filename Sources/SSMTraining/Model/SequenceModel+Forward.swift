@@ -78,6 +78,33 @@ private func makeActivations<M: SequenceMixer>(_ mixer: M, batch: Int, length: I
     try mixer.makeActivations(batch: batch, length: length)
 }
 
+/// acc[c] += Σ_(s, t) x[s·segmentStride + c·channelStride + t] for c in 0 ..< channels, each
+/// channel's values added one at a time in the order (s, t) of the plain double loop, so the bits
+/// are those of that loop; eight channels' chains run interleaved so that their additions overlap.
+private func addOrderedSums<T: FFTScalar>(_ x: UnsafePointer<T>, into acc: UnsafeMutablePointer<T>, channels: Int, channelStride: Int,
+                                          segments: Int, segmentStride: Int, count: Int) {
+    var c = 0
+    while c + 8 <= channels {
+        var (s0, s1, s2, s3) = (acc[c], acc[c + 1], acc[c + 2], acc[c + 3])
+        var (s4, s5, s6, s7) = (acc[c + 4], acc[c + 5], acc[c + 6], acc[c + 7])
+        for segment in 0 ..< segments {
+            let r = x + segment * segmentStride + c * channelStride
+            for t in 0 ..< count {
+                s0 += r[t]; s1 += r[channelStride + t]; s2 += r[2 * channelStride + t]; s3 += r[3 * channelStride + t]
+                s4 += r[4 * channelStride + t]; s5 += r[5 * channelStride + t]; s6 += r[6 * channelStride + t]; s7 += r[7 * channelStride + t]
+            }
+        }
+        (acc[c], acc[c + 1], acc[c + 2], acc[c + 3]) = (s0, s1, s2, s3)
+        (acc[c + 4], acc[c + 5], acc[c + 6], acc[c + 7]) = (s4, s5, s6, s7)
+        c += 8
+    }
+    for c in c ..< channels {
+        var sum = acc[c]
+        for segment in 0 ..< segments { let r = x + segment * segmentStride + c * channelStride; for t in 0 ..< count { sum += r[t] } }
+        acc[c] = sum
+    }
+}
+
 private func mixerForward<M: SequenceMixer>(_ mixer: M, _ u: UnsafeBufferPointer<M.Scalar>, _ p: ParameterView<M.Scalar>, _ act: AnyObject,
                                             _ y: UnsafeMutableBufferPointer<M.Scalar>) throws(SSMError) {
     try mixer.forward(u, parameters: p, activations: unsafeDowncast(act, to: M.Activations.self), into: y)
@@ -318,7 +345,7 @@ extension SequenceModel {
                         if stream == .tokenMajor {
                             for t in 0 ..< L { for c in 0 ..< H { row[c] += h[at(b, t, c)] } }
                         } else {
-                            for c in 0 ..< H { for t in 0 ..< L { row[c] += h[at(b, t, c)] } }
+                            addOrderedSums(h + b * H * L, into: row, channels: H, channelStride: L, segments: 1, segmentStride: 0, count: L)
                         }
                         for c in 0 ..< H { row[c] /= T(L) }
                     case .last: for c in 0 ..< H { row[c] = h[at(b, L - 1, c)] }
@@ -413,10 +440,15 @@ extension SequenceModel {
         for i in mixers.indices.reversed() {
             let mixer = mixers[i]
             let mismatch = mixer.layout != stream
-            if s.masked, let mask = s.mask(i) { Elementwise.multiply(dX, mask, into: dM, count: n, threads: threads) } else { dM.update(from: dX, count: n) }
-            var dY = UnsafePointer(dM)
+            // The mixer's dY is dX itself unless dropout or a relayout stands between them (dX
+            // is not written until the norm's backward, after the mixer's).
+            var dY = UnsafePointer(dX)
+            if s.masked, let mask = s.mask(i) {
+                Elementwise.multiply(dX, mask, into: dM, count: n, threads: threads)
+                dY = UnsafePointer(dM)
+            }
             if mismatch {
-                relayout(dM, from: stream, into: dMixerY, batch: B, length: L)
+                relayout(dY, from: stream, into: dMixerY, batch: B, length: L)
                 dY = UnsafePointer(dMixerY)
             }
             dMixerU.update(repeating: 0, count: n)
@@ -455,7 +487,7 @@ extension SequenceModel {
             if stream == .tokenMajor {
                 for b in 0 ..< B { for t in 0 ..< L { for c in 0 ..< H { g[bias + c] += dX[at(b, t, c)] } } }
             } else {
-                for c in 0 ..< H { var sum = g[bias + c]; for b in 0 ..< B { for t in 0 ..< L { sum += dX[at(b, t, c)] } }; g[bias + c] = sum }
+                addOrderedSums(dX, into: g + bias, channels: H, channelStride: L, segments: B, segmentStride: H * L, count: L)
             }
         }
     }
