@@ -316,21 +316,28 @@ SSM_CLONES void FN(ssm_exp)(const REAL *x, REAL *out, ptrdiff_t count) {
     for (; i < count; i++) out[i] = FN(exp_v)(x[i]);
 }
 
-// GLU's gate half: gate = σ(g) = 1/(1 + e^{−g}) and y = a·gate, sixteen lanes at a time with
-// the exponential above (so the same values as ssm_exp on −g, then the two operations).
-SSM_CLONES void FN(ssm_glu_forward)(const REAL *restrict a, const REAL *restrict g, REAL *restrict y, REAL *restrict gate,
-                                    ptrdiff_t count) {
+// GLU's gate half: gate = σ(g) = 1/(1 + e^{−g}) and y = a·gate, or y = r + a·gate when a
+// residual r is given (two roundings, the product's and the sum's, as a separate addition
+// would give), sixteen lanes at a time with the exponential above (so the same values as
+// ssm_exp on −g, then the operations).
+SSM_CLONES void FN(ssm_glu_forward)(const REAL *restrict a, const REAL *restrict g, const REAL *restrict residual, REAL *restrict y,
+                                    REAL *restrict gate, ptrdiff_t count) {
     ptrdiff_t i = 0;
     for (; i + 16 <= count; i += 16) {
         FN(v16) s = 1 / (1 + EXP16(-LOAD16(g + i)));
         FN(v16) v = LOAD16(a + i) * s;
+        if (residual) {
+            FN(v16) r = LOAD16(residual + i);
+            v = r + v;
+        }
         memcpy(gate + i, &s, sizeof s);
         memcpy(y + i, &v, sizeof v);
     }
     for (; i < count; i++) {
         REAL s = 1 / (1 + FN(exp_v)(-g[i]));
+        REAL v = a[i] * s;
         gate[i] = s;
-        y[i] = a[i] * s;
+        y[i] = residual ? residual[i] + v : v;
     }
 }
 

@@ -70,4 +70,34 @@ struct S4DLayerTests {
         #expect(throws: SSMError.self) { try S4DMixer<Double>(width: 0, state: 4) }
         #expect(throws: SSMError.self) { try S4DMixer<Double>(width: 2, state: 4, initialization: .legs) }
     }
+
+    @Test("forward adding a residual: S4D and S4 add it in the GLU's pass with the bits of a separate addition; Mamba leaves it to the caller",
+          arguments: [(2, 3, 17), (1, 4, 1), (3, 2, 100)])
+    func residual(_ shape: (Int, Int, Int)) throws {
+        let (B, H, L) = shape
+        try residual(try S4DMixer<Float>(width: H, state: 4, threads: 2), B, L, fused: true)
+        try residual(try S4Mixer<Float>(width: H, state: 4, threads: 2), B, L, fused: true)
+        try residual(try S4DMixer<Double>(width: H, state: 4, threads: 2), B, L, fused: true)
+        try residual(try MambaMixer<Float>(width: H, state: 4, threads: 2), B, L, fused: false)
+    }
+
+    private func residual<M: SequenceMixer>(_ mixer: M, _ B: Int, _ L: Int, fused: Bool) throws {
+        let p = try mixer.initialParameters(seed: 5)
+        var rng = SplitMix64(seed: 6)
+        let n = B * L * mixer.width
+        let u = (0 ..< n).map { _ in M.Scalar(Double.random(in: -1 ..< 1, using: &rng)) }
+        let x = (0 ..< n).map { _ in M.Scalar(Double.random(in: -1 ..< 1, using: &rng)) }
+        let plain = try mixer.forward(u, batch: B, length: L, parameters: p).y
+        var y = [M.Scalar](repeating: .nan, count: n)
+        let act = try mixer.makeActivations(batch: B, length: L)
+        let added = try mixer.withParameterView(p) { (view: ParameterView<M.Scalar>) throws(SSMError) in
+            try u.withUnsafeBufferPointer { (u: UnsafeBufferPointer<M.Scalar>) throws(SSMError) in
+                try y.withUnsafeMutableBufferPointer { (y: inout UnsafeMutableBufferPointer<M.Scalar>) throws(SSMError) in
+                    try mixer.forward(u, parameters: view, activations: act, adding: x, into: y)
+                }
+            }
+        }
+        #expect(added == fused, "\(M.self)")
+        #expect(y == (fused ? zip(x, plain).map { $0 + $1 } : plain), "\(M.self) B=\(B) L=\(L)")
+    }
 }

@@ -48,8 +48,9 @@
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \
     void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);                                   \
                                                                                                   \
-    /* GLU's gate half on the same exponential: gate = 1/(1 + exp(−g)), y = a · gate. */        \
-    void ssm_glu_forward_##SUFFIX(const T *a, const T *g, T *y, T *gate, ptrdiff_t count);        \
+    /* GLU's gate half on the same exponential: gate = 1/(1 + exp(−g)), y = a · gate, plus */  \
+    /* residual[i] when residual is not NULL. */                                                  \
+    void ssm_glu_forward_##SUFFIX(const T *a, const T *g, const T *residual, T *y, T *gate, ptrdiff_t count); \
                                                                                                   \
     /* GLU's backward from the kept gate: da = dy · gate, dg = dy · a · gate · (1 − gate), */  \
     /* written, or added when accumulate is non-zero. */                                          \

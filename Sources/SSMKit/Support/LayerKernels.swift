@@ -47,15 +47,15 @@ package func layerNormChannelMajorBackward<T: FFTScalar>(dY: UnsafePointer<T>, x
 /// The Doubles of scratch one ``layerNormChannelMajorBackward(dY:x:weight:mean:inverseDeviation:dX:dWeight:dBias:scratch:channels:length:)`` call needs.
 package func layerNormChannelMajorScratchCount(length L: Int) -> Int { 2 * min(L, Int(SSM_LAYER_NORM_TILE)) }
 
-/// GLU's gate σ(g) and output a·σ(g) of `count` values (`ssm_glu_forward_f32`: the vectorized
-/// exponential of the scan, then 1/(1 + e^{−g})).
-package func gluForward<T: FFTScalar>(_ a: UnsafePointer<T>, _ g: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
-                                      count: Int) {
+/// GLU's gate σ(g) and output a·σ(g) of `count` values, or residual + a·σ(g) when `residual`
+/// is given (`ssm_glu_forward_f32`: the vectorized exponential of the scan, then 1/(1 + e^{−g})).
+package func gluForward<T: FFTScalar>(_ a: UnsafePointer<T>, _ g: UnsafePointer<T>, residual: UnsafePointer<T>?, y: UnsafeMutablePointer<T>,
+                                      gate: UnsafeMutablePointer<T>, count: Int) {
     if T.self == Float.self {
-        ssm_glu_forward_f32(float(a), float(g), float(y), float(gate), count)
+        ssm_glu_forward_f32(float(a), float(g), residual.map { float($0) }, float(y), float(gate), count)
     } else {
         precondition(T.self == Double.self, "gluForward: Float or Double")
-        ssm_glu_forward_f64(double(a), double(g), double(y), double(gate), count)
+        ssm_glu_forward_f64(double(a), double(g), residual.map { double($0) }, double(y), double(gate), count)
     }
 }
 

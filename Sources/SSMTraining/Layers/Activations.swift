@@ -132,15 +132,18 @@ public enum GLU {
         return (y, gate)
     }
 
-    /// ``forwardWithGate(_:blocks:half:threads:)`` into the caller's buffers.
-    public static func forwardWithGate<T: FFTScalar>(_ x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>,
-                                                     blocks: Int, half n: Int, threads: Int = 1) {
-        WorkerPool.forEachInParallel(chunkCount(blocks * n), threads: threads, (SendableBox(x), SendableBox(y), SendableBox(gate), n, blocks * n)) {
-            context, chunk, _ in
-            let (px, py, pg, n, count) = context
+    /// ``forwardWithGate(_:blocks:half:threads:)`` into the caller's buffers. With `residual`
+    /// ((blocks, n), not overlapping y), y = residual + a ⊙ σ(g): a residual connection added in
+    /// the same pass, with the bits of a separate addition.
+    public static func forwardWithGate<T: FFTScalar>(_ x: UnsafePointer<T>, residual: UnsafePointer<T>? = nil, y: UnsafeMutablePointer<T>,
+                                                     gate: UnsafeMutablePointer<T>, blocks: Int, half n: Int, threads: Int = 1) {
+        let pointers = (SendableBox(x), residual.map { SendableBox($0) }, SendableBox(y), SendableBox(gate))
+        WorkerPool.forEachInParallel(chunkCount(blocks * n), threads: threads, (pointers, n, blocks * n)) { context, chunk, _ in
+            let ((px, pr, py, pg), n, count) = context
             let range = chunkRange(chunk, count)
             forEachSegment(range, half: n) { b, i, j, count in
-                gluForward(px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, y: py.value + j, gate: pg.value + j, count: count)
+                gluForward(px.value + b * 2 * n + i, px.value + b * 2 * n + n + i, residual: pr.map { $0.value + j }, y: py.value + j,
+                           gate: pg.value + j, count: count)
             }
         }
     }

@@ -67,14 +67,14 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
         }
     }
 
-    /// ``forward(_:d:weight:bias:activations:into:)`` with D, W and b read from a mixer's
-    /// parameters at `slots`, the counts of u and y checked.
+    /// ``forward(_:d:weight:bias:activations:residual:into:)`` with D, W and b read from a
+    /// mixer's parameters at `slots`, the counts of u and y checked.
     public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, slots: OutputStageSlots, activations act: Activations,
-                        into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+                        residual: UnsafePointer<T>? = nil, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         try check(u.count, "u", act)
         try check(y.count, "y", act)
         try forward(u.baseAddress!, d: p[slots.d].baseAddress!, weight: p[slots.weight].baseAddress!, bias: p[slots.bias].baseAddress!,
-                    activations: act, into: y.baseAddress!)
+                    activations: act, residual: residual, into: y.baseAddress!)
     }
 
     /// ``backward(_:input:d:weight:activations:dInput:dD:dWeight:dBias:)`` with D, W, b and
@@ -88,10 +88,12 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
     }
 
     /// y: (B, H, L) from u: (B, H, L) and the kernel in `act.kernel`; D: (H), W: (2H, H), b: (2H).
+    /// With `residual` ((B, H, L), not overlapping y), y = residual + GLU(a): the block's
+    /// residual connection added by the GLU's pass, with the bits of a separate addition.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ u: UnsafePointer<T>, d: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>,
-                        activations act: Activations, into y: UnsafeMutablePointer<T>) throws(SSMError) {
+                        activations act: Activations, residual: UnsafePointer<T>? = nil, into y: UnsafeMutablePointer<T>) throws(SSMError) {
         let (B, H, L) = (act.batch, channels, act.length)
         let conv = try convolution(act)
         // g = GELU(z) and GELU′(z) as each row of z leaves the inverse transform.
@@ -110,7 +112,7 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
         }
         act.a.withUnsafeBufferPointer { a in
             act.gate.withUnsafeMutableBufferPointer { gate in
-                GLU.forwardWithGate(a.baseAddress!, y: y, gate: gate.baseAddress!, blocks: B, half: H * L, threads: threads)
+                GLU.forwardWithGate(a.baseAddress!, residual: residual, y: y, gate: gate.baseAddress!, blocks: B, half: H * L, threads: threads)
             }
         }
     }

@@ -21,6 +21,8 @@ public enum SequenceLayout: Sendable, Equatable {
 ///   the same shape and layout, keeping what backward needs in `activations`;
 /// - ``backward(_:input:parameters:activations:dInput:gradients:)`` **adds** the gradients of
 ///   Σ dY ⊙ y into `dInput` and `gradients` (it never overwrites them);
+/// - ``forward(_:parameters:activations:adding:into:)`` may add the block's residual as it
+///   writes y (returning true), with the bits of a separate addition; by default it does not;
 /// - ``forwardRecurrent(_:parameters:batch:length:into:)`` computes the same y one token at a
 ///   time from a state (step mode), and agrees with forward to rounding;
 /// - one object runs one pass at a time; concurrent passes need one mixer each.
@@ -45,6 +47,14 @@ public protocol SequenceMixer<Scalar>: AnyObject, Sendable {
     func forward(_ u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>, activations: Activations,
                  into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError)
 
+    /// The block's output with its residual connection, y = residual + forward(u), where the
+    /// mixer's last pass can add `residual` (the shape of y, not overlapping it) as it writes y,
+    /// with the bits of a separate addition: returns true. The default runs
+    /// ``forward(_:parameters:activations:into:)`` and returns false, leaving the addition to
+    /// the caller.
+    func forward(_ u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>, activations: Activations,
+                 adding residual: UnsafePointer<Scalar>, into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) -> Bool
+
     /// Adds the gradients of Σ dY ⊙ y into dInput (the shape of u) and `gradients`; u is the
     /// input of the forward pass that filled `activations`.
     func backward(_ dY: UnsafeBufferPointer<Scalar>, input u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>,
@@ -67,6 +77,12 @@ public protocol SequenceMixer<Scalar>: AnyObject, Sendable {
 }
 
 extension SequenceMixer {
+    public func forward(_ u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>, activations: Activations,
+                        adding residual: UnsafePointer<Scalar>, into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) -> Bool {
+        try forward(u, parameters: parameters, activations: activations, into: y)
+        return false
+    }
+
     public func forwardRecurrent(_ u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>, batch B: Int, length L: Int,
                                  into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) {
         let H = width

@@ -110,6 +110,12 @@ private func mixerForward<M: SequenceMixer>(_ mixer: M, _ u: UnsafeBufferPointer
     try mixer.forward(u, parameters: p, activations: unsafeDowncast(act, to: M.Activations.self), into: y)
 }
 
+/// y = residual + the mixer's y; true when the mixer added the residual itself.
+private func mixerForward<M: SequenceMixer>(_ mixer: M, _ u: UnsafeBufferPointer<M.Scalar>, _ p: ParameterView<M.Scalar>, _ act: AnyObject,
+                                            adding residual: UnsafePointer<M.Scalar>, _ y: UnsafeMutableBufferPointer<M.Scalar>) throws(SSMError) -> Bool {
+    try mixer.forward(u, parameters: p, activations: unsafeDowncast(act, to: M.Activations.self), adding: residual, into: y)
+}
+
 private func mixerBackward<M: SequenceMixer>(_ mixer: M, _ dY: UnsafeBufferPointer<M.Scalar>, _ u: UnsafeBufferPointer<M.Scalar>,
                                              _ p: ParameterView<M.Scalar>, _ act: AnyObject, _ dU: UnsafeMutableBufferPointer<M.Scalar>,
                                              _ g: GradientView<M.Scalar>) throws(SSMError) {
@@ -304,6 +310,14 @@ extension SequenceModel {
                 if mismatch { relayout(nx, from: stream, into: s.mixerInput(i), batch: B, length: L) }
                 let u = UnsafeBufferPointer(start: UnsafePointer(mismatch ? s.mixerInput(i) : nx), count: n)
                 let view = ParameterView(base: p + blocks[i].mixerOffset, layout: blocks[i].mixer)
+                if !recurrent, !mismatch, !s.masked {
+                    // xᵢ₊₁ = xᵢ + mixer(norm(xᵢ)) straight into the stream, the addition in the mixer's last pass if it can.
+                    let next = UnsafeMutableBufferPointer(start: s.stream(i + 1), count: n)
+                    if try !mixerForward(mixer, u, view, s.mixerActivations[i], adding: x, next) {
+                        Elementwise.add(x, next.baseAddress!, into: next.baseAddress!, count: n, threads: threads)
+                    }
+                    continue
+                }
                 let y = UnsafeMutableBufferPointer(start: s.scratch[1], count: n)
                 if recurrent {
                     try mixer.forwardRecurrent(u, parameters: view, batch: B, length: L, into: y)
