@@ -23,4 +23,13 @@ void ssm_spectral_multiply_f64(const double *a, const double *b, double *out, pt
 void ssm_spectral_multiply_conjugate_f32(const float *a, const float *b, float *out, ptrdiff_t count, int accumulate);
 void ssm_spectral_multiply_conjugate_f64(const double *a, const double *b, double *out, ptrdiff_t count, int accumulate);
 
+/// Real rows (not spectra): out[i] = a[i] · b[i]; out[i] += a[i]; out[i] += a[i] · scale (the
+/// product rounded before the sum).
+void ssm_row_multiply_f32(const float *a, const float *b, float *out, ptrdiff_t count);
+void ssm_row_multiply_f64(const double *a, const double *b, double *out, ptrdiff_t count);
+void ssm_row_add_f32(float *out, const float *a, ptrdiff_t count);
+void ssm_row_add_f64(double *out, const double *a, ptrdiff_t count);
+void ssm_row_add_scaled_f32(float *out, const float *a, float scale, ptrdiff_t count);
+void ssm_row_add_scaled_f64(double *out, const double *a, double scale, ptrdiff_t count);
+
 #endif

@@ -55,7 +55,7 @@ extension FFTConvolution {
             for c in 0 ..< C {
                 let row = ((b * C + c) * H + h) * L
                 if let derivative = a.outputDerivative {
-                    for t in 0 ..< L { s.input[t] = a.dY![row + t] * derivative[row + t] }
+                    rowMultiply(a.dY! + row, derivative + row, into: s.input, count: L)
                 } else {
                     s.input.update(from: a.dY! + row, count: L)
                 }
@@ -72,16 +72,14 @@ extension FFTConvolution {
             }
             if let dU = a.dU {
                 fft.inverse(s.dUSpectrum, s.output)
-                let out = dU + (b * H + h) * L
-                for t in 0 ..< L { out[t] += s.output[t] }
+                rowAdd(s.output, into: dU + (b * H + h) * L, count: L)
             }
         }
         guard wantK else { return }
         for c in 0 ..< C {
             fft.inverse(s.dKSpectra + c * spectrumStride, s.output)
             if let dK = a.dK {
-                let out = dK + (c * H + h) * Lk
-                for j in 0 ..< Lk { out[j] += s.output[j] * scale }
+                rowAdd(s.output, into: dK + (c * H + h) * Lk, scale: scale, count: Lk)
                 if shape.bidirectional {
                     let backward = dK + (H + h) * Lk
                     for j in 1 ... Lk { backward[j - 1] += s.output[n - j] * scale }

@@ -30,3 +30,32 @@ func spectralMultiplyConjugate<T: FFTScalar>(_ a: UnsafePointer<Complex<T>>, _ b
     T.spectralMultiplyConjugate(UnsafeRawPointer(a), UnsafeRawPointer(b), UnsafeMutableRawPointer(out),
                                 count, accumulate)
 }
+
+// Real rows on either side of the transforms (the copy-in product of backward, the gradients'
+// accumulation), in C for the same reason; each clone rounds as the scalar loop does.
+
+/// `out[i] = a[i] · b[i]`; `out` overlaps neither.
+@usableFromInline
+func rowMultiply<T: FFTScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int) {
+    if T.self == Float.self {
+        ssm_row_multiply_f32(real(a), real(b), real(out), count)
+    } else {
+        ssm_row_multiply_f64(real(a), real(b), real(out), count)
+    }
+}
+
+/// `out[i] += a[i]`, or `out[i] += a[i] · scale` (rounded before the sum); `out` does not overlap `a`.
+@usableFromInline
+func rowAdd<T: FFTScalar>(_ a: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, scale: T? = nil, count: Int) {
+    switch (T.self == Float.self, scale) {
+    case (true, nil): ssm_row_add_f32(real(out), real(a), count)
+    case (false, nil): ssm_row_add_f64(real(out), real(a), count)
+    case let (true, scale?): ssm_row_add_scaled_f32(real(out), real(a), unsafeBitCast(scale, to: Float.self), count)
+    case let (false, scale?): ssm_row_add_scaled_f64(real(out), real(a), unsafeBitCast(scale, to: Double.self), count)
+    }
+}
+
+@inline(__always) private func real<T, U>(_ p: UnsafePointer<T>) -> UnsafePointer<U> { UnsafeRawPointer(p).assumingMemoryBound(to: U.self) }
+@inline(__always) private func real<T, U>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<U> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self)
+}
