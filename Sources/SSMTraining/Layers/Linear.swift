@@ -56,13 +56,25 @@ public enum PointwiseConvolution {
     public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
                                              y: UnsafeMutablePointer<T>, batch B: Int, inputs I: Int, outputs O: Int, length L: Int,
                                              threads: Int = 1) {
+        forward(x, weight: w, bias: b, y: y, batch: B, inputs: I, outputs: O, length: L, glu: nil, threads: threads)
+    }
+
+    /// The forward pass, then (with `glu`) the GLU over y's channels applied to each sequence
+    /// right after its GEMM, while y_b is in cache: the values of ``GLU`` run afterwards.
+    static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
+                                      y: UnsafeMutablePointer<T>, batch B: Int, inputs I: Int, outputs O: Int, length L: Int,
+                                      glu: GLUStage<T>?, threads: Int) {
         let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y))
-        WorkerPool.forEachInParallel(B, threads: threads, (pointers, I, O, L)) { context, batch, _ in
-            let ((px, pw, pb, py), I, O, L) = context
+        WorkerPool.forEachInParallel(B, threads: threads, (pointers, glu.map { SendableBox($0) }, I, O, L)) { context, batch, _ in
+            let ((px, pw, pb, py), glu, I, O, L) = context
             let y = py.value + batch * O * L
             for o in 0 ..< O { (y + o * L).update(repeating: pb.value[o], count: L) }
             T.gemm(transposeA: false, transposeB: false, m: O, n: L, k: I, alpha: 1, a: pw.value, lda: I,
                    b: px.value + batch * I * L, ldb: L, beta: 1, c: y, ldc: L)
+            if let stage = glu?.value {
+                let half = O / 2 * L, out = batch * half
+                gluForward(y, y + half, residual: stage.residual.map { $0 + out }, y: stage.y + out, gate: stage.gate + out, count: half)
+            }
         }
     }
 
@@ -103,15 +115,33 @@ public enum PointwiseConvolution {
                                               inputs I: Int, outputs O: Int, length L: Int, dX: UnsafeMutablePointer<T>, accumulate: Bool,
                                               dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
                                               partials: UnsafeMutablePointer<T>, threads: Int = 1) {
+        backward(dY: dY, x: x, weight: w, batch: B, inputs: I, outputs: O, length: L, dX: dX, accumulate: accumulate, dWeight: dWeight,
+                 dBias: dBias, partials: partials, glu: nil, threads: threads)
+    }
+
+    /// The backward pass; with `glu`, each sequence's dY_b is first written into `dY` as the
+    /// gradient through the GLU that `forward(…, glu:)` applied (from that GLU's output
+    /// gradient, y and the kept gate), so dY_b is in cache for the GEMMs that read it.
+    static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>, batch B: Int,
+                                       inputs I: Int, outputs O: Int, length L: Int, dX: UnsafeMutablePointer<T>, accumulate: Bool,
+                                       dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
+                                       partials: UnsafeMutablePointer<T>, glu: GLUGradientStage<T>?, threads: Int) {
         let workers = max(1, min(threads, B))
         let stride = O * (I + 1)  // per worker: its dW (O, I), then its db (O)
         partials.update(repeating: 0, count: workers * stride)
         let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(partials))
         // Worker j takes sequences j, j + workers, …: a fixed assignment, so the sum's order is too.
-        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, B, I, O, L, workers, accumulate, stride)) { context, j, _ in
-            let ((pdY, px, pw, pdX, partials), B, I, O, L, workers, accumulate, stride) = context
+        let shape = (B, I, O, L, workers, accumulate, stride)
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, glu.map { SendableBox($0) }, shape)) { context, j, _ in
+            let ((pdY, px, pw, pdX, partials), glu, (B, I, O, L, workers, accumulate, stride)) = context
             let (dW, db) = (partials.value + j * stride, partials.value + j * stride + O * I)
             for batch in Swift.stride(from: j, to: B, by: workers) {
+                if let stage = glu?.value {
+                    let (half, a) = (O / 2 * L, stage.a + batch * O * L)
+                    let dA = UnsafeMutablePointer(mutating: pdY.value + batch * O * L)
+                    gluBackward(dY: stage.dY + batch * half, a: a, gate: stage.gate + batch * half, dA: dA, dG: dA + half, count: half,
+                                accumulate: false)
+                }
                 T.gemm(transposeA: true, transposeB: false, m: I, n: L, k: O, alpha: 1, a: pw.value, lda: I,
                        b: pdY.value + batch * O * L, ldb: L, beta: accumulate ? 1 : 0, c: pdX.value + batch * I * L, ldc: L)
                 T.gemm(transposeA: false, transposeB: true, m: O, n: I, k: L, alpha: 1,
@@ -125,4 +155,17 @@ public enum PointwiseConvolution {
             for o in 0 ..< O { dBias[o] += partials[j * stride + O * I + o] }
         }
     }
+}
+
+/// The GLU that ``PointwiseConvolution/forward(_:weight:bias:y:batch:inputs:outputs:length:glu:threads:)``
+/// applies to each sequence's output a_b (2n channels): y_b = a_b[:n] ⊙ σ(a_b[n:]), plus
+/// `residual` when given, the gate σ kept; the layout of ``GLU`` with blocks = B.
+struct GLUStage<T> {
+    var y: UnsafeMutablePointer<T>, gate: UnsafeMutablePointer<T>, residual: UnsafePointer<T>?
+}
+
+/// What backward needs to take the gradient back through that GLU: dY of its output, its input
+/// a (the convolution's output) and the gate forward kept.
+struct GLUGradientStage<T> {
+    var dY: UnsafePointer<T>, a: UnsafePointer<T>, gate: UnsafePointer<T>
 }

@@ -104,15 +104,21 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                 }
             }
         }
+        // The GLU on each sequence right after its GEMM when the sequences fill the workers;
+        // otherwise as a pass of its own, split over positions.
+        let perSequence = B >= threads
         act.g.withUnsafeBufferPointer { g in
             act.a.withUnsafeMutableBufferPointer { a in
-                PointwiseConvolution.forward(g.baseAddress!, weight: weight, bias: bias, y: a.baseAddress!, batch: B, inputs: H,
-                                             outputs: 2 * H, length: L, threads: threads)
-            }
-        }
-        act.a.withUnsafeBufferPointer { a in
-            act.gate.withUnsafeMutableBufferPointer { gate in
-                GLU.forwardWithGate(a.baseAddress!, residual: residual, y: y, gate: gate.baseAddress!, blocks: B, half: H * L, threads: threads)
+                act.gate.withUnsafeMutableBufferPointer { gate in
+                    PointwiseConvolution.forward(g.baseAddress!, weight: weight, bias: bias, y: a.baseAddress!, batch: B, inputs: H,
+                                                 outputs: 2 * H, length: L,
+                                                 glu: perSequence ? GLUStage(y: y, gate: gate.baseAddress!, residual: residual) : nil,
+                                                 threads: threads)
+                    if !perSequence {
+                        GLU.forwardWithGate(a.baseAddress!, residual: residual, y: y, gate: gate.baseAddress!, blocks: B, half: H * L,
+                                            threads: threads)
+                    }
+                }
             }
         }
     }
@@ -126,22 +132,27 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                          dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>) throws(SSMError) {
         let (B, H, L) = (act.batch, channels, act.length)
         let conv = try convolution(act)
+        // dA through the GLU (per sequence inside the 1×1 convolution's backward, as forward
+        // did), then dG into its own buffer; the convolution's backward takes dZ = dG ⊙ GELU′(z)
+        // as it reads each row.
+        let perSequence = B >= threads
         act.a.withUnsafeBufferPointer { a in
             act.gate.withUnsafeBufferPointer { gate in
                 act.dA.withUnsafeMutableBufferPointer { dA in
-                    GLU.backward(dY: dY, x: a.baseAddress!, gate: gate.baseAddress!, blocks: B, half: H * L, dX: dA.baseAddress!,
-                                 accumulate: false, threads: threads)
-                }
-            }
-        }
-        // dG into z's buffer; the convolution's backward takes dZ = dG ⊙ GELU′(z) as it reads each row.
-        act.dA.withUnsafeBufferPointer { dA in
-            act.g.withUnsafeBufferPointer { g in
-                act.dG.withUnsafeMutableBufferPointer { dG in
-                    act.partials.withUnsafeMutableBufferPointer { partials in
-                        PointwiseConvolution.backward(dY: dA.baseAddress!, x: g.baseAddress!, weight: weight, batch: B, inputs: H, outputs: 2 * H,
-                                                      length: L, dX: dG.baseAddress!, accumulate: false, dWeight: dWeight, dBias: dBias,
-                                                      partials: partials.baseAddress!, threads: threads)
+                    if !perSequence {
+                        GLU.backward(dY: dY, x: a.baseAddress!, gate: gate.baseAddress!, blocks: B, half: H * L, dX: dA.baseAddress!,
+                                     accumulate: false, threads: threads)
+                    }
+                    act.g.withUnsafeBufferPointer { g in
+                        act.dG.withUnsafeMutableBufferPointer { dG in
+                            act.partials.withUnsafeMutableBufferPointer { partials in
+                                PointwiseConvolution.backward(dY: dA.baseAddress!, x: g.baseAddress!, weight: weight, batch: B, inputs: H,
+                                                              outputs: 2 * H, length: L, dX: dG.baseAddress!, accumulate: false, dWeight: dWeight,
+                                                              dBias: dBias, partials: partials.baseAddress!,
+                                                              glu: perSequence ? GLUGradientStage(dY: dY, a: a.baseAddress!, gate: gate.baseAddress!) : nil,
+                                                              threads: threads)
+                            }
+                        }
                     }
                 }
             }
