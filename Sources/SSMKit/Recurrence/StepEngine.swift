@@ -119,21 +119,32 @@ public struct StepEngine<T: StepRowScalar>: Sendable {
         let (B, H, C) = (state.batch, channels, copies)
         if u.count != B * H { throw SSMError.shape(argument: "u", expected: "(B, H) = (\(B), \(H))", actual: [u.count]) }
         if y.count != B * C * H { throw SSMError.shape(argument: "y", expected: "(B, C, H) = (\(B), \(C), \(H))", actual: [y.count]) }
+        u.withUnsafeBufferPointer { u in
+            y.withUnsafeMutableBufferPointer { y in stepRows(&state, u.baseAddress!, y.baseAddress!) }
+        }
+    }
+
+    /// ``step(_:u:y:)`` on the caller's buffers, which must hold B·H values (u) and B·C·H (y)
+    /// for the state's B. Allocates nothing.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func step(_ state: inout State, u: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
+        stepRows(&state, u, y)
+    }
+
+    @inline(__always)
+    func stepRows(_ state: inout State, _ u: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>) {
+        let (B, H, C) = (state.batch, channels, copies)
         let workCount = 2 * size
         withUnsafeTemporaryAllocation(of: T.self, capacity: max(1, workCount)) { work in
-            u.withUnsafeBufferPointer { u in
-                y.withUnsafeMutableBufferPointer { y in
-                    state.xRe.withUnsafeMutableBufferPointer { xRe in
-                        state.xIm.withUnsafeMutableBufferPointer { xIm in
-                            // Channel-major, so each channel's operator is read once per step.
-                            for h in 0 ..< H {
-                                for b in 0 ..< B {
-                                    let row = b * H + h
-                                    stepRow(h, u: u.baseAddress! + row, uStride: 1, y: y.baseAddress! + b * C * H + h, yCopy: H,
-                                            yStride: 1, steps: 1, xRe: xRe.baseAddress! + row * size,
-                                            xIm: xIm.baseAddress! + row * size, work: work.baseAddress!)
-                                }
-                            }
+            state.xRe.withUnsafeMutableBufferPointer { xRe in
+                state.xIm.withUnsafeMutableBufferPointer { xIm in
+                    // Channel-major, so each channel's operator is read once per step.
+                    for h in 0 ..< H {
+                        for b in 0 ..< B {
+                            let row = b * H + h
+                            stepRow(h, u: u + row, uStride: 1, y: y + b * C * H + h, yCopy: H, yStride: 1, steps: 1,
+                                    xRe: xRe.baseAddress! + row * size, xIm: xIm.baseAddress! + row * size, work: work.baseAddress!)
                         }
                     }
                 }

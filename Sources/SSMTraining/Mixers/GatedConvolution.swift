@@ -171,27 +171,49 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
     }
 
     /// Step mode of a convolution mixer: its recurrence (the kernel and D as a state space
-    /// model), that recurrence's state for B sequences, and the output stage's weights.
+    /// model), that recurrence's state for B sequences, the output stage's weights, and the
+    /// buffers of one step (so that stepping allocates nothing).
     public struct RecurrentState {
         let engine: StepEngine<T>
         var state: StepEngine<T>.State
         let weight: [T], bias: [T]
+        /// One step's z, GELU′ (scratch), g, gate (each B·H) and a (B·2H).
+        var scratch: [T]
     }
 
     /// The zero state of `batch` sequences for `engine`, the recurrence of the mixer's kernel.
     public func makeState(engine: StepEngine<T>, batch: Int, weight: UnsafeBufferPointer<T>,
                           bias: UnsafeBufferPointer<T>) throws(SSMError) -> RecurrentState {
-        RecurrentState(engine: engine, state: try engine.makeState(batch: batch), weight: Array(weight), bias: Array(bias))
+        RecurrentState(engine: engine, state: try engine.makeState(batch: batch), weight: Array(weight), bias: Array(bias),
+                       scratch: [T](repeating: 0, count: 6 * batch * channels))
     }
 
     /// One token per sequence: u (B, H) → y (B, H): z from the recurrence's step, then the
-    /// output stage.
+    /// output stage. Allocates nothing.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func step(_ s: inout RecurrentState, _ u: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        var z = [T](repeating: 0, count: u.count)
-        try s.engine.step(&s.state, u: Array(u), y: &z)
-        finish(z, s, length: 1, into: y)
+        let (B, H) = (s.state.batch, channels)
+        guard u.count == B * H else { throw SSMError.shape(argument: "u", expected: "(B, H) = (\(B), \(H))", actual: [u.count]) }
+        guard y.count == B * H else { throw SSMError.shape(argument: "y", expected: "(B, H) = (\(B), \(H))", actual: [y.count]) }
+        let n = B * H
+        // The buffers move out of the state for the step (no copy: an empty array allocates nothing).
+        var buffers: [T] = []
+        swap(&buffers, &s.scratch)
+        defer { swap(&buffers, &s.scratch) }
+        buffers.withUnsafeMutableBufferPointer { scratch in
+            let (z, derivative, g, gate, a) = (scratch.baseAddress!, scratch.baseAddress! + n, scratch.baseAddress! + 2 * n,
+                                               scratch.baseAddress! + 3 * n, scratch.baseAddress! + 4 * n)
+            s.engine.step(&s.state, u: u.baseAddress!, y: z)
+            geluWithDerivative(z, g, derivative, count: n)
+            s.weight.withUnsafeBufferPointer { w in
+                s.bias.withUnsafeBufferPointer { b in
+                    PointwiseConvolution.forward(g, weight: w.baseAddress!, bias: b.baseAddress!, y: a, batch: B, inputs: H, outputs: 2 * H,
+                                                 length: 1, threads: threads)
+                }
+            }
+            GLU.forwardWithGate(a, y: y.baseAddress!, gate: gate, blocks: B, half: H, threads: threads)
+        }
     }
 
     /// `length` tokens of B sequences, u and y (B, H, L): the recurrence stepped over every token
@@ -202,21 +224,17 @@ public final class GatedConvolution<T: SSMScalar>: @unchecked Sendable {
                     into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         var z = [T](repeating: 0, count: u.count)
         try s.engine.run(&s.state, u: Array(u), y: &z, length: L)
-        finish(z, s, length: L, into: y)
-    }
-
-    private func finish(_ z: [T], _ s: RecurrentState, length L: Int, into y: UnsafeMutableBufferPointer<T>) {
         let out = output(z, weight: s.weight, bias: s.bias, batch: z.count / (channels * L), length: L)
         for i in out.indices { y[i] = out[i] }
     }
 
     /// Everything after the convolution, for the recurrent mode: y (B, H, L) from the z that a
-    /// recurrence produces: g = GELU(z), a = W·g + b, y = GLU(a).
+    /// recurrence produces: g = GELU(z) (as forward computes it), a = W·g + b, y = GLU(a).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func output(_ z: [T], weight: [T], bias: [T], batch B: Int, length L: Int) -> [T] {
         let H = channels
-        let g = Activation.gelu.forward(z, threads: threads)
+        let g = Activation.gelu.forwardWithDerivative(z, threads: threads).y
         let a = PointwiseConvolution.forward(g, weight: weight, bias: bias, batch: B, inputs: H, outputs: 2 * H, length: L, threads: threads)
         return GLU.forwardWithGate(a, blocks: B, half: H * L, threads: threads).y
     }
