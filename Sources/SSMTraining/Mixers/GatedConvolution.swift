@@ -252,9 +252,26 @@ public struct OutputStageSlots: Sendable {
 public protocol GatedConvolutionMixer: SequenceMixer where State == GatedConvolution<Scalar>.RecurrentState {
     /// The output stage.
     var head: GatedConvolution<Scalar> { get }
+
+    /// Forward with the block's residual added by the output stage's GLU pass when `residual`
+    /// is given: the kernel made from the parameters, then ``GatedConvolution/forward(_:parameters:slots:activations:residual:into:)``.
+    func forward(_ u: UnsafeBufferPointer<Scalar>, parameters: ParameterView<Scalar>, activations: Activations,
+                 residual: UnsafePointer<Scalar>?, into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError)
 }
 
 extension GatedConvolutionMixer {
+    public func forward(_ u: UnsafeBufferPointer<Scalar>, parameters p: ParameterView<Scalar>, activations act: Activations,
+                        into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) {
+        try forward(u, parameters: p, activations: act, residual: nil, into: y)
+    }
+
+    /// The residual added by the output stage's GLU pass.
+    public func forward(_ u: UnsafeBufferPointer<Scalar>, parameters p: ParameterView<Scalar>, activations act: Activations,
+                        adding residual: UnsafePointer<Scalar>, into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) -> Bool {
+        try forward(u, parameters: p, activations: act, residual: residual, into: y)
+        return true
+    }
+
     /// One token per sequence through the recurrence and the output stage.
     public func step(_ state: inout State, _ u: UnsafeBufferPointer<Scalar>, parameters p: ParameterView<Scalar>,
                      into y: UnsafeMutableBufferPointer<Scalar>) throws(SSMError) {

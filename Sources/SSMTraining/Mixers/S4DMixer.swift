@@ -85,22 +85,10 @@ public final class S4DMixer<T: SSMScalar>: GatedConvolutionMixer, @unchecked Sen
         Activations(head: try head.makeActivations(batch: batch, length: length), channels: width, modes: modes)
     }
 
-    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                        into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try forward(u, parameters: p, activations: act, residual: nil, into: y)
-    }
-
-    /// The residual added by the output stage's GLU pass.
-    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                        adding residual: UnsafePointer<T>, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) -> Bool {
-        try forward(u, parameters: p, activations: act, residual: residual, into: y)
-        return true
-    }
-
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    private func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                         residual: UnsafePointer<T>?, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
+                        residual: UnsafePointer<T>?, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         try head.check(u.count, "u", act.head)
         act.load(p)
         try kernel.forward(length: act.head.length, logDt: act.logDt, c: act.c, logAReal: act.logAReal, aImag: act.aImag, k: &act.head.kernel)

@@ -95,22 +95,10 @@ public final class S4Mixer<T: SSMScalar>: GatedConvolutionMixer, @unchecked Send
                     channels: width, modes: modes)
     }
 
-    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                        into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
-        try forward(u, parameters: p, activations: act, residual: nil, into: y)
-    }
-
-    /// The residual added by the output stage's GLU pass.
-    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                        adding residual: UnsafePointer<T>, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) -> Bool {
-        try forward(u, parameters: p, activations: act, residual: residual, into: y)
-        return true
-    }
-
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    private func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
-                         residual: UnsafePointer<T>?, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
+    public func forward(_ u: UnsafeBufferPointer<T>, parameters p: ParameterView<T>, activations act: Activations,
+                        residual: UnsafePointer<T>?, into y: UnsafeMutableBufferPointer<T>) throws(SSMError) {
         try head.check(u.count, "u", act.head)
         act.load(p)
         try kernel.forward(length: act.head.length, invDt: act.invDt, aReal: act.aReal, aImag: act.aImag, b: act.b, p: act.p, cTilde: act.c,
