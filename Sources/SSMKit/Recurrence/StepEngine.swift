@@ -5,12 +5,13 @@
 /// Legend: B batch · C output copies · H channels · n complex state entries per row (N/2 for
 /// S4D and S4 `linear`, N for S4 `dense` and `diagonal`) · R rank.
 ///
-/// - ``step(_:u:y:)`` advances every (batch, channel) row by one input and allocates nothing.
+/// - `step(_:u:y:)` (on arrays, or on the caller's pointers) advances every (batch, channel)
+///   row by one input and allocates nothing.
 /// - ``run(_:u:y:length:)`` steps whole sequences, rows in parallel, each row's state in
 ///   registers for all its steps: the throughput form.
 ///
 /// Per step and row it costs ``flopsPerRow`` flops and reads ``operatorScalarsPerChannel``
-/// operator scalars (once per channel and step in ``step(_:u:y:)``, which walks the batch of
+/// operator scalars (once per channel and step in `step(_:u:y:)`, which walks the batch of
 /// a channel together).
 public struct StepEngine<T: StepRowScalar>: Sendable {
     public let form: StepForm
@@ -124,8 +125,8 @@ public struct StepEngine<T: StepRowScalar>: Sendable {
         }
     }
 
-    /// ``step(_:u:y:)`` on the caller's buffers, which must hold B·H values (u) and B·C·H (y)
-    /// for the state's B. Allocates nothing.
+    /// The step on the caller's buffers, which must hold B·H values (u) and B·C·H (y) for the
+    /// state's B (the array form checks those counts). Allocates nothing.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func step(_ state: inout State, u: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
