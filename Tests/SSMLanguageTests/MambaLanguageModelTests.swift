@@ -80,10 +80,15 @@ struct MambaLanguageModelTests {
         #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: 1, minP: 1.5) }
         #expect(throws: PretrainedError.self) { try SamplingOptions(temperature: 1, topK: 0) }
         #expect(throws: PretrainedError.self) { try SamplingOptions(repetitionPenalty: 0) }
+        // Scores that are not numbers do not crash a sampler (a NaN top-k threshold keeps nothing).
+        var nan = Sampler(try SamplingOptions(temperature: 1, topK: 2, seed: 3))
+        #expect((0 ..< 3).contains(nan.next([Float.nan, 1, 2], history: [])))
+        var greedyNaN = Sampler(try SamplingOptions())
+        #expect(greedyNaN.next([Float.nan, 1, 2, 2], history: []) == 2)
         #expect(throws: PretrainedError.self) { try GenerationOptions(maxNewTokens: -1) }
     }
 
-    @Test("perplexity: sliding windows score every token once; the value is exp of the mean NLL from the full logits")
+    @Test("perplexity: one window matches the NLL from the full logits; overlapping windows score every token but the first, disjoint ones skip each window's first token")
     func perplexity() throws {
         let model = try MambaLanguageModel<Double>(directory: Self.folder)
         let ids = try Self.ids("input_ids").values

@@ -165,6 +165,37 @@ struct PretrainedFamilyTests {
         let again = try generator.generate([[]], options: GenerationOptions(maxNewTokens: 8),
                                            from: Generator.Start(state: rest.state, nextLogits: rest.nextLogits, history: rest.history))
         #expect(rest.ids[0] + again.ids[0] == longer.ids[0])
+
+        // Prompts of two lengths: histories of two lengths are saved, restored and continued.
+        let prompts = [Array(prompt.prefix(5)), Array(prompt.prefix(3))]
+        let noStop = { (n: Int) throws in try GenerationOptions(maxNewTokens: n, stopTokens: []) }
+        let straight = try generator.generate(prompts, options: noStop(5))
+        let pair = try generator.generate(prompts, options: noStop(2))
+        try RecurrentStateFile.write(Generator.Start(state: pair.state, nextLogits: pair.nextLogits, history: pair.history), of: model, to: path)
+        let restored = try RecurrentStateFile.read(path, for: model)
+        #expect(restored.history == pair.history && restored.history.map(\.count) == [7, 5])
+        #expect(restored.nextLogits == pair.nextLogits)
+        let more = try generator.generate([[], []], options: noStop(3), from: restored)
+        #expect(zip(pair.ids, more.ids).map { $0 + $1 } == straight.ids)
+
+        // A callback that returns false stops every sequence at once: sequence 1 draws nothing
+        // and keeps its prefilled state, sequence 0's one token has been fed through.
+        var calls = 0
+        let cut = try generator.generate(prompts, options: noStop(4)) { _, _ in
+            calls += 1
+            return false
+        }
+        #expect(calls == 1 && cut.ids.map(\.count) == [1, 0])
+        let resumed = try generator.generate([[], []], options: noStop(3),
+                                             from: Generator.Start(state: cut.state, nextLogits: cut.nextLogits, history: cut.history))
+        #expect(cut.ids[0] + resumed.ids[0] == Array(straight.ids[0].prefix(4)))
+        #expect(resumed.ids[1] == Array(straight.ids[1].prefix(3)))
+
+        // A state file whose logits are not finite is refused when read.
+        var poisoned = Generator.Start(state: pair.state, nextLogits: pair.nextLogits, history: pair.history)
+        poisoned.nextLogits[1] = .nan
+        try RecurrentStateFile.write(poisoned, of: model, to: path)
+        #expect(throws: PretrainedError.self) { try RecurrentStateFile.read(path, for: model) }
     }
 
     @Test("Mamba-2: a mamba_ssm config (ssm_cfg.layer Mamba2, the mamba_ssm embedding name) and Python's bare Infinity load the same model")

@@ -36,9 +36,17 @@ struct LanguageCLITests {
         let (s1, s2) = (try runSSM(sample), try runSSM(sample))
         let (j1, j2) = (try lastJSON(s1), try lastJSON(s2))
         #expect(s1.status == 0 && j1["ids"] == j2["ids"])
-        let batch = try runSSM(["generate", "--model", model, "--prompt-ids", "5,6,7", "--prompt-ids", "8,9", "--max-new-tokens", "4", "--json"])
+        // A batch of prompts of two lengths; the folder's tokenizer gives the JSON its texts; the
+        // state of sequences of two lengths is saved, and continued.
+        let path = temporaryPath("batch-state.safetensors")
+        defer { unlink(path) }
+        let batch = try runSSM(["generate", "--model", model, "--prompt-ids", "5,6,7", "--prompt-ids", "8,9", "--max-new-tokens", "4",
+                                "--save-state", path, "--json"])
         let jb = try lastJSON(batch)
-        #expect(batch.status == 0 && jb["ids"]?.array?.count == 2)
+        #expect(batch.status == 0 && jb["ids"]?.array?.count == 2 && jb["text"]?.array?.count == 2, "\(batch.stderr)")
+        let more = try runSSM(["generate", "--model", model, "--load-state", path, "--max-new-tokens", "2", "--json"])
+        #expect(more.status == 0, "\(more.stderr)")
+        #expect(try lastJSON(more)["ids"]?.array?.count == 2)
     }
 
     @Test("--save-state then --load-state continues the run exactly", arguments: LanguageCLITests.models)

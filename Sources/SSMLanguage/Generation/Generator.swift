@@ -70,7 +70,9 @@ public struct Generator<Mixer: LanguageMixer>: Sendable {
 
     /// Generates a continuation of each prompt (token ids; prompts may differ in length, and
     /// may be empty when `start` is given). `onToken(sequence, id)` is called as each token is
-    /// chosen; returning false stops every sequence.
+    /// chosen; returning false stops every sequence there: that token is the last one drawn
+    /// (it is fed through the model, so the final state has seen it), and no sequence draws
+    /// another.
     @_specialize(where Mixer == MambaMixer<Float>)
     @_specialize(where Mixer == MambaMixer<Double>)
     @_specialize(where Mixer == Mamba2Mixer<Float>)
@@ -117,13 +119,20 @@ public struct Generator<Mixer: LanguageMixer>: Sendable {
         var stopped = options.maxNewTokens == 0
         while !stopped, !done.allSatisfy({ $0 }) {
             var next = [Int](repeating: model.configuration.padTokenID ?? 0, count: B)
+            var drew = [Bool](repeating: false, count: B)
             for b in 0 ..< B where !done[b] {
                 let id = samplers[b].next(logits[b * V ..< (b + 1) * V], history: history[b])
-                (next[b], done[b]) = (id, stops.contains(id) || output[b].count + 1 == options.maxNewTokens)
+                (next[b], done[b], drew[b]) = (id, stops.contains(id) || output[b].count + 1 == options.maxNewTokens, true)
                 output[b].append(id)
                 history[b].append(id)
-                if !onToken(b, id) { stopped = true }
+                if !onToken(b, id) {
+                    stopped = true
+                    break
+                }
             }
+            // Sequences that drew nothing this round (the callback stopped the run first) keep
+            // their state and logits: the step below feeds them a padding token.
+            for b in 0 ..< B where !done[b] && !drew[b] { finishedRows[b] = (state.row(b), Array(logits[b * V ..< (b + 1) * V])) }
             let newlyDone = (0 ..< B).filter { done[$0] && finishedRows[$0] == nil }
             logits = try model.step(next, state: &state)
             for b in newlyDone { finishedRows[b] = (state.row(b), Array(logits[b * V ..< (b + 1) * V])) }

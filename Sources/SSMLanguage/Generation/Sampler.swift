@@ -57,11 +57,7 @@ public struct Sampler: Sendable {
                 scores[id] = scores[id] > 0 ? scores[id] / o.repetitionPenalty : scores[id] * o.repetitionPenalty
             }
         }
-        if o.temperature == 0 {
-            var best = 0
-            for k in scores.indices where scores[k] > scores[best] { best = k }
-            return best
-        }
+        if o.temperature == 0 { return Self.argmax(scores) }
         for k in scores.indices { scores[k] /= o.temperature }
         var kept = Array(scores.indices)
         if let k = o.topK, k < kept.count {
@@ -93,7 +89,15 @@ public struct Sampler: Sendable {
             cumulative += q
             if u < cumulative { return k }
         }
-        return kept.last!
+        // Only scores that are not numbers can leave nothing kept (a NaN top-k threshold).
+        return kept.last ?? Self.argmax(scores)
+    }
+
+    /// The first index of the largest score (NaNs never win).
+    static func argmax(_ scores: [Double]) -> Int {
+        var best = 0
+        for k in scores.indices where scores[k] > scores[best] || scores[best].isNaN { best = k }
+        return best
     }
 
     static func softmax(_ x: [Double]) -> [Double] {

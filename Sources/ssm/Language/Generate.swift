@@ -68,8 +68,10 @@ struct Generate: ParsableCommand, LanguageModelTask {
     func run() throws { try model.withModel(self) }
 
     func run<Mixer: LanguageMixer>(_ lm: LanguageModel<Mixer>) throws {
+        // Text needs the tokenizer; with --prompt-ids and --json it is optional (the JSON then
+        // carries text when the model folder has one).
         let needsTokenizer = !prompt.isEmpty || !json || promptIds.isEmpty
-        let tokenizer: Tokenizer? = needsTokenizer || model.tokenizer != nil ? try model.loadTokenizer() : nil
+        let tokenizer: Tokenizer? = needsTokenizer || model.hasTokenizer ? try model.loadTokenizer() : nil
         var prompts: [[Int]] = try promptIds.map { try parseIDs($0, flag: "--prompt-ids") }
         if let tokenizer { prompts += prompt.map(tokenizer.encode) }
         let start = try loadState.map { try RecurrentStateFile.read($0, for: lm) }
@@ -80,19 +82,18 @@ struct Generate: ParsableCommand, LanguageModelTask {
             prefillChunk: prefillChunk)
         let stream = !json && prompts.count == 1
         var decoder = tokenizer.map(StreamingDecoder.init)
+        // A model's vocabulary may be padded beyond its tokenizer's (mamba-130m: 50280 rows for
+        // 50277 tokens): such ids decode to nothing, as the tokenizers library skips them.
+        let known = { (id: Int) in tokenizer.map { id < $0.vocabularySize } ?? false }
         let result = try Generator(model: lm).generate(prompts, options: options, from: start) { _, id in
-            if stream, var d = decoder {
+            if stream, known(id), var d = decoder {
                 if let piece = try? d.append(id) { writeOut(piece) }
                 decoder = d
             }
             return true
         }
         if stream, var d = decoder { writeOut(d.finish() + "\n") }
-        let texts = try tokenizer.map { t in try result.ids.map { try t.decode($0) } }
-        if let saveState {
-            try RecurrentStateFile.write(Generator<Mixer>.Start(state: result.state, nextLogits: result.nextLogits, history: result.history),
-                                         of: lm, to: saveState)
-        }
+        let texts = try tokenizer.map { t in try result.ids.map { try t.decode($0.filter(known)) } }
         if json {
             var fields: [(String, Any)] = []
             if prompts.count == 1 {
@@ -110,6 +111,11 @@ struct Generate: ParsableCommand, LanguageModelTask {
             if !stream, let texts { for (b, text) in texts.enumerated() { print("[\(b)] \(text)") } }
             printErrorLine("\(result.promptTokens.reduce(0, +)) prompt tokens at \(formatFixed(result.prefillTokensPerSecond, 1)) tokens/s, "
                 + "\(result.ids.map(\.count).reduce(0, +)) new at \(formatFixed(result.decodeTokensPerSecond, 1)) tokens/s")
+        }
+        // After the output, so that a state that cannot be written does not cost the run's text.
+        if let saveState {
+            try RecurrentStateFile.write(Generator<Mixer>.Start(state: result.state, nextLogits: result.nextLogits, history: result.history),
+                                         of: lm, to: saveState)
         }
     }
 }

@@ -55,6 +55,9 @@ struct ModelOptions: ParsableArguments {
         try withLanguageModel(model, threads: threads, precision: precision, decodeWeights: decodeWeights, task)
     }
 
+    /// Whether a tokenizer was named or the model folder holds one.
+    var hasTokenizer: Bool { tokenizer != nil || FileIO.isRegularFile(model + "/tokenizer.json") }
+
     func loadTokenizer() throws -> Tokenizer {
         try Tokenizer(contentsOf: tokenizer ?? model + "/tokenizer.json")
     }

@@ -8,9 +8,12 @@ struct Perplexity: ParsableCommand, LanguageModelTask {
         abstract: "Perplexity of a text file under a pretrained Mamba or Mamba-2 model (the standard sliding window).",
         discussion: """
         The text is tokenized whole; windows of --context tokens start every --stride tokens \
-        (default: the context), each from the zero state, and each token is scored once, from \
-        the window that first holds it with a token before it. Prints the perplexity, the \
-        tokens scored and the tokens processed per second; with --json one JSON object.
+        (default: the context), each from the zero state. A window scores the tokens past the \
+        previous window's end, each from the window's tokens before it: with --stride below \
+        --context every token but the first is scored once; with --stride equal to --context \
+        the first token of each window (the tokens at multiples of the context) is not scored. \
+        Prints the perplexity, the tokens scored and the tokens processed per second; with \
+        --json one JSON object.
         """
     )
 
