@@ -48,9 +48,11 @@ public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
         configuration = c
         let threads = threads ?? WorkerPool.onlineProcessorCount()
         self.threads = threads
-        var mixers: [Mixer] = []
-        for _ in 0 ..< c.layers { mixers.append(try rethrowingEngine { () throws(SSMError) in try Mixer(configuration: mixerConfiguration, threads: threads) }) }
-        self.mixers = mixers
+        func makeMixer() throws(PretrainedError) -> Mixer {
+            try rethrowingEngine { () throws(SSMError) in try Mixer(configuration: mixerConfiguration, threads: threads) }
+        }
+        // One block's mixer gives the layout; the others are made once the sizes are known to fit.
+        var mixers = [try makeMixer()]
         layout = ParameterLayout(mixers[0].parameterDeclarations)
         let (V, M) = (c.vocabulary, c.width)
         // Sizes from a config.json are the file's word: every offset is computed with overflow
@@ -76,6 +78,8 @@ public final class LanguageModel<Mixer: LanguageMixer>: @unchecked Sendable {
         offset = try add(offset, M)
         headOffset = c.tiedEmbeddings ? embeddingOffset : offset
         if !c.tiedEmbeddings { offset = try add(offset, embedding) }
+        for _ in 1 ..< c.layers { mixers.append(try makeMixer()) }
+        self.mixers = mixers
         // Every element is written by the loader before use (a failed load frees the buffer).
         weights = .allocate(capacity: offset)
     }

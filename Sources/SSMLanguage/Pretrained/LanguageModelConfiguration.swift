@@ -20,9 +20,9 @@ import SSMTraining
 ///   or `"Mamba2"`, `rms_norm`, `tie_embeddings`).
 ///
 /// What would change the computation and is not supported is refused with the field's name: an
-/// activation other than SiLU, LayerNorm instead of RMSNorm, the gate before the norm, MLP or
-/// attention layers (`d_intermediate`, `attn_layer_idx`), a partial SSM (`d_ssm`), D per head
-/// channel (`D_has_hdim`), any other model type. Fields that only steer training or
+/// activation other than SiLU, LayerNorm instead of RMSNorm, the norm before the gate
+/// (`norm_before_gate: true`), MLP or attention layers (`d_intermediate`, `attn_layer_idx`), a
+/// partial SSM (`d_ssm`), D per head channel (`D_has_hdim`), any other model type. Fields that only steer training or
 /// initialization (`time_step_min`, `initializer_range`, `rescale_prenorm_residual`, …) are
 /// ignored, as they do not change the forward pass.
 public struct LanguageModelConfiguration: Sendable, Equatable {
@@ -98,14 +98,17 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
     }
 
     /// The fields both transformers formats share, around the mixer `f` describes; missing
-    /// fields take transformers' defaults (which tie the embeddings of Mamba, not of Mamba-2).
-    private init(huggingFace f: Fields, mixer: Mixer, tiedByDefault: Bool) throws(PretrainedError) {
+    /// fields take transformers' defaults (which tie the embeddings of Mamba, not of Mamba-2,
+    /// and differ in the special tokens: `MambaConfig` bos = eos = pad = 0, `Mamba2Config`
+    /// bos 0, eos 2, pad 1); a token id given as null means none.
+    private init(huggingFace f: Fields, mixer: Mixer, tiedByDefault: Bool, tokens: (bos: Int, eos: Int, pad: Int)) throws(PretrainedError) {
         let activation = try f.string("hidden_act", default: "silu")
         guard activation == "silu" else { throw .field(file: f.file, field: "hidden_act", expected: "\"silu\", got \"\(activation)\"") }
         try self.init(vocabulary: f.positive("vocab_size"), mixer: mixer, layers: f.positive("num_hidden_layers"),
                       normEpsilon: f.positiveReal("layer_norm_epsilon", default: 1e-5),
                       tiedEmbeddings: f.bool("tie_word_embeddings", default: tiedByDefault),
-                      bosTokenID: f.tokenID("bos_token_id"), eosTokenID: f.tokenID("eos_token_id"), padTokenID: f.tokenID("pad_token_id"))
+                      bosTokenID: f.tokenID("bos_token_id", missing: tokens.bos), eosTokenID: f.tokenID("eos_token_id", missing: tokens.eos),
+                      padTokenID: f.tokenID("pad_token_id", missing: tokens.pad))
         _ = try f.bool("residual_in_fp32", default: true)
     }
 
@@ -122,7 +125,7 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
             mixer = try MambaConfiguration(modelWidth: hidden, state: state, convWidth: conv, innerWidth: inner, dtRank: rank,
                                            convBias: convBias, projectionBias: bias)
         } catch { throw .field(file: f.file, field: "(sizes)", expected: error.description) }
-        try self.init(huggingFace: f, mixer: .mamba(mixer), tiedByDefault: true)
+        try self.init(huggingFace: f, mixer: .mamba(mixer), tiedByDefault: true, tokens: (0, 0, 0))
     }
 
     private init(huggingFaceMamba2 f: Fields) throws(PretrainedError) {
@@ -142,7 +145,7 @@ public struct LanguageModelConfiguration: Sendable, Equatable {
                                     conv: f.positive("conv_kernel", default: 4), groups: f.positive("n_groups", default: 8),
                                     chunk: f.positive("chunk_size", default: 256), convBias: f.bool("use_conv_bias", default: true),
                                     bias: f.bool("use_bias", default: false), epsilon: epsilon, limitField: "time_step_limit")
-        try self.init(huggingFace: f, mixer: .mamba2(mixer), tiedByDefault: false)
+        try self.init(huggingFace: f, mixer: .mamba2(mixer), tiedByDefault: false, tokens: (bos: 0, eos: 2, pad: 1))
     }
 
     /// A Mamba-2 mixer from a config's sizes; `limitField` names the (min, max) clamp of Δ.
@@ -274,7 +277,9 @@ struct Fields {
     }
 
     /// A token id (a non-negative integer), or nil when absent or null.
-    func tokenID(_ key: String) throws(PretrainedError) -> Int? {
+    /// A token id; `missing` when the key is absent, nil when it is JSON null.
+    func tokenID(_ key: String, missing: Int?) throws(PretrainedError) -> Int? {
+        guard root[key] != nil else { return missing }
         guard let v = present(key) else { return nil }
         if let n = v.integer, n >= 0 { return n }
         // Some configs list several end tokens; the first is the one generation stops at by default.
