@@ -28,7 +28,7 @@ struct Crosscheck: ParsableCommand {
     @Option(name: .long, help: "Batch size B.") var batch: Int = 2
     @Option(name: .long, help: "Channels H (Mamba, Mamba-2: the model width M).") var channels: Int = 4
     @Option(name: .long, help: "State size N (even for S4 and S4D).") var state: Int = 64
-    @Option(name: .long, help: "Mamba-2 head dimension P (default min(64, 2M/8)).") var headDim: Int?
+    @Option(name: .long, help: "Mamba-2 head dimension P (default: the largest divisor of 2M that is at most min(64, 2M/8)).") var headDim: Int?
     @Option(name: .long, help: "Mamba-2 groups G of B and C.") var groups: Int = 1
     @Option(name: .long, help: "Mamba-2 chunk length Q of the SSD scan.") var chunkSize: Int = 256
     @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float64
@@ -62,9 +62,15 @@ struct Crosscheck: ParsableCommand {
         switch model {
         case "mamba": return try compare(MambaMixer<T>(width: channels, state: state))
         case "mamba2":
-            let M = channels
-            let c = try Mamba2Configuration(modelWidth: M, state: state, headDimension: headDim ?? min(64, max(1, 2 * M / 8)), groups: groups,
-                                            chunkLength: chunkSize)
+            let c: Mamba2Configuration
+            do {
+                c = try Mamba2Configuration(modelWidth: channels, state: state,
+                                            headDimension: headDim ?? Mamba2Configuration.defaultHeadDimension(innerWidth: 2 * channels),
+                                            groups: groups, chunkLength: chunkSize)
+            } catch {
+                throw error.renamingArguments(["d_model": "--channels", "d_state": "--state", "headdim": "--head-dim", "ngroups": "--groups",
+                                               "chunk_size": "--chunk-size"])
+            }
             return try compare(Mamba2Mixer<T>(configuration: c))
         default: break
         }

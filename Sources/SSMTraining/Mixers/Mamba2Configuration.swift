@@ -55,6 +55,14 @@ public struct Mamba2Configuration: Hashable, Sendable {
         (self.normEpsilon, self.timeStepLimit) = (normEpsilon, timeStepLimit)
     }
 
+    /// The head dimension of a block whose sizes leave it open: the largest P ≤ min(64, E/8)
+    /// (at least 1) that divides the inner width E, so that there are about 8 heads or more.
+    public static func defaultHeadDimension(innerWidth E: Int) -> Int {
+        var p = Swift.min(64, Swift.max(1, E / 8))
+        while p > 1, E % p != 0 { p -= 1 }
+        return p
+    }
+
     /// How dt becomes dt′: softplus(dt + dt_bias), clamped to ``timeStepLimit``.
     public var timeStep: SSDTimeStep {
         // Checked in init.

@@ -57,10 +57,9 @@ public final class Mamba2Mixer<T: SSMScalar>: SequenceMixer, @unchecked Sendable
     /// min(64, E / 8) (at least eight heads: a small model with the official P = 64 would have
     /// two, one decay rate each, and does not learn selective copying), one group, K = 4, Q = 256.
     public convenience init(width: Int, state: Int, threads: Int? = nil) throws(SSMError) {
-        let inner = 2 * width
-        var p = Swift.min(64, Swift.max(1, inner / 8))
-        while inner % p != 0 { p -= 1 }
-        try self.init(configuration: Mamba2Configuration(modelWidth: width, state: state, headDimension: p), threads: threads)
+        try self.init(configuration: Mamba2Configuration(modelWidth: width, state: state,
+                                                         headDimension: Mamba2Configuration.defaultHeadDimension(innerWidth: 2 * width)),
+                      threads: threads)
     }
 
     /// The buffers of one (B, L).
