@@ -12,6 +12,7 @@ struct SequenceModelTests {
         (.s4, .features(1), .pooled(.last, classes: 2), 0),
         (.mamba, .tokens(vocabulary: 6), .perToken(classes: 6), 0.1),
         (.mamba, .features(2), .pooled(.mean, classes: 1), 0),
+        (.mamba2, .tokens(vocabulary: 5), .perToken(classes: 5), 0.1),
     ]
 
     func batch(_ input: ModelInput, _ output: ModelOutput, B: Int, L: Int, seed: UInt64) -> SequenceBatch {

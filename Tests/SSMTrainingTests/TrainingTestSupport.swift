@@ -28,7 +28,8 @@ func expectGradient(_ name: String, _ analytic: [Double], tolerance: Double = 1e
 func weightedSum(_ w: [Double], _ y: [Double]) -> Double { zip(w, y).reduce(0) { $0 + $1.0 * $1.1 } }
 
 /// One mixer's backward against central finite differences in Double: dU and every declared
-/// parameter, for Σ dY ⊙ y with random u and dY; and a second backward accumulating (+=).
+/// parameter, for Σ dY ⊙ y with random u and dY; then a backward into buffers that already
+/// hold values, which it must add to (+=).
 func expectMixerGradients<M: SequenceMixer>(_ mixer: M, _ p: ParameterSet<Double>, batch B: Int, length L: Int,
                                             seed: UInt64) throws where M.Scalar == Double {
     let n = B * L * mixer.width
@@ -44,6 +45,25 @@ func expectMixerGradients<M: SequenceMixer>(_ mixer: M, _ p: ParameterSet<Double
             return try loss(u, q)
         }
     }
+    // The contract: backward adds into the caller's buffers. Filled with other values first,
+    // they come back holding those values plus the gradients.
+    let layout = ParameterLayout(mixer.parameterDeclarations)
+    let before = (u: randomValues(n, seed: seed + 2), g: randomValues(p.storage.count, seed: seed + 3))
+    var (dU2, g2) = (before.u, before.g)
+    try dY.withUnsafeBufferPointer { dY in
+        try u.withUnsafeBufferPointer { u in
+            try p.storage.withUnsafeBufferPointer { pb in
+                try dU2.withUnsafeMutableBufferPointer { d in
+                    try g2.withUnsafeMutableBufferPointer { gb in
+                        try mixer.backward(dY, input: u, parameters: ParameterView(base: pb.baseAddress!, layout: layout), activations: act,
+                                           dInput: d, gradients: GradientView(base: gb.baseAddress!, layout: layout))
+                    }
+                }
+            }
+        }
+    }
+    #expect(relativeError(zip(dU2, before.u).map { $0 - $1 }, dU) <= 1e-12, "dU does not accumulate")
+    #expect(relativeError(zip(g2, before.g).map { $0 - $1 }, g.storage) <= 1e-12, "the parameter gradients do not accumulate")
 }
 
 /// max |a − b| over max |b| (the difference itself when b is zero).

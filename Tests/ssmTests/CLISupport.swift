@@ -48,13 +48,20 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
     if !environment.isEmpty {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }
-    let out = Pipe(), err = Pipe()
+    // Standard error goes to a file, so that a child writing more than a pipe holds to it
+    // cannot block while standard output is read to its end.
+    let out = Pipe(), errorPath = temporaryPath("stderr")
+    guard FileManager.default.createFile(atPath: errorPath, contents: nil), let err = FileHandle(forWritingAtPath: errorPath) else {
+        throw CocoaError(.fileWriteUnknown)
+    }
+    defer { try? FileManager.default.removeItem(atPath: errorPath) }
     process.standardOutput = out
     process.standardError = err
     try process.run()
     let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    try err.close()
+    let stderrData = FileManager.default.contents(atPath: errorPath) ?? Data()
     return RunResult(status: process.terminationStatus,
                      stdout: String(decoding: stdoutData, as: UTF8.self),
                      stderr: String(decoding: stderrData, as: UTF8.self))
