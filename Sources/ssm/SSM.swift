@@ -14,7 +14,7 @@ import Darwin
 struct SSM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm",
-        abstract: "Structured state space sequence models (S4, S4D, Mamba) on the CPU: train, run, generate.",
+        abstract: "Structured state space sequence models (S4, S4D, Mamba, Mamba-2) on the CPU: train, run, generate.",
         version: "ssm \(BuildInfo.version) (SIMD \(BuildInfo.simdPath); \(BuildInfo.blas))",
         subcommands: [Train.self, Conv.self, Eval.self, Verify.self, Bench.self, Crosscheck.self, Wisdom.self,
                       Generate.self, Perplexity.self, Tokenize.self]

@@ -8,10 +8,10 @@ import Darwin
 #endif
 
 /// `ssm train`: trains a model on a task in convolution mode and reports validation accuracy
-/// (and, for S4/S4D, the same validation set through the recurrent mode).
+/// (and, for S4, S4D and Mamba-2, the same validation set through the recurrent mode).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an S4D, S4 or Mamba model on a task; each task's defaults solve it.",
+        abstract: "Train an S4D, S4, Mamba or Mamba-2 model on a task; each task's defaults solve it.",
         discussion: """
         Tasks: copying, selective-copying, induction-heads, adding, digits (sklearn's 8×8 digits, \
         bundled; --data reads another file of the same layout). Progress goes to stderr (a bar on \
@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
 
     @Option(name: .long, help: "copying, selective-copying, induction-heads, adding or digits.")
     var task: TaskKind = .selectiveCopying
-    @Option(name: .long, help: "s4d, s4 or mamba (default: the task's).")
+    @Option(name: .long, help: "s4d, s4, mamba or mamba2 (default: the task's).")
     var model: ModelFamily?
     @Option(name: .long, help: "Residual blocks.") var layers: Int?
     @Option(name: .long, help: "Model width H (d_model).") var width: Int?
@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Sequences per step.") var batch: Int?
     @Option(name: .long, help: "Training steps.") var steps: Int?
     @Option(name: .long, help: "Learning rate.") var lr: Double?
-    @Option(name: .long, help: "The SSM parameters' learning rate (default: min(lr, 1e-3) for S4/S4D, lr for Mamba).") var ssmLr: Double?
+    @Option(name: .long, help: "The SSM parameters' learning rate (default: min(lr, 1e-3) for S4/S4D, lr for Mamba and Mamba-2).") var ssmLr: Double?
     @Option(name: .long, help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(name: .long, help: "Warmup steps (default: min(steps/10, 100)).") var warmup: Int?
     @Option(name: .long, help: "Gradient-norm clip (0: none).") var clip: Double = 1
@@ -64,7 +64,7 @@ struct Train: ParsableCommand {
     static let flags = ["task": "--task", "length": "--length", "vocabulary": "--vocabulary", "tokensToCopy": "--tokens",
                         "digitsPath": "--data", "layers": "--layers", "width": "--width", "state": "--state", "dropout": "--dropout",
                         "steps": "--steps", "batch": "--batch", "learningRate": "--lr", "clip": "--clip", "warmup": "--warmup",
-                        "validationSize": "--validation-size"]
+                        "validationSize": "--validation-size", "ssm_lr": "--ssm-lr", "weight_decay": "--weight-decay"]
 
     func run() throws {
         switch precision {

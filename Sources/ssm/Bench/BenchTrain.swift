@@ -22,7 +22,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
 
     @OptionGroup var options: BenchOptions
 
-    @Option(name: .long, help: "s4d, s4 or mamba.") var model: ModelFamily = .s4d
+    @Option(name: .long, help: "s4d, s4, mamba or mamba2.") var model: ModelFamily = .s4d
     @Option(name: .long, help: "Residual blocks.") var layers: Int = 4
     @Option(name: .long, help: "State size N.") var state: Int = 64
     @Flag(name: .long, inversion: .prefixedNo, help: "Measure the GEMM + FFT + scan bound (recording it allocates; --no-bound for allocation counts).")
