@@ -57,6 +57,22 @@ struct Train: ParsableCommand {
         if resume != nil, model != nil || layers != nil || width != nil || state != nil {
             throw ValidationError("--resume: the model comes from the checkpoint; drop --model, --layers, --width and --state")
         }
+        // A resumed run repeats the uninterrupted one: its settings are the checkpoint's, and a
+        // flag that would change them is refused rather than ignored. (A flag given at its
+        // default value cannot be told from an absent one, and changes nothing.)
+        if resume != nil {
+            let given = [("--task", task != .selectiveCopying), ("--length", length != nil), ("--vocabulary", vocabulary != 16),
+                         ("--tokens", tokens != 8), ("--batch", batch != nil), ("--steps", steps != nil), ("--lr", lr != nil),
+                         ("--ssm-lr", ssmLr != nil), ("--weight-decay", weightDecay != 0.01), ("--warmup", warmup != nil),
+                         ("--clip", clip != 1), ("--dropout", dropout != 0), ("--seed", seed != 0),
+                         ("--validation-size", validationSize != 512)].filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("--resume: the run's settings come from the checkpoint; drop \(given.joined(separator: ", "))")
+            }
+        }
+        if stopAfter != nil, checkpoint == nil {
+            throw ValidationError("--stop-after: needs --checkpoint, where the stopped run is saved to resume from")
+        }
     }
 
     /// The flag that sets each argument of the library's task, model and training settings
@@ -85,6 +101,7 @@ struct Train: ParsableCommand {
         let leader = communicator.rank == 0
         var trainer: Trainer<T>
         let taskKind: TaskKind
+        var digitsPath = data
         if let resume {
             let contents = try Checkpoint.read(directory: resume, as: T.self)
             guard let optimizer = contents.optimizer else {
@@ -101,7 +118,9 @@ struct Train: ParsableCommand {
             }
             let length = kind == .digits ? nil : try integer("length")
             let (vocabulary, tokens) = (try integer("vocabulary"), try integer("tokens"))
-            let task = try underFlagNames { try TrainingTask(kind, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: data) }
+            // The digits file the run was started on, unless --data names where it is now.
+            digitsPath = data ?? r["data"]
+            let task = try underFlagNames { try TrainingTask(kind, length: length, vocabulary: vocabulary, tokensToCopy: tokens, digitsPath: digitsPath) }
             guard let seedText = r["seed"], let seed = UInt64(seedText), let clipText = r["clip"], let clip = Double(clipText) else {
                 throw SSMError.missing(argument: "--resume \(resume)", expected: "seed and clip in the optimizer's metadata")
             }
@@ -133,6 +152,7 @@ struct Train: ParsableCommand {
         run["length"] = "\(trainer.task.length)"
         run["vocabulary"] = "\(trainer.task.vocabulary)"
         run["tokens"] = "\(trainer.task.tokensToCopy)"
+        if let digitsPath { run["data"] = digitsPath }
 
         let progress = leader ? Progress(total: s.steps, unit: "steps", interactive: isatty(2) != 0) : nil
         let tokensPerStep = Double(s.batch * trainer.task.length)

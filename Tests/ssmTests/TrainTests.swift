@@ -57,7 +57,9 @@ struct TrainTests {
     func badOptions() throws {
         for (arguments, word) in [(["--steps", "0"], "--steps"), (["--lr", "-1"], "--lr"), (["--task", "selective-copying", "--length", "5"], "--length"),
                                   (["--task", "digits", "--data", "/nonexistent.safetensors"], "--data"),
-                                  (["--resume", "/nonexistent-dir"], "nonexistent"), (["--model", "s4d", "--state", "5"], "state")] {
+                                  (["--resume", "/nonexistent-dir"], "nonexistent"),
+                                  (["--resume", "/nonexistent-dir", "--steps", "20", "--lr", "0.1"], "--steps, --lr"),
+                                  (["--stop-after", "3"], "--checkpoint"), (["--model", "s4d", "--state", "5"], "state")] {
             let r = try runSSM(["train"] + arguments)
             #expect(r.status != 0 && r.stderr.contains(word), "\(arguments): \(r.stderr)")
         }
