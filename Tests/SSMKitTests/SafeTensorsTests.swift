@@ -84,6 +84,10 @@ struct SafeTensorsTests {
         #expect(throws: SafeTensorsError.invalidShape(source: "<memory>", tensor: "n", reason: "shape [3] does not hold 2 values")) {
             try SafeTensorsFile.encode([("n", .int64(shape: [3], values: [1, 2]))])
         }
+        // Negative extents whose product is the count are no shape either.
+        #expect(throws: SafeTensorsError.invalidShape(source: "<memory>", tensor: "n", reason: "shape [-1, -2] does not hold 2 values")) {
+            try SafeTensorsFile.encode([("n", .int64(shape: [-1, -2], values: [1, 2]))])
+        }
         // A U64 above Int.max is refused, not wrapped.
         var big: [UInt8] = []
         withUnsafeBytes(of: UInt64.max.littleEndian) { big.append(contentsOf: $0) }

@@ -110,6 +110,8 @@ package enum FileIO {
             unlink(temporary)
             throw FileError(path: path, reason: failure)
         }
+        // The rename itself lasts once the directory entry is on disk.
+        _ = ssm_sync_directory(parentDirectory(path))
     }
 }
 
@@ -121,7 +123,8 @@ extension FileIO {
     /// that are not in `managed` (the names the writer owns) are moved into it; then the old
     /// directory is removed. A missing `path` is a plain rename. On a filesystem without the
     /// exchange (NFS, some FUSE mounts) the old directory is renamed aside first: a crash between
-    /// the two renames leaves it whole under `path.old-…` instead of `path`.
+    /// the two renames leaves it whole beside `path`, as `temporary` + `.old`. An unmanaged entry
+    /// that cannot be moved into the new directory is left in the old one, which is then kept.
     package static func replaceDirectory(_ path: String, with temporary: String, managed: Set<String>) throws(FileError) {
         _ = ssm_sync_directory(temporary)
         var status = stat()
@@ -143,9 +146,13 @@ extension FileIO {
             }
             // `old` now names the previous directory.
             let new = Set(entries(path))
-            for name in entries(old) where !new.contains(name) && !managed.contains(name) { rename(old + "/" + name, path + "/" + name) }
-            for name in entries(old) { unlink(old + "/" + name) }
-            rmdir(old)
+            // A name that cannot be moved stays where it is, and so does the old directory.
+            var kept = false
+            for name in entries(old) where !new.contains(name) && !managed.contains(name) {
+                if rename(old + "/" + name, path + "/" + name) != 0 { kept = true }
+            }
+            for name in entries(old) where new.contains(name) || managed.contains(name) { unlink(old + "/" + name) }
+            if !kept { rmdir(old) }
         }
         _ = ssm_sync_directory(parentDirectory(path))
     }

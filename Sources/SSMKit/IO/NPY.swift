@@ -1,3 +1,4 @@
+import CSSMKitFiles
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,14 +49,17 @@ public final class NPYFile {
                 throw FileError(path: path, reason: "truncated header")
             }
             let text = String(decoding: header, as: UTF8.self)
-            (dtype, shape) = try Self.parse(text, path: path)
-            dataOffset = 8 + lengthBytes + headerLength
+            let (type, extents) = try Self.parse(text, path: path)
+            let offset = 8 + lengthBytes + headerLength
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw FileError(path: path, reason: "cannot stat: \(FileIO.errnoText())") }
-            let expected = dataOffset + shape.reduce(1, *) * (dtype == .float32 ? 4 : 8)
+            let expected = offset + extents.reduce(1, *) * (type == .float32 ? 4 : 8)
             guard Int(info.st_size) == expected else {
-                throw FileError(path: path, reason: "\(info.st_size) bytes, expected \(expected) for shape \(shape)")
+                throw FileError(path: path, reason: "\(info.st_size) bytes, expected \(expected) for shape \(extents)")
             }
+            // Every check is done before the last property is set: a throw above leaves the
+            // object uninitialized (no deinit), so the descriptor is closed once, below.
+            (dtype, shape, dataOffset) = (type, extents, offset)
         } catch {
             close(fd)
             throw error
@@ -100,19 +104,35 @@ public final class NPYFile {
         temporaryPath = temporary
         let fd = open(temporary, O_RDWR | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw FileError(path: path, reason: "cannot create \(temporary): \(FileIO.errnoText())") }
-        descriptor = fd
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(\(shape[0]), \(shape[1]))"
         var header = Array("{'descr': '\(dtype.rawValue)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
         let total = (10 + header.count + 1 + 63) / 64 * 64
         header += [UInt8](repeating: 0x20, count: total - 10 - header.count - 1) + [0x0A]
         let prefix: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.count & 0xFF), UInt8(header.count >> 8)]
-        dataOffset = total
         let bytes = prefix + header
-        guard pwrite(fd, bytes, bytes.count, 0) == bytes.count else {
+        if let failure = bytes.withUnsafeBytes({ Self.transferAll(fd, UnsafeMutableRawPointer(mutating: $0.baseAddress!), bytes.count, 0, write: true) }) {
+            // Not yet initialized (no deinit): the descriptor and the file are released here.
             close(fd)
             unlink(temporary)
-            throw FileError(path: path, reason: "cannot write the header: \(FileIO.errnoText())")
+            throw FileError(path: path, reason: "cannot write the header: \(failure)")
         }
+        (descriptor, dataOffset) = (fd, total)
+    }
+
+    /// Reads or writes all `bytes` at `offset`, in as many calls as the system needs (a call
+    /// moves at most about 2 GiB, and may be interrupted). Returns nil, or why it stopped.
+    static func transferAll(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ bytes: Int, _ offset: off_t, write: Bool) -> String? {
+        var done = 0
+        while done < bytes {
+            let n = write ? pwrite(fd, buffer + done, bytes - done, offset + off_t(done)) : pread(fd, buffer + done, bytes - done, offset + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return "\(write ? "write" : "read") failed at byte \(Int(offset) + done): \(FileIO.errnoText())"
+            }
+            if n == 0 { return "end of file at byte \(Int(offset) + done), \(bytes - done) bytes short" }
+            done += n
+        }
+        return nil
     }
 
     deinit {
@@ -123,7 +143,7 @@ public final class NPYFile {
     /// Reads samples [start, start + count) of channel `channel` as T.
     public func read<T: FFTScalar>(channel: Int, start: Int, count: Int, into out: UnsafeMutablePointer<T>) throws(FileError) {
         try transfer(channel: channel, start: start, count: count) { (raw: UnsafeMutableRawPointer, bytes: Int, offset: off_t) throws(FileError) in
-            guard pread(descriptor, raw, bytes, offset) == bytes else { throw FileError(path: path, reason: "read failed: \(FileIO.errnoText())") }
+            if let failure = Self.transferAll(descriptor, raw, bytes, offset, write: false) { throw FileError(path: path, reason: failure) }
             for i in 0 ..< count {
                 out[i] = dtype == .float32 ? T(Float(bitPattern: UInt32(littleEndian: raw.load(fromByteOffset: 4 * i, as: UInt32.self))))
                     : T(Double(bitPattern: UInt64(littleEndian: raw.load(fromByteOffset: 8 * i, as: UInt64.self))))
@@ -142,7 +162,7 @@ public final class NPYFile {
                     raw.storeBytes(of: Double(values[i]).bitPattern.littleEndian, toByteOffset: 8 * i, as: UInt64.self)
                 }
             }
-            guard pwrite(descriptor, raw, bytes, offset) == bytes else { throw FileError(path: path, reason: "write failed: \(FileIO.errnoText())") }
+            if let failure = Self.transferAll(descriptor, raw, bytes, offset, write: true) { throw FileError(path: path, reason: failure) }
         }
     }
 
@@ -161,6 +181,7 @@ public final class NPYFile {
         guard fsync(descriptor) == 0 else { throw FileError(path: path, reason: "fsync failed: \(FileIO.errnoText())") }
         guard rename(temporaryPath, path) == 0 else { throw FileError(path: path, reason: "cannot rename into place: \(FileIO.errnoText())") }
         finished = true
+        _ = ssm_sync_directory(FileIO.parentDirectory(path))
     }
 
     var finished = false

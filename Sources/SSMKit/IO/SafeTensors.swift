@@ -136,8 +136,9 @@ public struct SafeTensorsFile: Sendable {
         guard bytes.count >= 8 else { throw .truncated(source: source, size: bytes.count) }
         let declared = UInt64(littleEndian: bytes.base.loadUnaligned(as: UInt64.self))
         let available = bytes.count - 8
-        guard declared <= UInt64(min(available, Self.maximumHeaderLength)) else {
-            throw .headerLength(source: source, declared: declared, available: available)
+        guard declared <= UInt64(available) else { throw .headerLength(source: source, declared: declared, available: available) }
+        guard declared <= UInt64(Self.maximumHeaderLength) else {
+            throw .malformedHeader(source: source, reason: "header length \(declared) exceeds the reader's limit of \(Self.maximumHeaderLength) bytes")
         }
         let headerLength = Int(declared)
         dataStart = 8 + headerLength
@@ -394,8 +395,14 @@ extension SafeTensorsFile {
             guard name != "__metadata__", seen.insert(name).inserted else {
                 throw .duplicateName(source: source, tensor: name)
             }
-            if case let .int64(shape, values) = value, shape.reduce(1, *) != values.count {
-                throw .invalidShape(source: source, tensor: name, reason: "shape \(shape) does not hold \(values.count) values")
+            if case let .int64(shape, values) = value {
+                let (count, overflow) = shape.reduce((1, false)) { (p, d) in
+                    let (m, o) = p.0.multipliedReportingOverflow(by: d)
+                    return (m, p.1 || o || d < 0)
+                }
+                guard !overflow, count == values.count else {
+                    throw .invalidShape(source: source, tensor: name, reason: "shape \(shape) does not hold \(values.count) values")
+                }
             }
             let begin = data.count
             value.appendBytes(to: &data)
