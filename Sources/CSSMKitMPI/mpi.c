@@ -75,6 +75,7 @@ int ssm_mpi_init(int *rank, int *size) {
         int provided = 0;
         status = mpi_init_thread(NULL, NULL, 1, &provided);
         if (status == 0) atexit(finalize);
+        if (status == 0 && provided < 1) return SSM_MPI_SINGLE_THREADED;
     }
     if (status == 0) status = mpi_comm_rank(comm_world, rank);
     if (status == 0) status = mpi_comm_size(comm_world, size);

@@ -33,6 +33,11 @@ struct OptimizationTests {
         #expect(opt.step == 3)
         #expect(throws: SSMError.self) { try AdamW<Double>.Hyperparameters(learningRate: .nan) }
         #expect(throws: SSMError.self) { try AdamW<Double>.Hyperparameters(learningRate: 0.1, beta1: 1) }
+        // A resumed state: a negative second moment (a hostile checkpoint) is refused by name.
+        var negative = p.zeros()
+        negative["log_dt"] = [-1e-3]
+        #expect { try AdamW(h, step: 3, m: p.zeros(), v: negative) } throws: { "\($0)".contains("exp_avg_sq") }
+        #expect(try AdamW(h, step: 3, m: p.zeros(), v: p.zeros()).step == 3)
     }
 
     @Test("a ParameterSet is one flat buffer: parameters in order, views in place, zeroed in one call")

@@ -9,6 +9,8 @@
 int ssm_mpi_load(char *error, int capacity);
 /* MPI_Init_thread with MPI_THREAD_FUNNELED (once; MPI_Finalize runs at exit), then this
    process's rank and the world size. */
+/* What ssm_mpi_init returns when the library cannot give MPI_THREAD_FUNNELED. */
+#define SSM_MPI_SINGLE_THREADED (-2)
 int ssm_mpi_init(int *rank, int *size);
 /* In-place sum over all ranks of `count` float (is_double 0) or double (1) values. */
 int ssm_mpi_allreduce_sum(void *buffer, long count, int is_double);

@@ -110,7 +110,11 @@ public enum Checkpoint {
             guard betas.count == 2 else { throw SSMError.missing(argument: "\(optimizerPath): betas", expected: "two numbers") }
             let h = try AdamW<T>.Hyperparameters(learningRate: number("lr"), ssmLearningRate: number("ssm_lr"), weightDecay: number("weight_decay"),
                                                  beta1: betas[0], beta2: betas[1], epsilon: number("eps"))
-            optimizer = try AdamW(h, step: step, m: load(o, layout: layout, prefix: "exp_avg."), v: load(o, layout: layout, prefix: "exp_avg_sq."))
+            do {
+                optimizer = try AdamW(h, step: step, m: load(o, layout: layout, prefix: "exp_avg."), v: load(o, layout: layout, prefix: "exp_avg_sq."))
+            } catch let error as SSMError {
+                throw error.renamingArguments(["exp_avg_sq": "\(optimizerPath): exp_avg_sq"])
+            }
         }
         return Contents(configuration: configuration, parameters: parameters, optimizer: optimizer, run: run)
     }

@@ -88,6 +88,9 @@ public final class MPICommunicator: Communicator {
         }
         var rank: Int32 = 0, size: Int32 = 0
         let status = ssm_mpi_init(&rank, &size)
+        guard status != SSM_MPI_SINGLE_THREADED else {
+            throw SSMError.option(name: "mpi", expected: "an MPI library that supports MPI_THREAD_FUNNELED (this process has worker threads)")
+        }
         guard status == 0 else { throw SSMError.option(name: "mpi", expected: "MPI_Init to succeed (error \(status))") }
         return MPICommunicator(rank: Int(rank), size: Int(size))
     }

@@ -49,6 +49,10 @@ public struct AdamW<T: SSMScalar>: Sendable {
     /// An optimizer with the given state (a resumed checkpoint).
     public init(_ hyperparameters: Hyperparameters, step: Int, m: ParameterSet<T>, v: ParameterSet<T>) throws(SSMError) {
         guard step >= 0, m.hasLayout(of: v) else { throw SSMError.value(argument: "optimizer", expected: "moments of one layout and step ≥ 0") }
+        // The second moment is a running mean of squares: a negative one would make √v̂ a NaN.
+        if let bad = v.storage.firstIndex(where: { !($0 >= 0) }) {
+            throw SSMError.value(argument: "exp_avg_sq", expected: "values ≥ 0 (a running mean of squared gradients), got \(v.storage[bad]) at element \(bad)")
+        }
         (self.hyperparameters, self.step, self.m, self.v) = (hyperparameters, step, m, v)
     }
 

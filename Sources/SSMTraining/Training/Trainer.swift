@@ -98,6 +98,9 @@ public struct Trainer<T: SSMScalar>: Sendable {
     public init(model: SequenceModel<T>, task: TrainingTask, configuration: TrainingConfiguration, parameters: ParameterSet<T>,
                 optimizer: AdamW<T>, communicator: any Communicator = SingleProcess()) throws(SSMError) {
         try model.check(parameters)
+        guard optimizer.m.hasLayout(of: parameters) else {
+            throw SSMError.value(argument: "optimizer", expected: "AdamW moments of the parameters' layout (\(parameters.scalarCount) values)")
+        }
         guard task.input == model.input, task.output == model.output else {
             throw SSMError.option(name: "task", expected: "a task whose inputs and outputs fit the model")
         }
@@ -110,8 +113,12 @@ public struct Trainer<T: SSMScalar>: Sendable {
         gradients = parameters.zeros()
         if communicator.size > 1 {
             // Rank 0's parameters and AdamW moments for all; every rank must be at its step.
-            let steps = try communicator.allReduceSum([Double(optimizer.step)])
-            guard steps[0] == Double(optimizer.step * communicator.size) else {
+            // The mean step, then the sum of squared deviations from it: zero exactly when every
+            // rank is at one step (integers, so the mean is exact then), and every rank reaches
+            // the same verdict (a sum alone would let steps 1, 2, 3 pass at the middle rank).
+            let s = Double(optimizer.step)
+            let mean = try communicator.allReduceSum([s])[0] / Double(communicator.size)
+            guard try communicator.allReduceSum([(s - mean) * (s - mean)])[0] == 0 else {
                 throw SSMError.value(argument: "optimizer", expected: "the same step on every rank (rank \(communicator.rank) is at \(optimizer.step))")
             }
             func broadcast(_ values: inout [T]) throws(SSMError) {
