@@ -57,6 +57,7 @@ echo "   one training step of a 4-layer S4D model (width 128, N = 64, L = 1024, 
 echo
 echo "== 7. Streaming convolution of .npy files (L = 2^22, a 2^16-tap kernel) against in-memory"
 tmpconv=$(mktemp -d)
+trap 'rm -rf "$tmpconv"' EXIT
 python3 -c "
 import numpy as np
 r = np.random.default_rng(0)
@@ -78,7 +79,7 @@ echo "(transformers' greedy continuation: $(python3 -c "import json; print(repr(
 echo
 echo "== 9. Bad input is refused with one line and a non-zero status"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$tmpconv"' EXIT
 printf 'not a safetensors file' > "$tmp/bad.safetensors"
 status=0
 "$ssm" eval fftconv --input "$tmp/bad.safetensors" --output "$tmp/out.safetensors" || status=$?

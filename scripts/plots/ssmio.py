@@ -3,7 +3,8 @@
 
 The safetensors format is an 8-byte little-endian header length, a JSON header naming each
 tensor's dtype, shape and byte range, then the raw little-endian data. Complex tensors travel as
-real tensors with a last axis of 2 (real, imaginary), as /work/shared/EVAL.md's contract says.
+real tensors with a last axis of 2 (real, imaginary), as the evaluation contract
+(Sources/SSMKit/SSMKit.docc/EvalContract.md) says.
 """
 import json
 import os
