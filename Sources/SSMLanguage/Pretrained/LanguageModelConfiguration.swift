@@ -22,9 +22,9 @@ import SSMTraining
 /// What would change the computation and is not supported is refused with the field's name: an
 /// activation other than SiLU, LayerNorm instead of RMSNorm, the norm before the gate
 /// (`norm_before_gate: true`), MLP or attention layers (`d_intermediate`, `attn_layer_idx`), a
-/// partial SSM (`d_ssm`), D per head channel (`D_has_hdim`), any other model type. Fields that only steer training or
-/// initialization (`time_step_min`, `initializer_range`, `rescale_prenorm_residual`, …) are
-/// ignored, as they do not change the forward pass.
+/// partial SSM (`d_ssm`), D per head channel (`D_has_hdim`), any other model type. Fields that
+/// only steer training or initialization (`time_step_min`, `initializer_range`,
+/// `rescale_prenorm_residual`, …) are ignored, as they do not change the forward pass.
 public struct LanguageModelConfiguration: Sendable, Equatable {
     /// The mixer of every block.
     public enum Mixer: Sendable, Equatable {
