@@ -29,18 +29,27 @@ package enum FileIO {
         let size = Int(info.st_size)
         if size == 0 { return try readToEnd(fd, path) }
         var bytes = [UInt8](repeating: 0, count: size)
+        if let failure = bytes.withUnsafeMutableBytes({ transferAll(fd, $0.baseAddress!, size, at: 0, write: false) }) {
+            throw FileError(path: path, reason: failure)
+        }
+        return bytes
+    }
+
+    /// Reads or writes all `bytes` at `offset`, in as many calls as the system needs (a call
+    /// moves at most about 2 GiB, and may be interrupted). Returns nil, or why it stopped.
+    package static func transferAll(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ bytes: Int, at offset: Int, write: Bool) -> String? {
         var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+        while done < bytes {
+            let at = off_t(offset + done)
+            let n = write ? pwrite(fd, buffer + done, bytes - done, at) : pread(fd, buffer + done, bytes - done, at)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileError(path: path, reason: "read failed: \(errnoText())")
+                return "\(write ? "write" : "read") failed at byte \(offset + done): \(errnoText())"
             }
-            if n == 0 { break }
+            if n == 0 { return "end of file at byte \(offset + done), \(bytes - done) bytes short" }
             done += n
         }
-        guard done == size else { throw FileError(path: path, reason: "file shrank while being read") }
-        return bytes
+        return nil
     }
 
     /// Whether `path` names a regular file (following links).
@@ -91,17 +100,10 @@ package enum FileIO {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw FileError(path: path, reason: "cannot create \(temporary): \(errnoText())") }
         var failure: String?
-        outer: for chunk in chunks {
-            var done = 0
-            while done < chunk.count {
-                let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress! + done, chunk.count - done) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = "write failed: \(errnoText())"
-                    break outer
-                }
-                done += n
-            }
+        var offset = 0
+        for chunk in chunks where failure == nil && !chunk.isEmpty {
+            failure = chunk.withUnsafeBytes { transferAll(fd, UnsafeMutableRawPointer(mutating: $0.baseAddress!), chunk.count, at: offset, write: true) }
+            offset += chunk.count
         }
         if failure == nil, fsync(fd) != 0 { failure = "fsync failed: \(errnoText())" }
         if close(fd) != 0, failure == nil { failure = "close failed: \(errnoText())" }

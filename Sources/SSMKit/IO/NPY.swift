@@ -110,29 +110,13 @@ public final class NPYFile {
         header += [UInt8](repeating: 0x20, count: total - 10 - header.count - 1) + [0x0A]
         let prefix: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.count & 0xFF), UInt8(header.count >> 8)]
         let bytes = prefix + header
-        if let failure = bytes.withUnsafeBytes({ Self.transferAll(fd, UnsafeMutableRawPointer(mutating: $0.baseAddress!), bytes.count, 0, write: true) }) {
+        if let failure = bytes.withUnsafeBytes({ FileIO.transferAll(fd, UnsafeMutableRawPointer(mutating: $0.baseAddress!), bytes.count, at: 0, write: true) }) {
             // Not yet initialized (no deinit): the descriptor and the file are released here.
             close(fd)
             unlink(temporary)
             throw FileError(path: path, reason: "cannot write the header: \(failure)")
         }
         (descriptor, dataOffset) = (fd, total)
-    }
-
-    /// Reads or writes all `bytes` at `offset`, in as many calls as the system needs (a call
-    /// moves at most about 2 GiB, and may be interrupted). Returns nil, or why it stopped.
-    static func transferAll(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ bytes: Int, _ offset: off_t, write: Bool) -> String? {
-        var done = 0
-        while done < bytes {
-            let n = write ? pwrite(fd, buffer + done, bytes - done, offset + off_t(done)) : pread(fd, buffer + done, bytes - done, offset + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                return "\(write ? "write" : "read") failed at byte \(Int(offset) + done): \(FileIO.errnoText())"
-            }
-            if n == 0 { return "end of file at byte \(Int(offset) + done), \(bytes - done) bytes short" }
-            done += n
-        }
-        return nil
     }
 
     deinit {
@@ -143,7 +127,7 @@ public final class NPYFile {
     /// Reads samples [start, start + count) of channel `channel` as T.
     public func read<T: FFTScalar>(channel: Int, start: Int, count: Int, into out: UnsafeMutablePointer<T>) throws(FileError) {
         try transfer(channel: channel, start: start, count: count) { (raw: UnsafeMutableRawPointer, bytes: Int, offset: off_t) throws(FileError) in
-            if let failure = Self.transferAll(descriptor, raw, bytes, offset, write: false) { throw FileError(path: path, reason: failure) }
+            if let failure = FileIO.transferAll(descriptor, raw, bytes, at: Int(offset), write: false) { throw FileError(path: path, reason: failure) }
             for i in 0 ..< count {
                 out[i] = dtype == .float32 ? T(Float(bitPattern: UInt32(littleEndian: raw.load(fromByteOffset: 4 * i, as: UInt32.self))))
                     : T(Double(bitPattern: UInt64(littleEndian: raw.load(fromByteOffset: 8 * i, as: UInt64.self))))
@@ -162,7 +146,7 @@ public final class NPYFile {
                     raw.storeBytes(of: Double(values[i]).bitPattern.littleEndian, toByteOffset: 8 * i, as: UInt64.self)
                 }
             }
-            if let failure = Self.transferAll(descriptor, raw, bytes, offset, write: true) { throw FileError(path: path, reason: failure) }
+            if let failure = FileIO.transferAll(descriptor, raw, bytes, at: Int(offset), write: true) { throw FileError(path: path, reason: failure) }
         }
     }
 
