@@ -29,6 +29,7 @@ static inline double pow2_f64(double k) {
 // ---- float ---------------------------------------------------------------------------------
 #define REAL float
 #define ROW ssm_scan_row_f32
+#define STEP ssm_step_rows_f32
 #define FN(name) name##_f32
 #define VINT int32_t
 #define EXP_BIAS 127.0f
@@ -48,6 +49,7 @@ static inline double pow2_f64(double k) {
 #include "selective_row.h"
 #undef REAL
 #undef ROW
+#undef STEP
 #undef FN
 #undef MAGIC
 #undef EXP_LO
@@ -69,6 +71,7 @@ static inline double pow2_f64(double k) {
 // ---- double --------------------------------------------------------------------------------
 #define REAL double
 #define ROW ssm_scan_row_f64
+#define STEP ssm_step_rows_f64
 #define FN(name) name##_f64
 #define VINT int64_t
 #define EXP_BIAS 1023.0

@@ -149,12 +149,17 @@ typedef VINT FN(v16i) __attribute__((vector_size(16 * sizeof(REAL))));
 #define V16(x) ((FN(v16)){0} + (REAL)(x))
 #define LOAD16(P) ({ FN(v16) v16_; memcpy(&v16_, (P), sizeof v16_); v16_; })
 #define POW2_16(K) ({ FN(v16) t16_ = (K) + V16(EXP_BIAS + MAGIC); (FN(v16))(((FN(v16i))t16_) << EXP_SHIFT); })
+// The clamp returns the bound for a NaN lane (elementwise min and max prefer the number), so
+// NaN lanes are put back at the end: NaN in, NaN out, as FN(exp_v) gives.
 #define EXP16(X) ({                                                                               \
-    FN(v16) xc_ = __builtin_elementwise_min(__builtin_elementwise_max((X), V16(EXP_LO)), V16(EXP_HI)); \
+    FN(v16) x_ = (X);                                                                             \
+    FN(v16) xc_ = __builtin_elementwise_min(__builtin_elementwise_max(x_, V16(EXP_LO)), V16(EXP_HI)); \
     FN(v16) k_ = (xc_ * (REAL)1.44269504088896340736 + MAGIC) - MAGIC;                           \
     FN(v16) r_ = (xc_ - k_ * LN2_HI) - k_ * LN2_LO;                                              \
     FN(v16) k1_ = (k_ * (REAL)0.5 + MAGIC) - MAGIC;                                             \
-    TAYLOR_EXP(r_) * POW2_16(k1_) * POW2_16(k_ - k1_);                                           \
+    FN(v16) e_ = TAYLOR_EXP(r_) * POW2_16(k1_) * POW2_16(k_ - k1_);                              \
+    FN(v16i) number_ = (FN(v16i))(x_ == x_);                                                      \
+    (FN(v16))(((FN(v16i))e_ & number_) | ((FN(v16i))x_ & ~number_));                             \
 })
 #define REDUCE16(P, OUT)                                                                          \
     do {                                                                                          \
@@ -208,6 +213,61 @@ SSM_CLONES int FN(ssm_scan_forward)(const ROW *row, REAL *out, REAL *x_last, REA
 #undef SSM_FORWARD_N
     if (x_last) for (ptrdiff_t i = 0; i < N; i++) x_last[i] = x[i];
     return 0;
+}
+
+// One decoding step of many rows, the arithmetic of FN(prepare) and FN(advance) at L = 1 in
+// another order: the per-row scalars (dt, dt·u, the gate) of up to SSM_STEP_BLOCK rows of one
+// batch are made first, vectorized over the rows, then each row's N states are advanced. A
+// row call per (b, d) costs more than its 16 exponentials at Mamba's sizes.
+// C·x after x ← exp(dt·a) ⊙ x + dtu·b, for one row of n states (a compile-time constant at
+// the call sites below, so that the loop is one vector).
+static inline __attribute__((always_inline)) REAL FN(step_row)(ptrdiff_t n, const REAL *restrict a, const REAL *restrict b,
+                                                              const REAL *restrict c, REAL *restrict x, REAL dt, REAL dtu) {
+#pragma clang fp reassociate(on)
+    REAL y = 0;
+    for (ptrdiff_t k = 0; k < n; k++) {
+        REAL da = FN(exp_v)(dt * a[k]);
+        x[k] = da * x[k] + dtu * b[k];
+        y += c[k] * x[k];
+    }
+    return y;
+}
+#ifndef SSM_STEP_BLOCK
+#define SSM_STEP_BLOCK 64
+#endif
+SSM_CLONES int FN(ssm_scan_step)(const STEP *s, ptrdiff_t r0, ptrdiff_t r1) {
+    const ptrdiff_t D = s->channels, N = s->state, per_group = s->channels / s->groups;
+    REAL dt[SSM_STEP_BLOCK], dtu[SSM_STEP_BLOCK], gate[SSM_STEP_BLOCK];
+    int bad = 0;
+    for (ptrdiff_t start = r0; start < r1;) {
+        // A block of rows of one batch: channels d0 … d0 + n − 1.
+        const ptrdiff_t batch = start / D, d0 = start - batch * D;
+        const ptrdiff_t left = D - d0 < r1 - start ? D - d0 : r1 - start;
+        const ptrdiff_t n = left < SSM_STEP_BLOCK ? left : SSM_STEP_BLOCK;
+        const REAL *restrict u = s->u + start, *restrict delta = s->delta + start;
+        const REAL *restrict z = s->z ? s->z + start : NULL;
+        const REAL *restrict bias = s->delta_bias ? s->delta_bias + d0 : NULL;
+        const REAL *restrict skip = s->d_skip ? s->d_skip + d0 : NULL;
+        bad |= FN(any_nonfinite)(u, n) | FN(any_nonfinite)(delta, n) | (z ? FN(any_nonfinite)(z, n) : 0);
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const REAL v = delta[i] + (bias ? bias[i] : 0);
+            dt[i] = s->softplus ? FN(softplus_v)(v) : v;
+            dtu[i] = dt[i] * u[i];
+            gate[i] = z ? z[i] * FN(sigmoid_v)(z[i]) : 1;
+        }
+        const REAL *restrict bt = s->b + batch * s->bc_stride, *restrict ct = s->c + batch * s->bc_stride;
+#define SSM_STEP_N(size)                                                                          \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                           \
+        const ptrdiff_t d = d0 + i, g = d / per_group;                                            \
+        s->out[start + i] = FN(step_row)(size, s->a + d * (size), bt + g * (size), ct + g * (size),    \
+                                         s->x + (start + i) * (size), dt[i], dtu[i]);             \
+        s->out[start + i] = (s->out[start + i] + (skip ? skip[i] : 0) * u[i]) * gate[i];           \
+    }
+        SSM_FIXED_N(N, SSM_STEP_N)
+#undef SSM_STEP_N
+        start += n;
+    }
+    return bad;
 }
 
 // The reverse sweep over one chunk [t0, t1), whose states x_{t0−1} … x_{t1−1} are in `xs`

@@ -53,6 +53,26 @@ struct SelectiveScanTests {
         check(Double.self, range: -750 ... 715)
     }
 
+    @Test("NaN in, NaN out: the vector lanes of exp and of the GLU's gate as well as the tail; ±∞ to ∞ and 0")
+    func exponentialOfNaN() {
+        func check<T: FFTScalar>(_: T.Type) {
+            // 37 values: two full vectors of 16 and a tail, NaN at every third place.
+            let x = (0 ..< 37).map { i -> T in i % 3 == 0 ? .nan : i % 3 == 1 ? .infinity : -.infinity }
+            var e = [T](repeating: 0, count: x.count)
+            T.vectorExp(x, &e, x.count)
+            for i in x.indices {
+                let want: T = i % 3 == 0 ? .nan : i % 3 == 1 ? .infinity : 0
+                #expect(e[i] == want || (e[i].isNaN && want.isNaN), "\(T.self) exp(\(x[i])) = \(e[i]) at \(i)")
+            }
+            let a = [T](repeating: 1, count: x.count), gates = (0 ..< 37).map { i -> T in i % 3 == 0 ? .nan : 0 }
+            var y = a, gate = a
+            gluForward(a, gates, residual: nil, y: &y, gate: &gate, count: x.count)
+            for i in x.indices where i % 3 == 0 { #expect(y[i].isNaN && gate[i].isNaN, "\(T.self) GLU with a NaN gate at \(i)") }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     @Test("Double: fast scan = plain loop to 1e-12 across shapes, layouts and optional inputs",
           arguments: [
               (1, 3, 1, 1), (2, 4, 16, 7), (1, 6, 64, 33), (2, 4, 5, 100), (1, 2, 16, 1), (2, 2, 16, 57),
@@ -282,5 +302,66 @@ struct SelectiveScanTests {
         x = selectiveProblem(shape, seed: 1)
         #expect(throws: SSMError.self) { try scan.backward(x, dOut: [1, 2]) }
         #expect(throws: SSMError.self) { try SelectiveScan<Double>(shape: shape, chunkLength: 0) }
+    }
+}
+
+@Suite("Selective state update (decoding)")
+struct SelectiveStateUpdateTests {
+    @Test("one step = the plain scan loop at L = 1 from the same state, for every optional input, groups, N with and without a fixed-size loop, blocks of channels and both halves of a split",
+          arguments: [(1, 3, 1, 1), (2, 4, 16, 2), (2, 6, 5, 3), (1, 600, 16, 1), (2, 130, 64, 2), (3, 70, 8, 1)])
+    func matchesScan(batch: Int, channels: Int, state: Int, groups: Int) throws {
+        let shape = try SelectiveScanShape(batch: batch, channels: channels, state: state, length: 1, b: .inputDependent(groups: groups),
+                                           c: .inputDependent(groups: groups))
+        for optional in 0 ..< 4 {
+            let x: SelectiveScanInputs<Double> = selectiveProblem(shape, seed: UInt64(40 + optional), d: optional & 1 == 0,
+                                                                  z: optional & 2 == 0, bias: optional < 2, initial: true)
+            for softplus in [false, true] {
+                let want = try SelectiveScan<Double>(shape: shape, deltaSoftplus: softplus).reference(x)
+                let update = try SelectiveStateUpdate<Double>(batch: batch, channels: channels, state: state, groups: groups,
+                                                              deltaSoftplus: softplus)
+                var stateArray = x.initialState!, out = [Double](repeating: 0, count: batch * channels)
+                try update(state: &stateArray, u: x.u, dt: x.delta, a: x.a, b: x.b, c: x.c, d: x.d, z: x.z, dtBias: x.deltaBias, out: &out)
+                #expect(relativeError(out, want.out) <= 1e-12, "out \(optional) \(softplus)")
+                #expect(relativeError(stateArray, want.lastState) <= 1e-12, "state \(optional) \(softplus)")
+                // In place, B and C as token-major rows (one row of stride 2·G·N + 3 per
+                // batch, B then C), on two threads.
+                let (G, N) = (groups, state), stride = 2 * groups * state + 3
+                var rows = [Double](repeating: .nan, count: batch * stride)
+                for b in 0 ..< batch {
+                    for i in 0 ..< G * N {
+                        rows[b * stride + i] = x.b[b * G * N + i]
+                        rows[b * stride + G * N + i] = x.c[b * G * N + i]
+                    }
+                }
+                let pinned = PinnedArrays()
+                let inPlace = try SelectiveStateUpdate<Double>(batch: batch, channels: channels, state: state, groups: groups,
+                                                               rowStride: stride, deltaSoftplus: softplus)
+                let states = pinned.pin(x.initialState!), outs = pinned.pin(out.map { _ in 0 }), r = pinned.pin(rows)
+                let finite = inPlace(state: states, SelectiveScanOperands(
+                    u: pinned.pin(x.u), delta: pinned.pin(x.delta), a: pinned.pin(x.a), b: r, c: r + G * N, d: x.d.map { pinned.pin($0) },
+                    z: x.z.map { pinned.pin($0) }, deltaBias: x.deltaBias.map { pinned.pin($0) }), out: outs, threads: 2)
+                #expect(finite)
+                #expect(Array(UnsafeBufferPointer(start: outs, count: out.count)) == out, "in place \(optional) \(softplus)")
+                #expect(Array(UnsafeBufferPointer(start: states, count: stateArray.count)) == stateArray)
+            }
+        }
+    }
+
+    @Test("a non-finite input: the array form throws naming it and leaves the state alone; the in-place form reports it")
+    func nonFinite() throws {
+        let shape = try SelectiveScanShape(batch: 2, channels: 600, state: 16, length: 1)
+        var x: SelectiveScanInputs<Double> = selectiveProblem(shape, seed: 7)
+        x.u[1000] = .nan
+        let update = try SelectiveStateUpdate<Double>(batch: 2, channels: 600, state: 16)
+        var state = x.initialState!, out = [Double](repeating: 0, count: 1200)
+        #expect(throws: SSMError.self) {
+            try update(state: &state, u: x.u, dt: x.delta, a: x.a, b: x.b, c: x.c, d: x.d, z: x.z, dtBias: x.deltaBias, out: &out)
+        }
+        #expect(state == x.initialState!)
+        let pinned = PinnedArrays()
+        let finite = update(state: pinned.pin(state), SelectiveScanOperands(u: pinned.pin(x.u), delta: pinned.pin(x.delta), a: pinned.pin(x.a),
+                                                                             b: pinned.pin(x.b), c: pinned.pin(x.c)),
+                            out: pinned.pin(out), threads: 2)
+        #expect(!finite)
     }
 }

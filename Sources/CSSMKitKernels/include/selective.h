@@ -45,6 +45,27 @@
                                    T *ddelta, T *dz, T *dx0, T *da, T *db, T *dc, T *dd,          \
                                    T *ddelta_bias, ptrdiff_t chunk, T *work);                     \
                                                                                                   \
+    /* One decoding step of rows [r0, r1) of B·D (row r = b·D + d): the scan at L = 1 from the */ \
+    /* state, x ← exp(dt·A_d) ⊙ x + dt·u·B, out = (C·x + D_d·u)·silu(z), dt = softplus(delta + */  \
+    /* delta_bias_d) when softplus. Batch b's group g of B sits at b + b·bc_stride + g·N (C */    \
+    /* likewise); channel d reads group d / (D / groups). */                                      \
+    typedef struct {                                                                              \
+        ptrdiff_t channels, state, groups;                                                        \
+        const T *u, *delta; /* (B, D) */                                                          \
+        const T *z;         /* (B, D) or NULL */                                                  \
+        const T *a;         /* (D, N) */                                                          \
+        const T *b, *c;                                                                           \
+        ptrdiff_t bc_stride;                                                                      \
+        const T *d_skip, *delta_bias; /* (D) or NULL */                                           \
+        int softplus;                                                                             \
+        T *x;               /* (B, D, N), advanced in place */                                    \
+        T *out;             /* (B, D) */                                                          \
+    } ssm_step_rows_##SUFFIX;                                                                     \
+                                                                                                  \
+    /* Allocates nothing. Returns non-zero when u, delta or z holds a NaN or an infinity in the */ \
+    /* rows (whose x and out are then partly written). */                                          \
+    int ssm_scan_step_##SUFFIX(const ssm_step_rows_##SUFFIX *step, ptrdiff_t r0, ptrdiff_t r1);    \
+                                                                                                  \
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \
     void ssm_exp_##SUFFIX(const T *x, T *out, ptrdiff_t count);                                   \
                                                                                                   \

@@ -34,6 +34,27 @@ public struct SelectiveRowGradients<T> {
     public var deltaBias: UnsafeMutablePointer<T>
 }
 
+/// The rows of one decoding step (``SelectiveStateUpdate``) as the C loop sees them: u, delta
+/// and z (B, D); A (D, N); batch b's group g of B and C at `b + b·bcStride + g·N`; D and
+/// delta_bias (D) or nil; the state x (B, D, N), advanced in place, and out (B, D).
+public struct SelectiveStepRows<T>: @unchecked Sendable {
+    public var channels: Int
+    public var state: Int
+    public var groups: Int
+    public var u: UnsafePointer<T>
+    public var delta: UnsafePointer<T>
+    public var z: UnsafePointer<T>?
+    public var a: UnsafePointer<T>
+    public var b: UnsafePointer<T>
+    public var c: UnsafePointer<T>
+    public var bcStride: Int
+    public var dSkip: UnsafePointer<T>?
+    public var deltaBias: UnsafePointer<T>?
+    public var softplus: Bool
+    public var x: UnsafeMutablePointer<T>
+    public var out: UnsafeMutablePointer<T>
+}
+
 /// A scalar whose selective-scan rows run in C: `Float` or `Double`.
 public protocol SelectiveScanScalar: FFTScalar {
     /// One row forward; false when the row's u, delta or z hold a non-finite value.
@@ -42,6 +63,8 @@ public protocol SelectiveScanScalar: FFTScalar {
     /// One row backward; false when the row's u, delta, z or dOut hold a non-finite value.
     static func selectiveScanBackward(_ row: SelectiveRow<Self>, dOut: UnsafePointer<Self>,
                                       _ gradients: SelectiveRowGradients<Self>, chunk: Int, work: UnsafeMutablePointer<Self>) -> Bool
+    /// Rows `rows` of one decoding step; false when their u, delta or z hold a non-finite value.
+    static func selectiveScanStep(_ step: SelectiveStepRows<Self>, rows: Range<Int>) -> Bool
     /// The benchmark bound's loop: the row's exponentials alone.
     static func exponentialsOnly(dt: UnsafePointer<Self>, a: UnsafePointer<Self>, length: Int, state: Int) -> Self
 }
@@ -74,6 +97,13 @@ extension Float {
         return ssm_scan_backward_f32(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work) == 0
     }
     @inlinable
+    public static func selectiveScanStep(_ s: SelectiveStepRows<Float>, rows: Range<Int>) -> Bool {
+        var step = ssm_step_rows_f32(channels: s.channels, state: s.state, groups: s.groups, u: s.u, delta: s.delta, z: s.z, a: s.a,
+                                        b: s.b, c: s.c, bc_stride: s.bcStride, d_skip: s.dSkip, delta_bias: s.deltaBias,
+                                        softplus: s.softplus ? 1 : 0, x: s.x, out: s.out)
+        return ssm_scan_step_f32(&step, rows.lowerBound, rows.upperBound) == 0
+    }
+    @inlinable
     public static func vectorExp(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int) {
         ssm_exp_f32(x, out, count)
     }
@@ -101,6 +131,13 @@ extension Double {
                                              _ g: SelectiveRowGradients<Double>, chunk: Int, work: UnsafeMutablePointer<Double>) -> Bool {
         var r = cRow(row)
         return ssm_scan_backward_f64(&r, dOut, g.u, g.delta, g.z, g.initialState, g.a, g.b, g.c, g.d, g.deltaBias, chunk, work) == 0
+    }
+    @inlinable
+    public static func selectiveScanStep(_ s: SelectiveStepRows<Double>, rows: Range<Int>) -> Bool {
+        var step = ssm_step_rows_f64(channels: s.channels, state: s.state, groups: s.groups, u: s.u, delta: s.delta, z: s.z, a: s.a,
+                                        b: s.b, c: s.c, bc_stride: s.bcStride, d_skip: s.dSkip, delta_bias: s.deltaBias,
+                                        softplus: s.softplus ? 1 : 0, x: s.x, out: s.out)
+        return ssm_scan_step_f64(&step, rows.lowerBound, rows.upperBound) == 0
     }
     @inlinable
     public static func vectorExp(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, _ count: Int) {

@@ -4,8 +4,11 @@
 ///     dt = softplus(dt + dt_bias_d)        (when `deltaSoftplus`)
 ///     x ← exp(dt A_d) ⊙ x + dt · u · B,   out = (C · x + D_d u) · silu(z)
 ///
-/// It is the scan of ``SelectiveScan`` at L = 1 from the given state, run by the same C row
-/// loop, so stepping L tokens reproduces the scan to rounding. Layouts: state (B, D, N);
+/// It is the scan of ``SelectiveScan`` at L = 1 from the given state, with the same operations
+/// on every value (only the sum C · x may be added in another order), so stepping L tokens
+/// reproduces the scan to rounding. One C loop runs all the rows: the per-row scalars (dt,
+/// dt · u, the gate) of a block of channels first, vectorized over channels, then each row's N
+/// states; a call per row cost 5× more at Mamba's sizes (E = 1536, N = 16). Layouts: state (B, D, N);
 /// u, dt, z, out (B, D); A (D, N); B and C (B, G, N); D and dt_bias (D). The state is updated
 /// in place; a call allocates only a few pointer lists, nothing that grows with the shapes.
 public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
@@ -33,35 +36,30 @@ public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
     @_specialize(exported: true, where T == Double)
     public func callAsFunction(state: UnsafeMutablePointer<T>, _ x: SelectiveScanOperands<T>, out: UnsafeMutablePointer<T>,
                                threads: Int = 1) -> Bool {
-        var x = x
-        x.initialState = UnsafePointer(state)
-        let inputs = RowInputs(x, shape: shape, softplus: deltaSoftplus)
+        let step = rows(x, state: state, out: out)
         let rows = shape.sequenceCount
         let parts = rows >= 512 ? max(1, min(threads, rows / 256)) : 1
-        if parts == 1 { return Self.step(inputs, rows: 0 ..< rows, state: state, out: out) }
+        if parts == 1 { return T.selectiveScanStep(step, rows: 0 ..< rows) }
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { finite in
-            WorkerPool.forEachInParallel(parts, threads: parts, (inputs, SendableBox(state), SendableBox(out), finite.baseAddress!, rows, parts)) {
-                context, part, _ in
-                let (inputs, state, out, finite, rows, parts) = context
-                finite[part] = Self.step(inputs, rows: rows * part / parts ..< rows * (part + 1) / parts, state: state.value, out: out.value)
+            WorkerPool.forEachInParallel(parts, threads: parts, (step, finite.baseAddress!, rows, parts)) { context, part, _ in
+                let (step, finite, rows, parts) = context
+                finite[part] = T.selectiveScanStep(step, rows: rows * part / parts ..< rows * (part + 1) / parts)
             }
             return finite.allSatisfy { $0 }
         }
     }
 
-    /// The step of rows `rows`, in order.
-    @inline(__always)
-    static func step(_ inputs: RowInputs<T>, rows: Range<Int>, state: UnsafeMutablePointer<T>, out: UnsafeMutablePointer<T>) -> Bool {
-        let N = inputs.shape.state
-        var work: (T, T, T) = (0, 0, 0)
-        var finite = true
-        withUnsafeMutableBytes(of: &work) { w in
-            let work = w.baseAddress!.assumingMemoryBound(to: T.self)
-            for row in rows {
-                finite = T.selectiveScanForward(inputs.row(row), out: out + row, lastState: state + row * N, work: work) && finite
-            }
+    /// The C loop's view of the operands: B and C of batch b, group g at b·stride + g·N.
+    func rows(_ x: SelectiveScanOperands<T>, state: UnsafeMutablePointer<T>, out: UnsafeMutablePointer<T>) -> SelectiveStepRows<T> {
+        let (D, N) = (shape.channels, shape.state)
+        // A time-invariant B is D groups of one channel each, the same for every batch.
+        let (groups, stride) = switch shape.b {
+        case let .tokenMajor(groups, stride): (groups, stride)
+        case let .inputDependent(groups): (groups, groups * N)
+        case .timeInvariant: (D, 0)
         }
-        return finite
+        return SelectiveStepRows(channels: D, state: N, groups: groups, u: x.u, delta: x.delta, z: x.z, a: x.a, b: x.b, c: x.c,
+                                 bcStride: stride, dSkip: x.d, deltaBias: x.deltaBias, softplus: deltaSoftplus, x: state, out: out)
     }
 
     /// Advances `state` by one step and writes out: (B, D).
@@ -75,25 +73,13 @@ public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
         try shape.check(x)
         try checkValues(state, "state", shape.stateCount, "(B, D, N) = (\(shape.batch), \(shape.channels), \(shape.state))")
         try checkValues(out, "out", shape.sequenceCount, "(B, D) = (\(shape.batch), \(shape.channels))", finite: false)
-        let (rows, N) = (shape.sequenceCount, shape.state)
-        let softplus = deltaSoftplus
-        let s = shape
-        // With L = 1, (B, G, N, 1) is already the (B, G, 1, N) layout the rows read.
+        // Every input was checked above: the step cannot report one.
         withBaseAddresses([x.u, x.delta, x.a, x.b, x.c, x.d, x.z, x.deltaBias]) { p in
             state.withUnsafeMutableBufferPointer { state in
-                // The row loop reads the whole initial state before it writes the last one,
-                // so both may be the same memory.
-                let inputs = RowInputs(p + [UnsafePointer(state.baseAddress!)], shape: s, softplus: softplus)
                 out.withUnsafeMutableBufferPointer { out in
-                    var work: (T, T, T) = (0, 0, 0)
-                    withUnsafeMutableBytes(of: &work) { w in
-                        let work = w.baseAddress!.assumingMemoryBound(to: T.self)
-                        for row in 0 ..< rows {
-                            // Every input was checked above: the row cannot report one.
-                            _ = T.selectiveScanForward(inputs.row(row), out: out.baseAddress! + row,
-                                                       lastState: state.baseAddress! + row * N, work: work)
-                        }
-                    }
+                    _ = self(state: state.baseAddress!, SelectiveScanOperands(u: p[0]!, delta: p[1]!, a: p[2]!, b: p[3]!, c: p[4]!, d: p[5],
+                                                                              z: p[6], deltaBias: p[7]),
+                             out: out.baseAddress!)
                 }
             }
         }

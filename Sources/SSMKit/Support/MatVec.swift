@@ -7,7 +7,8 @@ extension BLAS {
     /// A GEMM library packs its operands, which for one vector means copying the whole matrix
     /// per call; this reads each weight once, which is what bounds step mode (decoding): the
     /// matrix streams from memory at the bandwidth available. The rows are split over `threads`
-    /// workers (default: all online processors) when the matrix holds at least 2^16 values.
+    /// workers (default: all online processors), at least 16 rows each, when the matrix holds
+    /// at least 2^16 values (Mamba's x_proj, 80 × 1536, is split in two).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public static func matvec<T: FFTScalar>(_ w: UnsafePointer<T>, rows: Int, cols: Int, ld: Int? = nil, _ x: UnsafePointer<T>,
@@ -41,7 +42,7 @@ struct MatVecRows: @unchecked Sendable {
         guard rows > 0 else { return }
         let ld = ld ?? cols
         precondition(ld >= cols, "matvec: leading dimension \(ld) < \(cols) columns")
-        let parts = rows * cols >= 1 << 16 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 64)) : 1
+        let parts = rows * cols >= 1 << 16 ? max(1, min(threads ?? WorkerPool.onlineProcessorCount(), rows / 16)) : 1
         let product = MatVecRows(w: w, x: x, y: y, rows: rows, cols: cols, ld: ld, accumulate: accumulate, kind: kind, parts: parts)
         if parts == 1 { product.run(0); return }
         WorkerPool.forEachInParallel(parts, threads: parts, product) { product, part, _ in product.run(part) }
