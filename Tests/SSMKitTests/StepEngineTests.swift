@@ -111,5 +111,16 @@ struct StepEngineTests {
             try engine.step(&state, u: [Float](repeating: 0, count: 5), y: &y)
         }
         #expect(throws: SSMError.self) { try engine.run(&state, u: [Float](repeating: 0, count: 12), y: &y, length: 2) }
+        // A state of another size (as another step mode's would be) is refused before the
+        // loop writes into it; so is one whose parts differ.
+        for (re, im) in [(12, 12), (48, 48), (24, 23)] {
+            var wrong = StepEngine<Float>.State(batch: 3, xRe: [Float](repeating: 0, count: re), xIm: [Float](repeating: 0, count: im))
+            var y6 = [Float](repeating: 0, count: 6), y12 = [Float](repeating: 0, count: 12)
+            #expect(throws: SSMError.shape(argument: "state", expected: "(B, H, n) = (3, 2, 4) in each of its real and imaginary parts",
+                                           actual: [re, im])) {
+                try engine.step(&wrong, u: [Float](repeating: 0, count: 6), y: &y6)
+            }
+            #expect(throws: SSMError.self) { try engine.run(&wrong, u: [Float](repeating: 0, count: 12), y: &y12, length: 2) }
+        }
     }
 }

@@ -117,6 +117,7 @@ public struct StepEngine<T: StepRowScalar>: Sendable {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func step(_ state: inout State, u: [T], y: inout [T]) throws(SSMError) {
+        try check(state)
         let (B, H, C) = (state.batch, channels, copies)
         if u.count != B * H { throw SSMError.shape(argument: "u", expected: "(B, H) = (\(B), \(H))", actual: [u.count]) }
         if y.count != B * C * H { throw SSMError.shape(argument: "y", expected: "(B, C, H) = (\(B), \(C), \(H))", actual: [y.count]) }
@@ -126,11 +127,25 @@ public struct StepEngine<T: StepRowScalar>: Sendable {
     }
 
     /// The step on the caller's buffers, which must hold B·H values (u) and B·C·H (y) for the
-    /// state's B (the array form checks those counts). Allocates nothing.
+    /// state's B (the array form checks those counts). Allocates nothing. A state of another
+    /// engine's size (e.g. a `linear` state given to a `dense` engine) stops the program: the
+    /// array forms throw for it.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func step(_ state: inout State, u: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
+        precondition(state.batch >= 1 && state.xRe.count == state.batch * channels * size && state.xIm.count == state.xRe.count,
+                     "StepEngine.step: the state holds \(state.xRe.count) values, not B·H·n = \(state.batch)·\(channels)·\(size)")
         stepRows(&state, u, y)
+    }
+
+    /// Throws unless `state` holds B·H·n values in each part for its B (a state made by an
+    /// engine of another form or size does not).
+    func check(_ state: State) throws(SSMError) {
+        let count = state.batch.multipliedReportingOverflow(by: channels * size)
+        guard state.batch >= 1, !count.overflow, state.xRe.count == count.partialValue, state.xIm.count == count.partialValue else {
+            throw SSMError.shape(argument: "state", expected: "(B, H, n) = (\(state.batch), \(channels), \(size)) in each of its real and imaginary parts",
+                                 actual: [state.xRe.count, state.xIm.count])
+        }
     }
 
     @inline(__always)
@@ -159,6 +174,7 @@ public struct StepEngine<T: StepRowScalar>: Sendable {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func run(_ state: inout State, u: [T], y: inout [T], length L: Int) throws(SSMError) {
+        try check(state)
         let (B, H, C) = (state.batch, channels, copies)
         if u.count != B * H * L { throw SSMError.shape(argument: "u", expected: "(B, H, L) = (\(B), \(H), \(L))", actual: [u.count]) }
         if y.count != B * C * H * L { throw SSMError.shape(argument: "y", expected: "(B, C, H, L) = (\(B), \(C), \(H), \(L))", actual: [y.count]) }
