@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SSMKit
 @testable import SSMTraining
@@ -69,13 +70,17 @@ struct OptimizationTests {
         #expect(abs(norm - 1) <= 1e-6)
     }
 
-    @Test("cosine schedule: linear warmup, ½ at the middle of the decay, 0 at the end")
+    @Test("cosine schedule: linear warmup, full rate on the first step after it, ½ at the middle of the decay, positive on the last step")
     func schedule() throws {
         let s = try CosineSchedule(warmup: 10, total: 110)
         #expect(s.factor(step: 5) == 0.5)
         #expect(s.factor(step: 10) == 1)
-        #expect(abs(s.factor(step: 60) - 0.5) <= 1e-15)
-        #expect(abs(s.factor(step: 110)) <= 1e-15)
+        #expect(s.factor(step: 11) == 1)
+        #expect(abs(s.factor(step: 61) - 0.5) <= 1e-15)
+        // The last step still trains: ½(1 + cos(0.99π)).
+        #expect(abs(s.factor(step: 110) - 0.5 * (1 + cos(0.99 * Double.pi))) <= 1e-15 && s.factor(step: 110) > 2e-4)
+        #expect(try CosineSchedule(warmup: 0, total: 1).factor(step: 1) == 1)
+        #expect(try CosineSchedule(warmup: 0, total: 2).factor(step: 2) == 0.5)
         #expect(throws: SSMError.self) { try CosineSchedule(warmup: 5, total: 4) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SSMKit
 @testable import SSMTraining
@@ -56,6 +57,19 @@ struct TaskTests {
         let bundled = try TrainingTask(.digits).validationBatch(size: 1, seed: 0)
         #expect(bundled.features == v.features && bundled.targets == v.targets)
         #expect(throws: SSMError.self) { try TrainingTask(.digits, length: 32, digitsPath: "/\(path)/Sources/SSMTraining/Resources/digits.safetensors") }
+        // A file whose images are all in one split is refused (no batch could be drawn, or the
+        // validation would count nothing).
+        for splitValue in [0.0, 1.0] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("digits-one-split-\(Int(splitValue)).safetensors").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try SafeTensorsFile.write([("images", .float64(Tensor(shape: [3, 64], scalars: [Double](repeating: 1, count: 192)))),
+                                   ("labels", .float64(Tensor(shape: [3], scalars: [1, 2, 3]))),
+                                   ("split", .float64(Tensor(shape: [3], scalars: [Double](repeating: splitValue, count: 3))))], to: file)
+            #expect(throws: SSMError.value(argument: "digitsPath", expected: "training images (split 0) and validation images (split ≠ 0) in \(file), "
+                                           + (splitValue == 0 ? "got 3 and 0" : "got 0 and 3"))) {
+                try TrainingTask(.digits, digitsPath: file)
+            }
+        }
     }
 }
 

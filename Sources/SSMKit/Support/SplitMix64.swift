@@ -13,4 +13,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// The seed of stream `index` of `seed`: both go through the mixing function, because
+    /// seeds (or indices) that differ by a multiple of the generator's increment would start
+    /// one stream shifted (seed s at index t + 1 = seed s + 1 at index t).
+    public static func seed(_ seed: UInt64, stream index: UInt64) -> UInt64 {
+        var first = SplitMix64(seed: seed)
+        var mixer = SplitMix64(seed: first.next() ^ index)
+        return mixer.next()
+    }
 }

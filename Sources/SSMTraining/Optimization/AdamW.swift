@@ -115,11 +115,14 @@ extension ParameterSet {
     }
 }
 
-/// Linear warmup then cosine decay to zero: the learning-rate factor for step t (1-based)
-/// of `total`, with `warmup` warmup steps:
+/// Linear warmup then cosine decay towards zero: the learning-rate factor for step t
+/// (1-based) of `total`, with `warmup` warmup steps:
 ///
 ///     t ≤ warmup:  t / warmup
-///     otherwise:   ½·(1 + cos(π·(t − warmup)/(total − warmup)))
+///     otherwise:   ½·(1 + cos(π·(t − 1 − warmup)/(total − warmup)))
+///
+/// The first step after warmup has the full rate and every step a positive one (the last
+/// ½·(1 + cos(π·(1 − 1/(total − warmup))))): a run of one step trains.
 public struct CosineSchedule: Sendable, Equatable {
     public let warmup: Int
     public let total: Int
@@ -133,7 +136,7 @@ public struct CosineSchedule: Sendable, Equatable {
 
     public func factor(step t: Int) -> Double {
         if t <= warmup { return Double(t) / Double(max(warmup, 1)) }
-        let progress = Double(t - warmup) / Double(max(total - warmup, 1))
+        let progress = Double(t - 1 - warmup) / Double(max(total - warmup, 1))
         return 0.5 * (1 + Double.cos(.pi * min(progress, 1)))
     }
 }

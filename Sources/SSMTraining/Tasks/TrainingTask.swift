@@ -88,12 +88,7 @@ public struct TrainingTask: Sendable {
     /// Training batch number `index` of a run with `seed`: a pure function of both, so a
     /// resumed run sees the same batches. Digits draws training images with replacement.
     public func trainingBatch(size B: Int, seed: UInt64, index: Int) -> SequenceBatch {
-        // Hash (seed, index) into the generator's seed. Seeds that differ by a multiple of
-        // SplitMix64's increment would give the same stream shifted (consecutive batches
-        // nearly equal), so each is passed through the generator's mixing function.
-        var first = SplitMix64(seed: seed)
-        var mixer = SplitMix64(seed: first.next() ^ UInt64(truncatingIfNeeded: index))
-        var rng = SplitMix64(seed: mixer.next())
+        var rng = SplitMix64(seed: SplitMix64.seed(seed, stream: UInt64(truncatingIfNeeded: index)))
         if let digits {
             return digits.batch((0 ..< B).map { _ in digits.training[Int.random(in: 0 ..< digits.training.count, using: &rng)] })
         }
@@ -187,6 +182,10 @@ struct DigitsData: Sendable {
         self.labels = labels.scalars.map { Int($0) }
         training = (0 ..< n).filter { split.scalars[$0] == 0 }
         validation = (0 ..< n).filter { split.scalars[$0] != 0 }
+        guard !training.isEmpty, !validation.isEmpty else {
+            throw SSMError.value(argument: argument, expected: "training images (split 0) and validation images (split ≠ 0) in \(candidate), "
+                                 + "got \(training.count) and \(validation.count)")
+        }
     }
 
     /// The images `indices` as a (B, 64, 1) feature batch with their labels.

@@ -5,8 +5,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var steps: Int
     public var batch: Int
     public var learningRate: Double
-    /// The SSM group's learning rate; nil: min(lr, 1e-3) for S4/S4D (the official examples),
-    /// lr for Mamba.
+    /// The SSM group's learning rate; nil: min(lr, 1e-3) for a model of the S4 backbone (S4
+    /// and S4D stacks, as in the official examples), lr for one of Mamba's backbone (Mamba,
+    /// Mamba-2 and hybrid stacks, whose S4 or S4D blocks then train at lr too).
     public var ssmLearningRate: Double?
     public var weightDecay: Double
     /// Warmup steps of the cosine schedule.
@@ -37,11 +38,13 @@ public struct TrainingConfiguration: Sendable, Equatable {
     }
 }
 
-/// Loss and accuracy over a set of sequences.
+/// Loss and accuracy over a set of sequences: `counted` targets (tokens or labels) of
+/// `sequences` sequences, `correct` of them predicted.
 public struct Evaluation: Sendable, Equatable {
     public let loss: Double
     public let correct: Int
     public let counted: Int
+    public let sequences: Int
     public var accuracy: Double { counted == 0 ? 0 : Double(correct) / Double(counted) }
 }
 
@@ -146,7 +149,8 @@ public struct Trainer<T: SSMScalar>: Sendable {
         let ranks = communicator.size
         let global = task.trainingBatch(size: configuration.batch, seed: configuration.seed, index: t)
         let batch = ranks == 1 ? global : global.rows(communicator.share(of: global.batch), perToken: model.outputRows(batch: 1, length: global.length) == global.length)
-        let dropoutSeed = configuration.seed &+ UInt64(t) &+ UInt64(communicator.rank) << 40
+        // Dropout's stream per (seed, step, rank), apart from the batches' streams (top bit).
+        let dropoutSeed = SplitMix64.seed(SplitMix64.seed(configuration.seed, stream: UInt64(t) | 1 << 63), stream: UInt64(communicator.rank))
         let rows = model.outputRows(batch: batch.batch, length: batch.length)
         var result: Loss.Summary
         do throws(SSMError) {
@@ -222,6 +226,6 @@ public struct Trainer<T: SSMScalar>: Sendable {
             let totals = try communicator.allReduceSum([loss, Double(correct), Double(counted)])
             (loss, correct, counted) = (totals[0], Int(totals[1]), Int(totals[2]))
         }
-        return Evaluation(loss: loss / Double(max(counted, 1)), correct: correct, counted: counted)
+        return Evaluation(loss: loss / Double(max(counted, 1)), correct: correct, counted: counted, sequences: all.batch)
     }
 }
