@@ -49,6 +49,15 @@ struct Crosscheck: ParsableCommand {
             throw ValidationError("--head-dim, --groups and --chunk-size: for --model mamba2 only")
         }
         if let tolerance, !(tolerance > 0) { throw ValidationError("--tolerance: expected a positive number, got \(tolerance)") }
+        if model.hasPrefix("mamba"), initialization != .lin || stepMode != .linear {
+            throw ValidationError("--initialization and --step-mode: for --model s4d and s4 only")
+        }
+        if model == "s4d", stepMode != .linear { throw ValidationError("--step-mode: for --model s4 only (S4D steps its diagonal recurrence)") }
+        if model == "s4", initialization != .lin { throw ValidationError("--initialization: for --model s4d only (S4 starts from HiPPO-LegS)") }
+        // Input, two outputs and the state of every row, at the least (Mamba's inner width is 2M).
+        let width = model.hasPrefix("mamba") ? 2 * channels : channels
+        try requireMemory([([batch, width, length], 3 * (precision == .float32 ? 4 : 8)), ([batch, width, state], 16)],
+                          flags: "--batch, --channels, --length, --state")
     }
 
     func run() throws {

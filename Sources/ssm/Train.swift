@@ -39,15 +39,15 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Dropout after each mixer.") var dropout: Double = 0
     @Option(name: .long, help: "Seed of the parameters, batches and dropout.") var seed: UInt64 = 0
     @Option(name: .long, help: "Validation sequences (synthetic tasks).") var validationSize: Int = 512
-    @Option(name: .long, help: "float32 or float64.") var precision: Precision = .float32
-    @Option(name: .long, help: "Worker threads (default: all online processors).") var threads: Int?
+    @Option(name: .long, help: "float32 or float64 (default float32; on --resume, the run's).") var precision: Precision?
+    @Option(name: .long, help: "Worker threads (default: all online processors; on --resume, the run's).") var threads: Int?
     @Option(name: .long, help: "The digits file.") var data: String?
     @Option(name: .long, help: "Write a checkpoint directory here at the end (and every --checkpoint-every steps).") var checkpoint: String?
     @Option(name: .long, help: "Steps between checkpoints (0: only at the end).") var checkpointEvery: Int = 0
     @Option(name: .long, help: "Resume from this checkpoint directory (its model and run settings are used).") var resume: String?
     @Option(name: .long, help: "Stop after this many steps of this invocation (then checkpoint), to resume later.") var stopAfter: Int?
-    @Option(name: .long, help: "FFTW planner effort (default estimate: runs repeat bit for bit across processes).")
-    var effort: FFTPlannerEffort = .estimate
+    @Option(name: .long, help: "FFTW planner effort (default estimate: runs repeat bit for bit across processes; on --resume, the run's).")
+    var effort: FFTPlannerEffort?
     @Flag(name: .long, help: "End the output with one JSON line.") var json = false
 
     func validate() throws {
@@ -73,6 +73,66 @@ struct Train: ParsableCommand {
         if stopAfter != nil, checkpoint == nil {
             throw ValidationError("--stop-after: needs --checkpoint, where the stopped run is saved to resume from")
         }
+        if checkpointEvery > 0, checkpoint == nil {
+            throw ValidationError("--checkpoint-every: needs --checkpoint, the directory the checkpoints are written to")
+        }
+        if resume == nil, data != nil, task != .digits {
+            throw ValidationError("--data: only the digits task reads a file (the task is \(task.rawValue))")
+        }
+        if resume == nil, [.adding, .digits].contains(task) {
+            let unused = [("--vocabulary", vocabulary != 16), ("--tokens", tokens != 8)].filter(\.1).map(\.0)
+            if !unused.isEmpty { throw ValidationError("\(unused.joined(separator: ", ")): the \(task.rawValue) task has no tokens") }
+        }
+        if let checkpoint {
+            // Found now rather than after the last step: a path that is a file, or whose parent
+            // is not a writable directory.
+            var status = stat()
+            if stat(checkpoint, &status) == 0, status.st_mode & S_IFMT != S_IFDIR {
+                throw ValidationError("--checkpoint: \(checkpoint) is a file, not a directory")
+            }
+            let trimmed = checkpoint.hasSuffix("/") && checkpoint.count > 1 ? String(checkpoint.dropLast()) : checkpoint
+            let parent = trimmed.contains("/") ? String(trimmed[..<trimmed.lastIndex(of: "/")!]) : "."
+            if access(parent.isEmpty ? "/" : parent, W_OK | X_OK) != 0 {
+                throw ValidationError("--checkpoint: cannot write into \(parent.isEmpty ? "/" : parent)")
+            }
+        }
+    }
+
+    /// Threads, planner effort and precision decide the bits of every step (how sums are split
+    /// over workers, which FFT algorithm runs): a resumed run takes the checkpoint's, and an
+    /// explicit different value is refused. Checkpoints without them (older runs) take the
+    /// flags, or the defaults.
+    struct Machine {
+        let threads: Int
+        let effort: FFTPlannerEffort
+        let precision: Precision
+
+        init(threads: Int?, effort: FFTPlannerEffort?, precision: Precision?, run: [String: String]) throws {
+            func setting<V: Equatable>(_ flag: String, _ given: V?, _ key: String, _ parse: (String) -> V?, _ fallback: V) throws -> V {
+                guard let text = run[key] else { return given ?? fallback }
+                guard let stored = parse(text) else { throw ValidationError("--resume: the checkpoint's \(key) '\(text)' is not valid") }
+                if let given, given != stored {
+                    throw ValidationError("\(flag): the run was trained with \(text) and resumes with it (the bits depend on it); drop \(flag)")
+                }
+                return stored
+            }
+            self.threads = try setting("--threads", threads, "threads", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }, WorkerPool.onlineProcessorCount())
+            self.effort = try setting("--effort", effort, "effort", FFTPlannerEffort.init(rawValue:), .estimate)
+            self.precision = try setting("--precision", precision, "precision", Precision.init(rawValue:), .float32)
+        }
+    }
+
+    /// Refuses, before anything is built, sizes whose memory cannot exist: a lower bound of
+    /// what the run holds (each block's W × 2W weights and W × N SSM parameters with their
+    /// gradient and two moments, the embedding, one activation per block and position, the
+    /// validation set's tokens) against this machine's memory.
+    func checkSizes(_ machine: Machine) throws {
+        let d = TaskDefaults.for(task)
+        let (L, W, N, depth, B) = (length ?? 64, width ?? d.width, state ?? d.state, layers ?? d.layers, batch ?? d.batch)
+        let value = machine.precision == .float32 ? 4 : 8
+        try requireMemory([([depth, W, W, 8], value), ([depth, W, N, 4], value), ([vocabulary, W, 4], value), ([B, L, W, depth], value),
+                           ([validationSize, L], 8), ([B, L], 8)],
+                          flags: "--batch, --length, --width, --state, --layers, --vocabulary, --validation-size")
     }
 
     /// The flag that sets each argument of the library's task, model and training settings
@@ -83,9 +143,12 @@ struct Train: ParsableCommand {
                         "validationSize": "--validation-size", "ssm_lr": "--ssm-lr", "weight_decay": "--weight-decay"]
 
     func run() throws {
-        switch precision {
-        case .float32: try train(Float.self)
-        case .float64: try train(Double.self)
+        let run = try resume.map { try SafeTensorsFile(path: "\($0)/\(Checkpoint.optimizerFile)").metadata } ?? [:]
+        let machine = try Machine(threads: threads, effort: effort, precision: precision, run: run)
+        if resume == nil { try checkSizes(machine) }
+        switch machine.precision {
+        case .float32: try train(Float.self, machine)
+        case .float64: try train(Double.self, machine)
         }
     }
 
@@ -95,7 +158,7 @@ struct Train: ParsableCommand {
         do { return try body() } catch let error as SSMError { throw error.renamingArguments(Self.flags) }
     }
 
-    func train<T: SSMScalar>(_: T.Type) throws {
+    func train<T: SSMScalar>(_: T.Type, _ machine: Machine) throws {
         // Under mpirun each rank runs this; rank 0 alone reports and writes checkpoints.
         let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : SingleProcess()
         let leader = communicator.rank == 0
@@ -129,7 +192,8 @@ struct Train: ParsableCommand {
                                                      ssmLearningRate: optimizer.hyperparameters.ssmLearningRate,
                                                      weightDecay: optimizer.hyperparameters.weightDecay, warmup: try integer("warmup"),
                                                      clip: clip, seed: seed, validationSize: try integer("validation_size"))
-            trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: threads, effort: effort), task: task,
+            trainer = try Trainer(model: SequenceModel<T>(configuration: contents.configuration, threads: machine.threads, effort: machine.effort),
+                                  task: task,
                                   configuration: settings, parameters: contents.parameters, optimizer: optimizer, communicator: communicator)
         } else {
             taskKind = task
@@ -141,7 +205,7 @@ struct Train: ParsableCommand {
                 let settings = try TrainingConfiguration(steps: steps ?? d.steps, batch: batch ?? d.batch, learningRate: lr ?? d.learningRate,
                                                          ssmLearningRate: ssmLr, weightDecay: weightDecay, warmup: warmup, clip: clip,
                                                          seed: seed, validationSize: validationSize)
-                return try Trainer(model: SequenceModel<T>(configuration: configuration, threads: threads, effort: effort), task: t,
+                return try Trainer(model: SequenceModel<T>(configuration: configuration, threads: machine.threads, effort: machine.effort), task: t,
                                    configuration: settings, communicator: communicator)
             }
         }
@@ -153,6 +217,7 @@ struct Train: ParsableCommand {
         run["vocabulary"] = "\(trainer.task.vocabulary)"
         run["tokens"] = "\(trainer.task.tokensToCopy)"
         if let digitsPath { run["data"] = digitsPath }
+        (run["threads"], run["effort"], run["precision"]) = ("\(machine.threads)", machine.effort.rawValue, machine.precision.rawValue)
 
         let progress = leader ? Progress(total: s.steps, unit: "steps", interactive: isatty(2) != 0) : nil
         let tokensPerStep = Double(s.batch * trainer.task.length)
@@ -189,8 +254,9 @@ struct Train: ParsableCommand {
             ("loss", validation.loss), ("accuracy", validation.accuracy), ("recurrent_accuracy", recurrent.map { $0.accuracy } ?? Double.nan),
             ("train_loss", recentLoss.reduce(0, +) / Double(max(recentLoss.count, 1))), ("layers", c.layers), ("width", c.width),
             ("state", c.state), ("length", trainer.task.length), ("batch", s.batch), ("lr", trainer.optimizer.hyperparameters.learningRate),
-            ("seed", Int(truncatingIfNeeded: s.seed)), ("tokens_per_second", tokensPerStep * Double(taken) / trainSeconds),
-            ("precision", precision.rawValue), ("validation_sequences", validation.counted), ("ranks", communicator.size),
+            ("seed", s.seed), ("tokens_per_second", tokensPerStep * Double(taken) / trainSeconds),
+            ("precision", machine.precision.rawValue), ("validation_sequences", validation.sequences),
+            ("validation_targets", validation.counted), ("ranks", communicator.size),
             ("allreduce_seconds", trainer.communicationSeconds), ("allreduce_bytes_per_step", trainer.gradientBytesPerStep),
         ]
         guard leader else { return }

@@ -137,3 +137,19 @@ struct EvalBadInputTests {
         try expectRefused(c, reshaped, naming: first, "with \(first) reshaped")
     }
 }
+
+@Suite("ssm eval: impossible options")
+struct EvalOptionTests {
+    @Test("mamba2: a NaN or reversed Δ limit is refused by flag, before the model is built")
+    func timeStepLimits() throws {
+        let c = try #require(fixtureCases(op: "mamba2").first)
+        let output = temporaryPath("mamba2-limits.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        for (options, flag) in [(["--dt-min", "nan"], "--dt-min"), (["--dt-max", "nan"], "--dt-max"), (["--dt-min", "0.5", "--dt-max", "0.1"], "--dt-max"),
+                                (["--dt-min", "-1"], "--dt-min")] {
+            let run = try runSSM(["eval", "mamba2", "--input", c.inputPath(in: fixtureDirectory), "--output", output] + c.options + options)
+            #expect(run.status != 0 && run.stderr.contains(flag), "\(options): \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: output), "\(options) wrote an output")
+        }
+    }
+}

@@ -26,6 +26,28 @@ struct TrainTests {
         }
     }
 
+    @Test("a resumed run keeps the thread count, planner effort and precision it was trained with; asking for others is refused by flag")
+    func resumeKeepsTheMachineSettings() throws {
+        let (straight, split) = (temporaryPath("threads-straight"), temporaryPath("threads-split"))
+        defer { for d in [straight, split] { try? FileManager.default.removeItem(atPath: d) } }
+        // One thread, and a Mamba model whose scan and LayerNorm split their sums by worker:
+        // resumed on the default (all processors) it would not repeat the run.
+        let common = ["train", "--task", "copying", "--model", "mamba", "--layers", "1", "--width", "8", "--state", "4", "--steps", "4",
+                      "--batch", "2", "--validation-size", "8", "--threads", "1", "--precision", "float64"]
+        #expect(try runSSM(common + ["--checkpoint", straight]).status == 0)
+        #expect(try runSSM(common + ["--checkpoint", split, "--stop-after", "2"]).status == 0)
+        for (flag, value) in [("--threads", "2"), ("--precision", "float32"), ("--effort", "measure")] {
+            let r = try runSSM(["train", "--resume", split, "--checkpoint", split, flag, value])
+            #expect(r.status != 0 && r.stderr.contains("\(flag): the run was trained with"), "\(flag): \(r.stderr)")
+        }
+        let c = try runSSM(["train", "--resume", split, "--checkpoint", split])
+        #expect(c.status == 0, "\(c.stderr)")
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            let x = FileManager.default.contents(atPath: "\(straight)/\(file)"), y = FileManager.default.contents(atPath: "\(split)/\(file)")
+            #expect(x != nil && x == y, "\(file) differs after resuming with the checkpoint's own settings")
+        }
+    }
+
     /// Tests/Fixtures/checkpoints: float64 runs of 9 steps (copying, 2 layers, width 8, N = 4,
     /// dropout 0.1) written by the model layer before its mixer redesign (commit ef07064),
     /// stopped after 6 steps, and each uninterrupted run's JSON line.
@@ -59,7 +81,11 @@ struct TrainTests {
                                   (["--task", "digits", "--data", "/nonexistent.safetensors"], "--data"),
                                   (["--resume", "/nonexistent-dir"], "nonexistent"),
                                   (["--resume", "/nonexistent-dir", "--steps", "20", "--lr", "0.1"], "--steps, --lr"),
-                                  (["--stop-after", "3"], "--checkpoint"), (["--model", "s4d", "--state", "5"], "state")] {
+                                  (["--stop-after", "3"], "--checkpoint"), (["--model", "s4d", "--state", "5"], "state"),
+                                  (["--checkpoint-every", "2"], "--checkpoint"), (["--task", "copying", "--data", "/tmp/x.safetensors"], "--data"),
+                                  (["--task", "adding", "--tokens", "3"], "--tokens"), (["--checkpoint", "/proc/version"], "--checkpoint"),
+                                  (["--width", "4611686018427387904"], "--width"), (["--length", "100000000000"], "--length"),
+                                  (["--validation-size", "4611686018427387904"], "--validation-size")] {
             let r = try runSSM(["train"] + arguments)
             #expect(r.status != 0 && r.stderr.contains(word), "\(arguments): \(r.stderr)")
         }

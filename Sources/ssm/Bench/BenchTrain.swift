@@ -31,6 +31,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
     func validate() throws {
         guard layers >= 1 else { throw ValidationError("--layers: expected a positive count, got \(layers)") }
         guard state >= 1 else { throw ValidationError("--state: expected a positive N, got \(state)") }
+        if !model.isSelective, state % 2 != 0 { throw ValidationError("--state: expected an even N for \(model.rawValue), got \(state)") }
     }
 
     func run() throws {

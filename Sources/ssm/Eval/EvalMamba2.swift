@@ -53,12 +53,14 @@ struct EvalMamba2: EvalCommand {
         guard conv.shape[1] == 1, conv.shape[2] >= 1, twoGN > 0, twoGN % (2 * groups) == 0 else {
             throw SSMError.shape(argument: "conv1d.weight", expected: "(\(E) + 2·\(groups)·N, 1, K)", actual: conv.shape)
         }
+        // Before the range is built: a NaN bound would trap it (--dt-min) or empty it (--dt-max).
+        guard !dtMin.isNaN, dtMin >= 0 else { throw SSMError.option(name: "--dt-min", expected: "a number ≥ 0, got \(dtMin)") }
+        guard !dtMax.isNaN, dtMax >= dtMin else { throw SSMError.option(name: "--dt-max", expected: "at least --dt-min = \(dtMin), got \(dtMax)") }
         let hasBias = inputs.file.entry("in_proj.bias") != nil || inputs.file.entry("out_proj.bias") != nil
         let configuration = try Mamba2Configuration(
             modelWidth: M, state: twoGN / (2 * groups), convWidth: conv.shape[2], innerWidth: E, headDimension: E / H, groups: groups,
             chunkLength: chunkSize, convBias: inputs.file.entry("conv1d.bias") != nil, projectionBias: hasBias, normEpsilon: normEpsilon,
-            timeStepLimit: dtMin ... max(dtMin, dtMax))
-        if dtMax < dtMin { throw SSMError.option(name: "--dt-max", expected: "at least --dt-min = \(dtMin), got \(dtMax)") }
+            timeStepLimit: dtMin ... dtMax)
         let mixer = try Mamba2Mixer<T>(configuration: configuration, threads: options.threads)
         return try evaluateBlock(mixer, hidden: hidden, mode: mode, inputs: &inputs, family: "Mamba-2")
     }
