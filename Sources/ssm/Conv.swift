@@ -26,7 +26,7 @@ struct Conv: ParsableCommand {
     @Option(name: .long, help: "Kernel .npy file, (Lk) or (H, Lk).") var kernel: String
     @Option(name: .long, help: "Output .npy file.") var output: String
     @Option(name: .long, help: "The skip D (one value for every channel).") var skip: Double = 0
-    @Option(name: .long, help: "Streaming block length P (default: the power of two nearest Lk, in 2^10 … 2^16).") var block: Int?
+    @Option(name: .long, help: "Streaming block length P (default: the smallest power of two ≥ Lk, in 2^10 … 2^16).") var block: Int?
     @Option(name: .long, help: "Compute in float32 or float64 (default: the input's dtype).") var precision: Precision?
     @Flag(name: .long, help: "Read everything into memory and use FFTConvolution.") var inMemory = false
     @Option(name: .long, help: "FFTW planner effort: estimate, measure, patient or exhaustive.") var effort: FFTPlannerEffort = .estimate

@@ -84,7 +84,7 @@ struct DiscretizationTests {
         // on [0.05, 1] but 0.13 at x = 0, where the first, coarsest steps are remembered. The
         // bounds below leave a factor of ~2.5–3.5.
         let (n, steps) = (32, 2000)
-        let (a, b) = HiPPO.transition(.legs, size: n)
+        let (a, b) = try HiPPO.transition(.legs, size: n)
         var discretized: [(aBar: [Double], bBar: [Double])] = []
         for k in 1 ... steps { discretized.append(try DenseDiscretization.discretize(.bilinear, a: a, b: b, delta: 1 / Double(k))) }
         func reconstructionError(_ f: (Double) -> Double, from start: Double) -> Double {

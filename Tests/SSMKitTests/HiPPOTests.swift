@@ -4,8 +4,8 @@ import Testing
 @Suite("HiPPO")
 struct HiPPOTests {
     @Test("LegS: A = T M T⁻¹ of the HiPPO paper's closed form, B = √(2n+1)", arguments: [1, 2, 7, 64])
-    func legsClosedForm(n: Int) {
-        let (a, b) = HiPPO.transition(.legs, size: n)
+    func legsClosedForm(n: Int) throws {
+        let (a, b) = try HiPPO.transition(.legs, size: n)
         // M[i][j] = −(2j+1) for i > j, −(i+1) on the diagonal; T = diag(√(2i+1)).
         for i in 0 ..< n {
             for j in 0 ..< n {
@@ -17,11 +17,20 @@ struct HiPPOTests {
         }
     }
 
+    @Test("a size below 1 or one whose N² overflows is refused, for every measure")
+    func badSize() {
+        for measure in HiPPOMeasure.allCases {
+            for n in [0, -3, 1 << 33] {
+                #expect(throws: SSMError.self, "\(measure) N = \(n)") { try HiPPO.transition(measure, size: n) }
+            }
+        }
+    }
+
     @Test("A + PᵀP is (mean diagonal)·I plus a skew-symmetric matrix",
           arguments: [(HiPPOMeasure.legs, 1), (.legt, 2), (.lagt, 1), (.fout, 1)])
     func normalPart(_ measure: HiPPOMeasure, _ rank: Int) throws {
         let n = 16
-        let (a, _) = HiPPO.transition(measure, size: n)
+        let (a, _) = try HiPPO.transition(measure, size: n)
         let p = try HiPPO.rankCorrection(measure, size: n, rank: rank)
         var ap = a
         for r in 0 ..< rank { for i in 0 ..< n { for j in 0 ..< n { ap[i * n + j] += p[r * n + i] * p[r * n + j] } } }
@@ -38,7 +47,7 @@ struct HiPPOTests {
           arguments: [(HiPPOMeasure.legs, 1, 64), (.legs, 2, 8), (.legt, 2, 16), (.lagt, 1, 16), (.fout, 1, 16), (.fout, 1, 2)])
     func nplrReconstructs(_ measure: HiPPOMeasure, _ rank: Int, _ n: Int) throws {
         let form = try HiPPO.nplr(measure, size: n, rank: rank)
-        let (a, _) = HiPPO.transition(measure, size: n)
+        let (a, _) = try HiPPO.transition(measure, size: n)
         let half = n / 2
         let v = form.v
         func full(_ r: Int, _ k: Int) -> Complex<Double> { k < half ? v[r * half + k] : v[r * half + k - half].conjugate }

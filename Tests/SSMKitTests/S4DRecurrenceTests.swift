@@ -62,6 +62,12 @@ struct S4DRecurrenceTests {
         }
         #expect(stepped.x == whole.x)
         #expect(throws: SSMError.self) { var s = stepped; var y = [Double](repeating: 0, count: 5); try r.step(&s, u: [1, 2, 3, 4, 5], y: &y) }
+        // Δ = exp(800) overflows: refused by name, as the kernel refuses it, not stepped as NaN.
+        var huge = p.logDt
+        huge[1] = 800
+        #expect(throws: SSMError.value(argument: "log_dt", expected: "values whose Δ = exp(log_dt) discretizes A and B to finite Ā and B̄")) {
+            try S4DRecurrence(kernel: kernel, logDt: huge, c: p.c, logAReal: p.logAReal, aImag: p.aImag)
+        }
     }
 }
 

@@ -169,6 +169,18 @@ struct S4CTildeTests {
         let doubled = try kernel.doubleAttunedLength(cTilde: cTilde, from: 16, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
         let direct = try kernel.attune(c: p.c, length: 32, invDt: p.invDt, aReal: p.aReal, aImag: p.aImag, p: p.p)
         #expect(zip(doubled, direct).map { ($0 - $1).length }.max()! <= 1e-12)
+        // Bad input is refused by name: a short inv_dt, a NaN in A_real, and an undamped
+        // system (Re λ = −exp(−800) = 0, Im λ = 0, P = 0: Ā = I, so I − Ā^L = 0 has no inverse).
+        #expect(throws: SSMError.shape(argument: "inv_dt", expected: "(H) = (\(kernel.channels))", actual: [1])) {
+            try kernel.attune(c: p.c, length: 16, invDt: [0.1], aReal: p.aReal, aImag: p.aImag, p: p.p)
+        }
+        var nan = p.aReal
+        nan[0] = .nan
+        #expect(throws: SSMError.self) { try kernel.recoverC(cTilde: cTilde, length: 16, invDt: p.invDt, aReal: nan, aImag: p.aImag, p: p.p) }
+        let (undamped, zero) = (p.aReal.map { _ in -800.0 }, p.aImag.map { _ in 0.0 })
+        #expect(throws: SSMError.self) {
+            try kernel.recoverC(cTilde: cTilde, length: 16, invDt: p.invDt, aReal: undamped, aImag: zero, p: p.p.map { _ in .zero })
+        }
     }
 
     /// K̄[l] = 2·Re(C Ā^l B̄) over the first half of the conjugate-pair system (the second half is

@@ -27,7 +27,11 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
         self.bidirectional = bidirectional
     }
 
-    /// Throws unless every extent is positive, Lk ≤ L, and a bidirectional kernel has one copy.
+    /// The largest transform FFTW plans (its sizes are C ints).
+    public static let maximumFFTSize = Int(Int32.max)
+
+    /// Throws unless every extent is positive, Lk ≤ L, a bidirectional kernel has one copy, the
+    /// FFT size is at most ``maximumFFTSize`` and every tensor's element count is representable.
     public func validate() throws(SSMError) {
         for (name, value) in [("batch", batch), ("channels", channels), ("length", length),
                               ("kernelLength", kernelLength), ("kernelCopies", kernelCopies)] where value < 1 {
@@ -40,6 +44,17 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
         if bidirectional && kernelCopies != 1 {
             throw SSMError.option(name: "bidirectional",
                                   expected: "one kernel copy (k of shape (2, H, Lk)), got C = \(kernelCopies)")
+        }
+        // L + Lk below 2^31 keeps the FFT size (at most 2(L + Lk)) and its search in range.
+        if length > Self.maximumFFTSize / 2 - kernelLength {
+            throw SSMError.value(argument: "length", expected: "L + Lk ≤ \(Self.maximumFFTSize / 2), got L = \(length), Lk = \(kernelLength)")
+        }
+        if fftSize > Self.maximumFFTSize {
+            throw SSMError.value(argument: "length", expected: "an FFT size ≤ \(Self.maximumFFTSize), got \(fftSize) for L = \(length)")
+        }
+        if elementCount([batch, kernelCopies, channels, length, 2]) == nil {
+            throw SSMError.value(argument: "batch, channels, length",
+                                 expected: "sizes whose tensors' element counts are representable, got \(description)")
         }
     }
 

@@ -100,7 +100,12 @@ extension FFTConvolution {
         try checkInputs(u: u, kernel: kernel, skip: skip)
         if let dU { try check(dU, "d_u", shape.inputCount, "(B, H, L)") }
         if let dK { try check(dK, "d_k", shape.kernelCount, "the shape of k") }
-        if let dD { try check(dD, "d_D", shape.skipCount, "(C, H)") }
+        if let dD {
+            // Without a skip there is no D to differentiate: a buffer for its gradient would
+            // come back unchanged, as if D's gradient were zero.
+            guard skip != nil else { throw SSMError.unexpected(argument: "d_D", expected: "a gradient of D only when a skip D is given") }
+            try check(dD, "d_D", shape.skipCount, "(C, H)")
+        }
         dY.withUnsafeBufferPointer { dY in
         u.withUnsafeBufferPointer { u in
         kernel.withUnsafeBufferPointer { k in

@@ -3,9 +3,11 @@ public enum FFTSize {
     /// The smallest n ≥ `minimum` of the form 2^a · 3^b · 5^c · 7^d (FFTW has hard-coded
     /// codelets for these radices, so such sizes run at close to power-of-two speed).
     ///
-    /// Complexity: O(log³ minimum).
+    /// `minimum` must be in 0 … 2^62 (the answer is at most twice it).
+    ///
+    /// Complexity: O(log⁴ minimum).
     public static func fast(atLeast minimum: Int) -> Int {
-        precondition(minimum >= 0, "FFTSize.fast: minimum \(minimum) < 0")
+        precondition(minimum >= 0 && minimum <= 1 << 62, "FFTSize.fast: minimum \(minimum) outside 0 … 2^62")
         if minimum <= 1 { return 1 }
         var best = Int.max
         var p7 = 1

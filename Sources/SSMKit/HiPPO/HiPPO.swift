@@ -20,7 +20,11 @@ public enum HiPPOMeasure: String, Sendable, CaseIterable {
 public enum HiPPO {
     /// A: (N, N) row-major and B: (N) of `measure` (official `transition`; LagT with β = 1 as
     /// the HiPPO paper and the earlier official code).
-    public static func transition(_ measure: HiPPOMeasure, size N: Int) -> (a: [Double], b: [Double]) {
+    /// - Throws: ``SSMError/value(argument:expected:)`` unless N ≥ 1 and N² is representable.
+    public static func transition(_ measure: HiPPOMeasure, size N: Int) throws(SSMError) -> (a: [Double], b: [Double]) {
+        guard N >= 1, !N.multipliedReportingOverflow(by: N).overflow else {
+            throw SSMError.value(argument: "size", expected: "a state size N ≥ 1 whose N × N matrix fits in memory, got \(N)")
+        }
         var a = [Double](repeating: 0, count: N * N)
         var b = [Double](repeating: 0, count: N)
         switch measure {
@@ -102,7 +106,7 @@ public enum HiPPO {
     /// - Throws: for an odd or non-positive N, a rank below the measure's own, or LAPACK failure.
     public static func nplr(_ measure: HiPPOMeasure, size N: Int, rank: Int = 1, bClip: Double? = 2) throws(SSMError) -> NPLR {
         guard N >= 2, N % 2 == 0 else { throw SSMError.option(name: "state", expected: "an even N ≥ 2, got \(N)") }
-        let (a, b) = transition(measure, size: N)
+        let (a, b) = try transition(measure, size: N)
         let p = try rankCorrection(measure, size: N, rank: rank)
         // AP = A + Σ_r P_rᵀ P_r.
         var ap = a

@@ -20,7 +20,9 @@ extension S4DKernel {
                          dLogAReal: inout [T], dAImag: inout [T], dB: inout [Complex<T>]?) throws(SSMError) {
         try check(logDt: logDt, c: c, logAReal: logAReal, aImag: aImag, b: b)
         let (H, N2) = (channels, modes)
+        guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
         if dK.count != H * L { throw SSMError.shape(argument: "d_k", expected: "(H, L) = (\(H), \(L))", actual: [dK.count]) }
+        try checkFinite(dK, "d_k")
         if dLogDt.count != H { throw SSMError.shape(argument: "d_log_dt", expected: "(H)", actual: [dLogDt.count]) }
         if dC.count != H * N2 { throw SSMError.shape(argument: "d_C", expected: "(H, N2) complex", actual: [dC.count]) }
         if dLogAReal.count != H * N2 { throw SSMError.shape(argument: "d_log_A_real", expected: "(H, N2)", actual: [dLogAReal.count]) }

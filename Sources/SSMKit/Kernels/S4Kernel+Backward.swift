@@ -23,6 +23,7 @@ extension S4Kernel {
         try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
         let (N2, R, H) = (modes, rank, channels)
         if dK.count != copies * H * L { throw SSMError.shape(argument: "d_k", expected: "(C, H, L)", actual: [dK.count]) }
+        try checkFinite(dK, "d_k")
         if dInvDt.count != H || dAReal.count != ssms * N2 || dAImag.count != ssms * N2 || dB.count != ssms * N2
             || dP.count != R * ssms * N2 || dC.count != copies * H * N2 {
             throw SSMError.shape(argument: "gradients", expected: "the shapes of their parameters", actual: [])

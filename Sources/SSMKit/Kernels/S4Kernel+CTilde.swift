@@ -48,9 +48,7 @@ extension S4Kernel {
     func mapC(_ c: [Complex<T>], length L: Int, invDt: [T], aReal: [T], aImag: [T], p: [Complex<T>],
               _ map: CTildeMap) throws(SSMError) -> [Complex<T>] {
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
-        if c.count != copies * channels * modes {
-            throw SSMError.shape(argument: "C", expected: "(C, H, N2) = (\(copies), \(channels), \(modes)) complex", actual: [c.count])
-        }
+        try check(invDt: invDt, aReal: aReal, aImag: aImag, b: nil, p: p, cTilde: c)
         let n = 2 * modes
         var out = c
         for h in 0 ..< channels {
@@ -72,6 +70,13 @@ extension S4Kernel {
                 }
                 for m in 0 ..< modes { out[base + m] = complexT(result[m], T.self) }
             }
+        }
+        // A singular I − Ā^L (an undamped mode, Ā^L = 1) or an Ā^L that overflowed at this L
+        // leaves no finite C.
+        guard out.allSatisfy({ $0.real.isFinite && $0.imaginary.isFinite }) else {
+            throw SSMError.value(argument: "C", expected: map == .recover
+                ? "a finite C for C̃ at L = \(L) (I − Ā^L is singular or Ā^L overflowed: an undamped or growing mode)"
+                : "finite values of C̃ at L = \(L) (Ā^L overflowed: a growing mode)")
         }
         return out
     }

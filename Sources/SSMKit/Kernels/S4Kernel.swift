@@ -46,18 +46,19 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
     }
 
     @usableFromInline
-    func check(invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>], cTilde: [Complex<T>]) throws(SSMError) {
+    func check(invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>]?, p: [Complex<T>], cTilde: [Complex<T>]) throws(SSMError) {
         let (S, N2) = (ssms, modes)
         if invDt.count != channels { throw SSMError.shape(argument: "inv_dt", expected: "(H) = (\(channels))", actual: [invDt.count]) }
         if aReal.count != S * N2 { throw SSMError.shape(argument: "A_real", expected: "(S, N2) = (\(S), \(N2))", actual: [aReal.count]) }
         if aImag.count != S * N2 { throw SSMError.shape(argument: "A_imag", expected: "(S, N2) = (\(S), \(N2))", actual: [aImag.count]) }
-        if b.count != S * N2 { throw SSMError.shape(argument: "B", expected: "(S, N2) = (\(S), \(N2)) complex", actual: [b.count]) }
+        if let b, b.count != S * N2 { throw SSMError.shape(argument: "B", expected: "(S, N2) = (\(S), \(N2)) complex", actual: [b.count]) }
         if p.count != rank * S * N2 { throw SSMError.shape(argument: "P", expected: "(R, S, N2) = (\(rank), \(S), \(N2)) complex", actual: [p.count]) }
         if cTilde.count != copies * channels * N2 {
             throw SSMError.shape(argument: "C", expected: "(C, H, N2) = (\(copies), \(channels), \(N2)) complex", actual: [cTilde.count])
         }
         try checkFinite(invDt, "inv_dt"); try checkFinite(aReal, "A_real"); try checkFinite(aImag, "A_imag")
-        try checkFinite(b, "B"); try checkFinite(p, "P"); try checkFinite(cTilde, "C")
+        if let b { try checkFinite(b, "B") }
+        try checkFinite(p, "P"); try checkFinite(cTilde, "C")
     }
 
     /// K̂ at the ⌊L/2⌋ + 1 nodes `omegas` for copy c and channel h, in Double, into `w.out`.
@@ -130,6 +131,10 @@ public struct S4Kernel<T: FFTScalar>: Sendable {
         try check(invDt: invDt, aReal: aReal, aImag: aImag, b: b, p: p, cTilde: cTilde)
         guard L >= 1 else { throw SSMError.value(argument: "length", expected: "L ≥ 1, got \(L)") }
         guard rate.isFinite, rate > 0 else { throw SSMError.value(argument: "rate", expected: "a finite rate > 0, got \(rate)") }
+        // round(L / rate) must be a length the FFT can take (a rate of 1e-300 is not a length).
+        guard Double(L) / rate <= Double(ConvolutionShape.maximumFFTSize / 2) else {
+            throw SSMError.value(argument: "rate", expected: "round(L / rate) ≤ \(ConvolutionShape.maximumFFTSize / 2), got L = \(L), rate = \(rate)")
+        }
         let discrete = Self.discreteLength(L, rate: rate)
         guard discrete >= 1 else { throw SSMError.value(argument: "rate", expected: "round(L / rate) ≥ 1, got L = \(L), rate = \(rate)") }
         if k.count != copies * channels * discrete {

@@ -49,6 +49,10 @@ public struct S4DRecurrence<T: FFTScalar>: Sendable {
                 bBar.append(complexT(m.bBarScale * complexDouble(b?[h * modes + n] ?? Complex(1)), T.self))
             }
         }
+        // log_dt = 800 makes Δ infinite: the kernel refuses that, and so does its recurrence.
+        guard (aBar + bBar).allSatisfy({ $0.real.isFinite && $0.imaginary.isFinite }) else {
+            throw SSMError.value(argument: "log_dt", expected: "values whose Δ = exp(log_dt) discretizes A and B to finite Ā and B̄")
+        }
         self.aBar = aBar
         self.bBar = bBar
         self.exactModes = exactModes

@@ -22,6 +22,12 @@ public struct SSDShape: Hashable, Sendable {
         guard heads % groups == 0 else {
             throw SSMError.value(argument: "groups", expected: "a group count that divides the \(heads) heads, got \(groups)")
         }
+        // x (B·L·H·P), the states (B·H·P·N) and B, C (B·L·G·N ≤ B·L·H·N) must be counts that exist.
+        guard elementCount([batch, length, heads, headDimension]) != nil, elementCount([batch, heads, headDimension, state]) != nil,
+              elementCount([batch, length, heads, state]) != nil else {
+            throw SSMError.value(argument: "batch, length, heads, head_dim, state",
+                                 expected: "extents whose tensors' element counts are representable, got (\(batch), \(length), \(heads), \(headDimension), \(state))")
+        }
         (self.batch, self.length, self.heads, self.headDimension, self.groups, self.state) = (batch, length, heads, headDimension, groups, state)
     }
 

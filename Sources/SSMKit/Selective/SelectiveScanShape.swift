@@ -49,6 +49,14 @@ public struct SelectiveScanShape: Hashable, Sendable {
             if case let .tokenMajor(groups, stride) = p, stride < groups * state {
                 throw SSMError.value(argument: name, expected: "a row stride of at least G·N = \(groups * state), got \(stride)")
             }
+            if case let .tokenMajor(_, stride) = p, elementCount([batch, length, stride]) == nil {
+                throw SSMError.value(argument: name, expected: "(B·L, stride) rows whose count is representable, got B = \(batch), L = \(length), stride \(stride)")
+            }
+        }
+        // Every count below (u, the state, B and C of B·G·N·L ≤ B·D·N·L) must exist as an Int.
+        if elementCount([batch, channels, state, length]) == nil {
+            throw SSMError.value(argument: "batch, channels, state, length",
+                                 expected: "extents whose product B·D·N·L is representable, got (\(batch), \(channels), \(state), \(length))")
         }
         self.batch = batch
         self.channels = channels

@@ -49,3 +49,15 @@ func checkFinite<T: FFTScalar>(_ values: [Complex<T>], _ name: String) throws(SS
     }
     if let i = bad { throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(values[i]))") }
 }
+
+/// The product of `extents` (positive sizes), or nil when it overflows `Int`: how a shape checks
+/// that its tensors' element counts exist before anything is allocated or indexed.
+package func elementCount(_ extents: [Int]) -> Int? {
+    var product = 1
+    for e in extents {
+        let (p, overflow) = product.multipliedReportingOverflow(by: e)
+        if overflow { return nil }
+        product = p
+    }
+    return product
+}

@@ -44,7 +44,7 @@ struct EvalHiPPO: ParsableCommand {
         }
         let N = state
         let nplr = try HiPPO.nplr(m, size: N, rank: rank)
-        let (a, b) = HiPPO.transition(m, size: N)
+        let (a, b) = try HiPPO.transition(m, size: N)
         let half = N / 2
         func real(_ z: [Complex<Double>]) -> [Double] { z.flatMap { [$0.real, $0.imaginary] } }
         let tensors: [(String, [Int], [Double])] = [
