@@ -96,7 +96,7 @@ struct Conv: ParsableCommand {
         try y.finish()
         progress.finish()
         let d = clock.now - start
-        let secondsTaken = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let secondsTaken = d.seconds
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         // ru_maxrss is in KiB on Linux (bytes on Darwin).

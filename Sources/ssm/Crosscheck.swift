@@ -150,18 +150,8 @@ struct Crosscheck: ParsableCommand {
         var yConv = [T](repeating: 0, count: B * H * L)
         try conv.forward(u: u, kernel: k, skip: d, y: &yConv)
         let convSeconds = try seconds { try conv.forward(u: u, kernel: k, skip: d, y: &yConv) } + kernelSeconds
-        // Errors overall and per eighth of the sequence.
-        let scale = max(yConv.reduce(0) { max($0, abs(Double($1))) }, .leastNormalMagnitude)
-        var maxAbs = 0.0
-        var segments = [Double](repeating: 0, count: 8)
-        for row in 0 ..< B * H {
-            for t in 0 ..< L {
-                let e = abs(Double(yConv[row * L + t]) - Double(yRecurrent[row * L + t]))
-                maxAbs = max(maxAbs, e)
-                segments[t * 8 / L] = max(segments[t * 8 / L], e / scale)
-            }
-        }
-        let relative = maxAbs / scale
+        // Rows of L: element k is at t = k mod L.
+        let (maxAbs, relative, segments) = modeDifference(yConv, yRecurrent, length: L) { $0 % L }
         let limit = tolerance ?? (T.self == Float.self ? 1e-4 : 1e-10)
         let samples = Double(B * H * L)
         let passed = relative <= limit
@@ -184,6 +174,22 @@ struct Crosscheck: ParsableCommand {
         }
         if !passed { throw ExitCode(1) }
     }
+}
+
+/// How far `other` is from `reference` (two modes' outputs): the largest absolute difference,
+/// that relative to max |reference|, and the relative one per eighth of the sequence, where
+/// `position(k)` is the time step of element k.
+func modeDifference<T: FFTScalar>(_ reference: [T], _ other: [T], length L: Int,
+                                  position: (Int) -> Int) -> (maxAbs: Double, relative: Double, byEighth: [Double]) {
+    let scale = max(reference.reduce(0) { max($0, abs(Double($1))) }, .leastNormalMagnitude)
+    var maxAbs = 0.0
+    var segments = [Double](repeating: 0, count: 8)
+    for (k, (a, b)) in zip(reference, other).enumerated() {
+        let e = abs(Double(a) - Double(b)), t = position(k)
+        maxAbs = max(maxAbs, e)
+        segments[t * 8 / L] = max(segments[t * 8 / L], e / scale)
+    }
+    return (maxAbs, maxAbs / scale, segments)
 }
 
 extension S4DInitialization: ExpressibleByArgument {}

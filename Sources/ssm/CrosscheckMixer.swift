@@ -17,16 +17,8 @@ extension Crosscheck {
         let scanSeconds = try seconds { scan = try mixer.forward(u, batch: B, length: L, parameters: parameters).y }
         var step: [T] = []
         let stepSeconds = try seconds { step = try mixer.forwardRecurrent(u, batch: B, length: L, parameters: parameters) }
-        // Errors overall and per eighth of the sequence (token-major: t = (index / M) mod L).
-        let scale = max(scan.reduce(0) { max($0, abs(Double($1))) }, .leastNormalMagnitude)
-        var maxAbs = 0.0
-        var segments = [Double](repeating: 0, count: 8)
-        for (k, (a, b)) in zip(scan, step).enumerated() {
-            let e = abs(Double(a) - Double(b)), t = (k / M) % L
-            maxAbs = max(maxAbs, e)
-            segments[t * 8 / L] = max(segments[t * 8 / L], e / scale)
-        }
-        let relative = maxAbs / scale
+        // Token-major: element k is at t = (k / M) mod L.
+        let (maxAbs, relative, segments) = modeDifference(scan, step, length: L) { ($0 / M) % L }
         let limit = tolerance ?? (T.self == Float.self ? 1e-4 : 1e-10)
         let passed = relative <= limit
         let tokens = Double(B * L)

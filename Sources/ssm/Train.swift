@@ -227,7 +227,7 @@ struct Train: ParsableCommand {
         let start = clock.now
         func elapsed() -> Double {
             let d = clock.now - start
-            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            return d.seconds
         }
         while trainer.step < s.steps, taken < (stopAfter ?? .max) {
             let report = try trainer.trainStep()

@@ -19,8 +19,8 @@ extension SSDScan {
     public func backward(_ inputs: SSDInputs<T>, dOut: [T], dFinalStates: [T]? = nil) throws(SSMError) -> SSDGradients<T> {
         try check(inputs)
         let s = shape
-        try checkCount(dOut, "d_out", s.sequenceCount, "(B, L, H, P)")
-        if let dFinalStates { try checkCount(dFinalStates, "d_final_states", s.stateCount, "(B, H, P, N)") }
+        try checkValues(dOut, "d_out", s.sequenceCount, "(B, L, H, P)", finite: false)
+        if let dFinalStates { try checkValues(dFinalStates, "d_final_states", s.stateCount, "(B, H, P, N)", finite: false) }
         let workspace = SSDWorkspace(self, backward: true)
         _ = try run(inputs, workspace)
         let (H, P, G, N) = (s.heads, s.headDimension, s.groups, s.state)
@@ -39,8 +39,8 @@ extension SSDScan {
             } catch { failure = error }
         }
         if let failure {
-            try checkCount(dOut, "d_out", s.sequenceCount, "(B, L, H, P)", finite: true)
-            if let dFinalStates { try checkCount(dFinalStates, "d_final_states", s.stateCount, "(B, H, P, N)", finite: true) }
+            try checkValues(dOut, "d_out", s.sequenceCount, "(B, L, H, P)", finite: true)
+            if let dFinalStates { try checkValues(dFinalStates, "d_final_states", s.stateCount, "(B, H, P, N)", finite: true) }
             throw failure
         }
         return SSDGradients(x: array(gx, s.sequenceCount), dt: array(gdt, s.timeStepCount), a: array(ga, H),
@@ -80,24 +80,17 @@ extension SSDScan {
     public func check(_ x: SSDInputs<T>) throws(SSMError) {
         let s = shape
         let (B, L, H, P, G, N) = (s.batch, s.length, s.heads, s.headDimension, s.groups, s.state)
-        try checkCount(x.x, "x", s.sequenceCount, "(B, L, H, P) = (\(B), \(L), \(H), \(P))", finite: true)
-        try checkCount(x.dt, "dt", s.timeStepCount, "(B, L, H) = (\(B), \(L), \(H))", finite: true)
-        try checkCount(x.a, "A", H, "(H) = (\(H))", finite: true)
-        try checkCount(x.b, "B", s.projectionCount, "(B, L, G, N) = (\(B), \(L), \(G), \(N))", finite: true)
-        try checkCount(x.c, "C", s.projectionCount, "(B, L, G, N) = (\(B), \(L), \(G), \(N))", finite: true)
+        try checkValues(x.x, "x", s.sequenceCount, "(B, L, H, P) = (\(B), \(L), \(H), \(P))", finite: true)
+        try checkValues(x.dt, "dt", s.timeStepCount, "(B, L, H) = (\(B), \(L), \(H))", finite: true)
+        try checkValues(x.a, "A", H, "(H) = (\(H))", finite: true)
+        try checkValues(x.b, "B", s.projectionCount, "(B, L, G, N) = (\(B), \(L), \(G), \(N))", finite: true)
+        try checkValues(x.c, "C", s.projectionCount, "(B, L, G, N) = (\(B), \(L), \(G), \(N))", finite: true)
         if let d = x.d {
             guard d.count == H || d.count == H * P else { throw SSMError.shape(argument: "D", expected: "(H) = (\(H)) or (H, P) = (\(H), \(P))", actual: [d.count]) }
-            try checkCount(d, "D", d.count, "", finite: true)
+            try checkValues(d, "D", d.count, "", finite: true)
         }
-        if let bias = x.dtBias { try checkCount(bias, "dt_bias", H, "(H) = (\(H))", finite: true) }
-        if let initial = x.initialStates { try checkCount(initial, "initial_states", s.stateCount, "(B, H, P, N) = (\(B), \(H), \(P), \(N))", finite: true) }
-    }
-
-    private func checkCount(_ v: [T], _ name: String, _ count: Int, _ expected: String, finite: Bool = false) throws(SSMError) {
-        guard v.count == count else { throw SSMError.shape(argument: name, expected: expected, actual: [v.count]) }
-        if finite, let i = v.firstIndex(where: { !$0.isFinite }) {
-            throw SSMError.value(argument: name, expected: "finite values (element \(i) is \(v[i]))")
-        }
+        if let bias = x.dtBias { try checkValues(bias, "dt_bias", H, "(H) = (\(H))", finite: true) }
+        if let initial = x.initialStates { try checkValues(initial, "initial_states", s.stateCount, "(B, H, P, N) = (\(B), \(H), \(P), \(N))", finite: true) }
     }
 
     // MARK: The plain loop

@@ -320,27 +320,13 @@ public struct SelectiveScan<T: SelectiveScanScalar>: Sendable {
     /// Input-dependent B or C, (B, G, N, L), transposed to (B, G, L, N); nil otherwise.
     func transposeProjection(_ values: [T], _ projection: SelectiveProjection) -> [T]? {
         guard case let .inputDependent(groups) = projection else { return nil }
-        let (N, L) = (shape.state, shape.length)
-        var t = [T](repeating: 0, count: values.count)
-        for m in 0 ..< shape.batch * groups {
-            for n in 0 ..< N {
-                for l in 0 ..< L { t[(m * L + l) * N + n] = values[(m * N + n) * L + l] }
-            }
-        }
-        return t
+        return BLAS.transposed(values, batch: shape.batch * groups, rows: shape.state, cols: shape.length, threads: threads)
     }
 
     /// The inverse of ``transposeProjection(_:_:)``: (B, G, L, N) back to (B, G, N, L).
     func untransposeProjection(_ values: [T], _ projection: SelectiveProjection) -> [T] {
         guard case let .inputDependent(groups) = projection else { return values }
-        let (N, L) = (shape.state, shape.length)
-        var t = [T](repeating: 0, count: values.count)
-        for m in 0 ..< shape.batch * groups {
-            for n in 0 ..< N {
-                for l in 0 ..< L { t[(m * N + n) * L + l] = values[(m * L + l) * N + n] }
-            }
-        }
-        return t
+        return BLAS.transposed(values, batch: shape.batch * groups, rows: shape.length, cols: shape.state, threads: threads)
     }
 }
 

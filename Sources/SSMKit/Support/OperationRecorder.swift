@@ -119,7 +119,7 @@ package final class OperationRecorder: @unchecked Sendable {
 
     private static func seconds(_ body: () -> Void) -> Double {
         let d = ContinuousClock().measure(body)
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        return d.seconds
     }
 }
 
@@ -132,4 +132,9 @@ private struct GEMMBuffers: @unchecked Sendable {
         f = floats.map { AlignedBuffer<Float>(count: $0) }
         d = doubles.map { AlignedBuffer<Double>(count: $0) }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double (for timings and rates).
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -147,10 +147,6 @@ public struct Generator<Mixer: LanguageMixer>: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
 extension LanguageModel.State {
     /// Sequence b's state alone (batch 1).
     func row(_ b: Int) -> LanguageModel.State {

@@ -294,10 +294,9 @@ public enum Dropout {
     /// The mask: 0 or 1/(1 − p) per value. p = 0 gives all ones.
     public static func mask<T: FFTScalar>(count: Int, probability p: Double, seed: UInt64) -> [T] {
         precondition(p >= 0 && p < 1, "Dropout: probability \(p) outside [0, 1)")
-        if p == 0 { return [T](repeating: 1, count: count) }
-        var rng = SplitMix64(seed: seed)
-        let keep = T(1 / (1 - p))
-        return (0 ..< count).map { _ in Double.random(in: 0 ..< 1, using: &rng) < p ? 0 : keep }
+        var mask = [T](repeating: 1, count: count)
+        mask.withUnsafeMutableBufferPointer { m in if let base = m.baseAddress { fillMask(base, count: count, probability: p, seed: seed) } }
+        return mask
     }
 
     /// ``mask(count:probability:seed:)`` into the caller's buffer (the same draws).

@@ -169,7 +169,7 @@ public struct Trainer<T: SSMScalar>: Sendable {
             let clock = ContinuousClock(), began = clock.now
             defer {
                 let d = clock.now - began
-                communicationSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+                communicationSeconds += d.seconds
             }
             // Σ over ranks of (loss · counted, correct, counted); each gradient is of its own
             // mean, so it is weighted by its share of the targets before the sum.

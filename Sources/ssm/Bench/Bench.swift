@@ -140,7 +140,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = clock.now
     try body()
     let d = clock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    return d.seconds
 }
 
 /// A JSON object with keys in the order given; values are numbers, strings (escaped), booleans
