@@ -59,8 +59,10 @@ public struct StepReport: Sendable {
 
 /// Trains a ``SequenceModel`` on a ``TrainingTask``: each step draws batch `step` of the run's seed,
 /// runs forward, the loss, backward into explicitly zeroed gradients, clipping, and AdamW with
-/// the cosine schedule. Everything is a function of (seed, step), so a run resumed from a
-/// checkpoint continues bit for bit as if it had not stopped.
+/// the cosine schedule. Everything is a function of (seed, step) and of the model's thread
+/// count and planner effort (which decide how sums are split and which FFT algorithm runs), so
+/// a run resumed from a checkpoint with the same two continues bit for bit as if it had not
+/// stopped.
 ///
 /// Data-parallel over a ``Communicator`` of N ranks: every rank draws the same global batch and
 /// runs its share of the rows (``Communicator/share(of:)``); each rank's gradient is weighted by
