@@ -259,9 +259,9 @@ SSM_CLONES int FN(ssm_scan_step)(const STEP *s, ptrdiff_t r0, ptrdiff_t r1) {
 #define SSM_STEP_N(size)                                                                          \
     for (ptrdiff_t i = 0; i < n; i++) {                                                           \
         const ptrdiff_t d = d0 + i, g = d / per_group;                                            \
-        s->out[start + i] = FN(step_row)(size, s->a + d * (size), bt + g * (size), ct + g * (size),    \
-                                         s->x + (start + i) * (size), dt[i], dtu[i]);             \
-        s->out[start + i] = (s->out[start + i] + (skip ? skip[i] : 0) * u[i]) * gate[i];           \
+        const REAL y = FN(step_row)(size, s->a + d * (size), bt + g * (size), ct + g * (size),    \
+                                    s->x + (start + i) * (size), dt[i], dtu[i]);                  \
+        s->out[start + i] = (y + (skip ? skip[i] : 0) * u[i]) * gate[i];                          \
     }
         SSM_FIXED_N(N, SSM_STEP_N)
 #undef SSM_STEP_N

@@ -54,9 +54,10 @@ struct Crosscheck: ParsableCommand {
         }
         if model == "s4d", stepMode != .linear { throw ValidationError("--step-mode: for --model s4 only (S4D steps its diagonal recurrence)") }
         if model == "s4", initialization != .lin { throw ValidationError("--initialization: for --model s4d only (S4 starts from HiPPO-LegS)") }
-        // Input, two outputs and the state of every row, at the least (Mamba's inner width is 2M).
-        let width = model.hasPrefix("mamba") ? 2 * channels : channels
-        try requireMemory([([batch, width, length], 3 * (precision == .float32 ? 4 : 8)), ([batch, width, state], 16)],
+        // Input, two outputs and the state of every row, at the least (Mamba's inner width is 2M;
+        // S4 and S4D keep at least N/2 complex values per row, N real ones).
+        let width = model.hasPrefix("mamba") ? 2 * channels : channels, value = precision == .float32 ? 4 : 8
+        try requireMemory([([batch, width, length], 3 * value), ([batch, width, state], value)],
                           flags: "--batch, --channels, --length, --state")
     }
 

@@ -307,8 +307,8 @@ struct SelectiveScanTests {
 
 @Suite("Selective state update (decoding)")
 struct SelectiveStateUpdateTests {
-    @Test("one step = the plain scan loop at L = 1 from the same state, for every optional input, groups, N with and without a fixed-size loop, blocks of channels and both halves of a split",
-          arguments: [(1, 3, 1, 1), (2, 4, 16, 2), (2, 6, 5, 3), (1, 600, 16, 1), (2, 130, 64, 2), (3, 70, 8, 1)])
+    @Test("one step = the plain scan loop at L = 1 from the same state, for every optional input, groups, N with and without a fixed-size loop, blocks of channels, and rows split over two threads in the middle of a batch (3 × 300)",
+          arguments: [(1, 3, 1, 1), (2, 4, 16, 2), (2, 6, 5, 3), (1, 600, 16, 1), (2, 130, 64, 2), (3, 70, 8, 1), (3, 300, 16, 3)])
     func matchesScan(batch: Int, channels: Int, state: Int, groups: Int) throws {
         let shape = try SelectiveScanShape(batch: batch, channels: channels, state: state, length: 1, b: .inputDependent(groups: groups),
                                            c: .inputDependent(groups: groups))

@@ -62,8 +62,8 @@
         T *out;             /* (B, D) */                                                          \
     } ssm_step_rows_##SUFFIX;                                                                     \
                                                                                                   \
-    /* Allocates nothing. Returns non-zero when u, delta or z holds a NaN or an infinity in the */ \
-    /* rows (whose x and out are then partly written). */                                          \
+    /* Allocates nothing; out must not overlap u, delta, z or x. Returns non-zero when u, delta */ \
+    /* or z holds a NaN or an infinity in the rows (whose x and out are then partly written). */  \
     int ssm_scan_step_##SUFFIX(const ssm_step_rows_##SUFFIX *step, ptrdiff_t r0, ptrdiff_t r1);    \
                                                                                                   \
     /* count exponentials: out[i] = exp(x[i]), the vectorized exponential the scan uses. */       \

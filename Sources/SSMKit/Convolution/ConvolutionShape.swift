@@ -45,9 +45,9 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
             throw SSMError.option(name: "bidirectional",
                                   expected: "one kernel copy (k of shape (2, H, Lk)), got C = \(kernelCopies)")
         }
-        // L + Lk below 2^31 keeps the FFT size (at most 2(L + Lk)) and its search in range.
-        if length > Self.maximumFFTSize / 2 - kernelLength {
-            throw SSMError.value(argument: "length", expected: "L + Lk ≤ \(Self.maximumFFTSize / 2), got L = \(length), Lk = \(kernelLength)")
+        // L + Lk below 2^31 keeps the FFT size's search in range; the size itself is checked next.
+        if length > Self.maximumFFTSize - kernelLength {
+            throw SSMError.value(argument: "length", expected: "L + Lk ≤ \(Self.maximumFFTSize), got L = \(length), Lk = \(kernelLength)")
         }
         if fftSize > Self.maximumFFTSize {
             throw SSMError.value(argument: "length", expected: "an FFT size ≤ \(Self.maximumFFTSize), got \(fftSize) for L = \(length)")

@@ -15,7 +15,8 @@ extension FFTConvolution {
     ///
     /// With `outputDerivative` (like dY: the GELU′ that `forward(…, geluDerivative:)` wrote),
     /// the gradient taken back is dY ⊙ `outputDerivative`, the product formed as each row is
-    /// read into the transform: the gradients of ⟨dY, GELU(y)⟩.
+    /// read into the transform: the gradients of ⟨dY, GELU(y)⟩. Without a skip there is no D:
+    /// `dD` is then not written (the array form refuses it).
     @inlinable
     public func backward(dY: UnsafePointer<T>, u: UnsafePointer<T>, kernel: UnsafePointer<T>,
                          skip: UnsafePointer<T>?, dU: UnsafeMutablePointer<T>?,
@@ -91,7 +92,8 @@ extension FFTConvolution {
 
     /// Array form of ``backward(dY:u:kernel:skip:dU:dK:dD:outputDerivative:)``; checks every count and
     /// accumulates into the non-nil gradients.
-    /// - Throws: ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
+    /// - Throws: ``SSMError/unexpected(argument:expected:)`` for `d_D` without a skip;
+    ///   ``SSMError/shape(argument:expected:actual:)`` naming the first wrong argument;
     ///   ``SSMError/value(argument:expected:)`` for a NaN or infinity in `d_y`, `u`, `k` or `D`.
     @inlinable
     public func backward(dY: [T], u: [T], kernel: [T], skip: [T]? = nil,

@@ -27,8 +27,8 @@ public struct SelectiveScanShape: Hashable, Sendable {
     /// of N values), which must stay well within a thread's stack.
     public static let maximumState = 4096
 
-    /// - Throws: ``SSMError`` when an extent is not positive, N exceeds ``maximumState``, or G
-    ///   does not divide D.
+    /// - Throws: ``SSMError`` when an extent is not positive, N exceeds ``maximumState``, G
+    ///   does not divide D, or B·D·N·L (or a token-major B·L·stride) overflows `Int`.
     public init(batch: Int, channels: Int, state: Int, length: Int,
                 b: SelectiveProjection = .inputDependent(groups: 1),
                 c: SelectiveProjection = .inputDependent(groups: 1)) throws(SSMError) {

@@ -27,7 +27,8 @@ public struct SelectiveStateUpdate<T: SelectiveScanScalar>: Sendable {
     }
 
     /// The step on the caller's buffers, allocating nothing: `state` (B, D, N) advanced in
-    /// place, out (B, D) written; `x.initialState` is ignored. Returns false (state and out
+    /// place, out (B, D) written (it must not overlap the operands or the state);
+    /// `x.initialState` is ignored. Returns false (state and out
     /// then hold garbage in the rows concerned) when a value is not finite: the caller's
     /// inputs are not checked first.
     ///

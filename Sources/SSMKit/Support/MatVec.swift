@@ -7,8 +7,8 @@ extension BLAS {
     /// A GEMM library packs its operands, which for one vector means copying the whole matrix
     /// per call; this reads each weight once, which is what bounds step mode (decoding): the
     /// matrix streams from memory at the bandwidth available. The rows are split over `threads`
-    /// workers (default: all online processors), at least 16 rows each, when the matrix holds
-    /// at least 2^16 values (Mamba's x_proj, 80 × 1536, is split in two).
+    /// workers (default: all online processors), into at most rows / 16 blocks, when the matrix
+    /// holds at least 2^16 values (so Mamba's x_proj, 80 × 1536, runs on up to 5 threads).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public static func matvec<T: FFTScalar>(_ w: UnsafePointer<T>, rows: Int, cols: Int, ld: Int? = nil, _ x: UnsafePointer<T>,
