@@ -95,8 +95,7 @@ struct Conv: ParsableCommand {
         }
         try y.finish()
         progress.finish()
-        let d = clock.now - start
-        let secondsTaken = d.seconds
+        let secondsTaken = (clock.now - start).seconds
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         // ru_maxrss is in KiB on Linux (bytes on Darwin).

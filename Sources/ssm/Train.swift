@@ -225,10 +225,7 @@ struct Train: ParsableCommand {
         var taken = 0
         let clock = ContinuousClock()
         let start = clock.now
-        func elapsed() -> Double {
-            let d = clock.now - start
-            return d.seconds
-        }
+        func elapsed() -> Double { (clock.now - start).seconds }
         while trainer.step < s.steps, taken < (stopAfter ?? .max) {
             let report = try trainer.trainStep()
             taken += 1

@@ -118,8 +118,7 @@ package final class OperationRecorder: @unchecked Sendable {
     }
 
     private static func seconds(_ body: () -> Void) -> Double {
-        let d = ContinuousClock().measure(body)
-        return d.seconds
+        ContinuousClock().measure(body).seconds
     }
 }
 

@@ -139,8 +139,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     let clock = ContinuousClock()
     let start = clock.now
     try body()
-    let d = clock.now - start
-    return d.seconds
+    return (clock.now - start).seconds
 }
 
 /// A JSON object with keys in the order given; values are numbers, strings (escaped), booleans
