@@ -1,3 +1,4 @@
+import CSSMKitKernels
 import ComplexModule
 import RealModule
 
@@ -13,7 +14,10 @@ extension S4Kernel {
     ///     e_C̃B = E,  e_C̃P = −E·x,  e_QB = −E·y,  e_QP = E·y xᵀ,   E = conj(G)·2/(1 + ω)
     ///
     /// and r_ab's terms v/(g − λ) + conj(v)/(g − conj λ), v = a·b, pass it to v, λ and, through
-    /// g = (2/Δ)(1 − ω)/(1 + ω), to log Δ. All in Double.
+    /// g = (2/Δ)(1 − ω)/(1 + ω), to log Δ. All in Double; the loops over the modes run in C
+    /// (`ssm_cauchy_adjoint_sums_f64` and `…_accumulate_f64`, CSSMKitKernels/cauchy_adjoint.c),
+    /// vectorized over nodes or modes so that every sum keeps the order, and so the bits, of the
+    /// plain Complex<Double> loop.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func backward(length L: Int, dK: [T], invDt: [T], aReal: [T], aImag: [T], b: [Complex<T>], p: [Complex<T>],
@@ -100,44 +104,39 @@ extension S4Kernel {
                     w.right[(1 + r) * N2 + n] = complexDouble(p[(r * ssms + s) * N2 + n])
                 }
             }
-            // U[x][y][n] = Σ_j e_xy/(g − λ_n), V likewise with conj λ_n; X, Y for λ.
-            for i in 0 ..< pairs * N2 { (w.u[i], w.v[i]) = (.zero, .zero) }
-            for n in 0 ..< N2 { (w.xLambda[n], w.yLambda[n]) = (.zero, .zero) }
-            for i in 0 ..< rows * N2 { (w.gradLeft[i], w.gradRight[i]) = (.zero, .zero) }
-            var gradInvDt = 0.0
-            for j in 0 ... L / 2 {
-                if 2 * j == L {
-                    // K̂ = Δ·Re Σ C̃_n B_n at ω = −1: loss Re(G)·K̂.
-                    let gReal = w.gradK[j].real
-                    var sum = 0.0
-                    for n in 0 ..< N2 { sum += (w.left[n] * w.right[n]).real }
-                    gradInvDt += gReal * delta * sum
+            // The Cauchy sums r_xy and their g-derivatives dg_xy at every node but ω = −1, in C
+            // (the split parts are the raw ones: `real` would turn an infinity into NaN).
+            let nodes = L % 2 == 0 ? L / 2 : L / 2 + 1
+            let stride = w.stride
+            for n in 0 ..< N2 { (w.lambdaRe[n], w.lambdaIm[n]) = w.lambda[n].rawStorage }
+            for x in 0 ... R {
+                for y in 0 ... R {
+                    let row = (x * rows + y) * stride
                     for n in 0 ..< N2 {
-                        w.gradLeft[n] = w.gradLeft[n] + w.right[n].conjugate.multiplied(by: gReal * delta)
-                        w.gradRight[n] = w.gradRight[n] + w.left[n].conjugate.multiplied(by: gReal * delta)
+                        let vn = w.left[x * N2 + n] * w.right[y * N2 + n]
+                        (w.vRe[row + n], w.vIm[row + n]) = vn.rawStorage
                     }
-                    continue
+                    for n in N2 ..< stride { (w.vRe[row + n], w.vIm[row + n]) = (0, 0) }
                 }
+            }
+            for j in 0 ..< nodes {
                 let omega = workspace.omegas[j]
                 let g = (Complex(1) - omega) / (Complex(1) + omega) * Complex(2 / delta)
-                for n in 0 ..< N2 {
-                    w.inv[n] = Complex(1) / (g - w.lambda[n])
-                    w.invConj[n] = Complex(1) / (g - w.lambda[n].conjugate)
-                }
-                for x in 0 ... R {
-                    for y in 0 ... R {
-                        var sum = Complex<Double>.zero
-                        for n in 0 ..< N2 {
-                            let vn = w.left[x * N2 + n] * w.right[y * N2 + n]
-                            sum = sum + vn * w.inv[n] + vn.conjugate * w.invConj[n]
-                        }
-                        w.r[x * rows + y] = sum
-                    }
-                }
+                (w.gRe[j], w.gIm[j]) = g.rawStorage
+            }
+            ssm_cauchy_adjoint_sums_f64(nodes, w.gRe, w.gIm, N2, stride, w.lambdaRe, w.lambdaIm, pairs, w.vRe, w.vIm, w.invRe, w.invIm,
+                                        w.invConjRe, w.invConjIm, w.rRe, w.rIm, w.dgRe, w.dgIm, w.work)
+            // Per node: the Woodbury solves give each sum's weight e_xy; ∂r/∂g = −dg and
+            // ∂g/∂invDt = −g give invDt's share.
+            var gradInvDt = 0.0
+            for j in 0 ..< nodes {
+                let omega = workspace.omegas[j]
+                let g = Complex(w.gRe[j], w.gIm[j])
+                let r = { (i: Int) in Complex(w.rRe[j * pairs + i], w.rIm[j * pairs + i]) }
                 for i in 0 ..< R {
-                    for k in 0 ..< R { w.m[i * R + k] = w.r[(1 + i) * rows + 1 + k] + Complex(i == k ? 1 : 0) }
-                    w.xs[i] = w.r[(1 + i) * rows]
-                    w.ys[i] = w.r[1 + i]
+                    for k in 0 ..< R { w.m[i * R + k] = r((1 + i) * rows + 1 + k) + Complex(i == k ? 1 : 0) }
+                    w.xs[i] = r((1 + i) * rows)
+                    w.ys[i] = r(1 + i)
                 }
                 for i in 0 ..< R { for k in 0 ..< R { (w.mCopy[i * R + k], w.mT[i * R + k]) = (w.m[i * R + k], w.m[k * R + i]) } }
                 solveSmall(w.mCopy, w.xs, R)
@@ -150,31 +149,33 @@ extension S4Kernel {
                     w.e[(1 + q) * rows] = -(e0 * w.ys[q])
                     for t in 0 ..< R { w.e[(1 + q) * rows + 1 + t] = e0 * w.ys[q] * w.xs[t] }
                 }
-                for x in 0 ... R {
-                    for y in 0 ... R {
-                        let exy = w.e[x * rows + y]
-                        let (u, v) = (w.u + (x * rows + y) * N2, w.v + (x * rows + y) * N2)
-                        var dg = Complex<Double>.zero
-                        for n in 0 ..< N2 {
-                            let vn = w.left[x * N2 + n] * w.right[y * N2 + n]
-                            let i1 = w.inv[n], i2 = w.invConj[n]
-                            u[n] = u[n] + exy * i1
-                            v[n] = v[n] + exy * i2
-                            w.xLambda[n] = w.xLambda[n] + exy * vn * i1 * i1
-                            w.yLambda[n] = w.yLambda[n] + exy * vn.conjugate * i2 * i2
-                            dg = dg + vn * i1 * i1 + vn.conjugate * i2 * i2
-                        }
-                        // ∂r/∂g = −Σ(…)², ∂g/∂invDt = −g.
-                        gradInvDt += (exy * dg * g).real
-                    }
+                for i in 0 ..< pairs {
+                    let exy = w.e[i]
+                    (w.eRe[j * pairs + i], w.eIm[j * pairs + i]) = exy.rawStorage
+                    gradInvDt += (exy * Complex(w.dgRe[j * pairs + i], w.dgIm[j * pairs + i]) * g).real
                 }
             }
+            for i in 0 ..< rows * N2 { (w.gradLeft[i], w.gradRight[i]) = (.zero, .zero) }
+            if L % 2 == 0 {
+                // K̂ = Δ·Re Σ C̃_n B_n at ω = −1: loss Re(G)·K̂.
+                let gReal = w.gradK[L / 2].real
+                var sum = 0.0
+                for n in 0 ..< N2 { sum += (w.left[n] * w.right[n]).real }
+                gradInvDt += gReal * delta * sum
+                for n in 0 ..< N2 {
+                    w.gradLeft[n] = w.gradLeft[n] + w.right[n].conjugate.multiplied(by: gReal * delta)
+                    w.gradRight[n] = w.gradRight[n] + w.left[n].conjugate.multiplied(by: gReal * delta)
+                }
+            }
+            // U[x][y][n] = Σ_j e_xy/(g − λ_n), V (w) likewise with conj λ_n; X, Y for λ.
+            ssm_cauchy_adjoint_accumulate_f64(nodes, stride, pairs, w.eRe, w.eIm, w.vRe, w.vIm, w.invRe, w.invIm, w.invConjRe, w.invConjIm,
+                                              w.uRe, w.uIm, w.wRe, w.wIm, w.xLambdaRe, w.xLambdaIm, w.yLambdaRe, w.yLambdaIm)
             // v = a·b: grad_v = conj(U) + V; grad_a += grad_v·conj(b), grad_b += grad_v·conj(a).
             for x in 0 ... R {
                 for y in 0 ... R {
-                    let (u, v) = (w.u + (x * rows + y) * N2, w.v + (x * rows + y) * N2)
+                    let row = (x * rows + y) * stride
                     for n in 0 ..< N2 {
-                        let gv = u[n].conjugate + v[n]
+                        let gv = Complex(w.uRe[row + n], w.uIm[row + n]).conjugate + Complex(w.wRe[row + n], w.wIm[row + n])
                         w.gradLeft[x * N2 + n] = w.gradLeft[x * N2 + n] + gv * w.right[y * N2 + n].conjugate
                         w.gradRight[y * N2 + n] = w.gradRight[y * N2 + n] + gv * w.left[x * N2 + n].conjugate
                     }
@@ -184,7 +185,7 @@ extension S4Kernel {
             for n in 0 ..< N2 {
                 let i = s * N2 + n
                 // λ = −exp(A_real) − i·A_imag.
-                let gradLambda = w.xLambda[n].conjugate + w.yLambda[n]
+                let gradLambda = Complex(w.xLambdaRe[n], w.xLambdaIm[n]).conjugate + Complex(w.yLambdaRe[n], w.yLambdaIm[n])
                 dAReal[i] += T(gradLambda.real * w.lambda[n].real)
                 dAImag[i] += T(-gradLambda.imaginary)
                 dC[(c * H + h) * N2 + n] = dC[(c * H + h) * N2 + n] + complexT(w.gradLeft[n], T.self)

@@ -90,25 +90,45 @@ struct ForwardScratch {
     }
 }
 
-/// One worker's buffers for the backward pass of one channel.
+/// One worker's buffers for the backward pass of one channel. The split real / imaginary
+/// Doubles are the C adjoint's (`ssm_cauchy_adjoint_sums_f64`, `…_accumulate_f64`): node rows
+/// of `pairs` values and mode rows of `stride` values (the modes rounded up to 8).
 struct BackwardScratch {
-    let gradK, lambda, left, right, u, v, xLambda, yLambda, gradLeft, gradRight: UnsafeMutablePointer<Complex<Double>>
-    let inv, invConj, r, e, m, mCopy, mT, xs, ys: UnsafeMutablePointer<Complex<Double>>
+    let gradK, lambda, left, right, gradLeft, gradRight, e, m, mCopy, mT, xs, ys: UnsafeMutablePointer<Complex<Double>>
+    let stride: Int
+    let gRe, gIm, lambdaRe, lambdaIm, vRe, vIm, invRe, invIm, invConjRe, invConjIm: UnsafeMutablePointer<Double>
+    let rRe, rIm, dgRe, dgIm, eRe, eIm, uRe, uIm, wRe, wIm: UnsafeMutablePointer<Double>
+    let xLambdaRe, xLambdaIm, yLambdaRe, yLambdaIm, work: UnsafeMutablePointer<Double>
 
     init<T>(_ kernel: S4Kernel<T>, length L: Int, _ base: UnsafeMutablePointer<Complex<Double>>) {
         let (N2, R) = (kernel.modes, kernel.rank)
-        let (rows, pairs) = (R + 1, (R + 1) * (R + 1))
+        let (rows, pairs, nodes) = (R + 1, (R + 1) * (R + 1), L / 2 + 1)
+        stride = Self.stride(N2)
         var c = ScratchCursor(next: base)
-        (gradK, lambda, left, right) = (c.take(L / 2 + 1), c.take(N2), c.take(rows * N2), c.take(rows * N2))
-        (u, v, xLambda, yLambda) = (c.take(pairs * N2), c.take(pairs * N2), c.take(N2), c.take(N2))
-        (gradLeft, gradRight, inv, invConj) = (c.take(rows * N2), c.take(rows * N2), c.take(N2), c.take(N2))
-        (r, e, m, mCopy, mT, xs, ys) = (c.take(pairs), c.take(pairs), c.take(R * R), c.take(R * R), c.take(R * R), c.take(R), c.take(R))
+        (gradK, lambda, left, right) = (c.take(nodes), c.take(N2), c.take(rows * N2), c.take(rows * N2))
+        (gradLeft, gradRight, e) = (c.take(rows * N2), c.take(rows * N2), c.take(pairs))
+        (m, mCopy, mT, xs, ys) = (c.take(R * R), c.take(R * R), c.take(R * R), c.take(R), c.take(R))
+        (gRe, gIm, lambdaRe, lambdaIm) = (c.doubles(nodes), c.doubles(nodes), c.doubles(N2), c.doubles(N2))
+        (vRe, vIm) = (c.doubles(pairs * stride), c.doubles(pairs * stride))
+        (invRe, invIm) = (c.doubles(nodes * stride), c.doubles(nodes * stride))
+        (invConjRe, invConjIm) = (c.doubles(nodes * stride), c.doubles(nodes * stride))
+        (rRe, rIm, dgRe, dgIm) = (c.doubles(nodes * pairs), c.doubles(nodes * pairs), c.doubles(nodes * pairs), c.doubles(nodes * pairs))
+        (eRe, eIm) = (c.doubles(nodes * pairs), c.doubles(nodes * pairs))
+        (uRe, uIm, wRe, wIm) = (c.doubles(pairs * stride), c.doubles(pairs * stride), c.doubles(pairs * stride), c.doubles(pairs * stride))
+        (xLambdaRe, xLambdaIm, yLambdaRe, yLambdaIm) = (c.doubles(stride), c.doubles(stride), c.doubles(stride), c.doubles(stride))
+        work = c.doubles(4 * 8 * stride)
     }
+
+    static func stride(_ modes: Int) -> Int { (modes + 7) / 8 * 8 }
 
     static func count<T>(_ kernel: S4Kernel<T>, length L: Int) -> Int {
         let (N2, R) = (kernel.modes, kernel.rank)
-        let (rows, pairs) = (R + 1, (R + 1) * (R + 1))
-        return (L / 2 + 1) + N2 + 2 * rows * N2 + 2 * pairs * N2 + 2 * N2 + 2 * rows * N2 + 2 * N2 + 2 * pairs + 3 * R * R + 2 * R
+        let (rows, pairs, nodes, stride) = (R + 1, (R + 1) * (R + 1), L / 2 + 1, Self.stride(kernel.modes))
+        let complex = nodes + N2 + 4 * rows * N2 + pairs + 3 * R * R + 2 * R
+        let doubles = [nodes, nodes, N2, N2] + [Int](repeating: pairs * stride, count: 2) + [Int](repeating: nodes * stride, count: 4)
+            + [Int](repeating: nodes * pairs, count: 6) + [Int](repeating: pairs * stride, count: 4) + [Int](repeating: stride, count: 4)
+            + [4 * 8 * stride]
+        return complex + doubles.reduce(0) { $0 + ($1 + 1) / 2 }
     }
 }
 
