@@ -2,9 +2,9 @@
 
 The official source is never copied into this repository: setup.sh clones state-spaces/s4 at a
 fixed commit into .build/peers-src/s4 (ignored by git), and the peer scripts import its
-models/s4/s4d.py from there, as the repository's own example.py does (`from models.s4.s4d import
-S4D`, which in turn imports DropoutNd from the checkout's src/models/nn). A different checkout
-can be named with `--s4-source DIR`.
+models/s4/s4d.py (or the standalone models/s4/s4.py) from there, as the repository's own example.py
+does (`from models.s4.s4d import S4D`, which in turn imports DropoutNd from the checkout's
+src/models/nn). A different checkout can be named with `--s4-source DIR`.
 """
 import os
 import subprocess
@@ -33,17 +33,28 @@ def s4_commit(directory):
 
 def load_s4d(directory=DEFAULT_S4_SOURCE):
     """Imports models/s4/s4d.py of the checkout at `directory` and returns the module (S4D, S4DKernel)."""
+    return _load(directory, "s4d")
+
+
+def load_s4(directory=DEFAULT_S4_SOURCE):
+    """Imports models/s4/s4.py of the checkout at `directory` (the standalone S4 block: S4Block with
+    FFTConv and SSMKernelDPLR) and returns the module. It needs scipy and pytorch_lightning."""
+    return _load(directory, "s4")
+
+
+def _load(directory, name):
     directory = os.path.abspath(directory)
-    path = os.path.join(directory, "models", "s4", "s4d.py")
+    path = os.path.join(directory, "models", "s4", name + ".py")
     if not os.path.isfile(path):
         raise SystemExit(f"{path} is missing: run `bash scripts/peers/setup.sh` (or pass --s4-source DIR, "
                          "a checkout of state-spaces/s4)")
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    from models.s4 import s4d  # noqa: E402  (the official file, imported where it lies)
-    if os.path.abspath(s4d.__file__) != path:
-        raise SystemExit(f"imported {s4d.__file__}, not {path}: another `models` package is on sys.path")
+    import importlib
+    module = importlib.import_module("models.s4." + name)  # the official file, imported where it lies
+    if os.path.abspath(module.__file__) != path:
+        raise SystemExit(f"imported {module.__file__}, not {path}: another `models` package is on sys.path")
     commit = s4_commit(directory)
     if commit and commit != S4_COMMIT:
         print(f"note: {directory} is at {commit[:12]}, not the pinned {S4_COMMIT[:12]}", file=sys.stderr)
-    return s4d
+    return module

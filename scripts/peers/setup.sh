@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the PyTorch peer scripts in scripts/peers/ need, inside the repo's ignored .build/:
 #
-#   .build/peers-venv     a Python venv with torch, numpy, einops, safetensors and mambapy (from PyPI)
+#   .build/peers-venv     a Python venv with torch, numpy, einops, safetensors and mambapy (from PyPI),
+#                         and scipy and pytorch_lightning, which the official s4.py imports
 #   .build/peers-src/s4   the official state-spaces/s4 source, checked out at $S4_COMMIT
 #
 #   bash scripts/peers/setup.sh            # both (each step is skipped when already in place)
@@ -29,7 +30,7 @@ PY="${PYTHON:-python3}"
 TORCH_SPEC="${TORCH_SPEC:-torch}"
 
 venv_ready() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import torch, numpy, einops, safetensors, mambapy' 2>/dev/null
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import torch, numpy, einops, safetensors, mambapy, scipy, pytorch_lightning' 2>/dev/null
 }
 
 step_venv() {
@@ -42,7 +43,7 @@ step_venv() {
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
-    "$VENV/bin/python" -m pip install -q numpy einops safetensors mambapy
+    "$VENV/bin/python" -m pip install -q numpy einops safetensors mambapy scipy pytorch_lightning
     "$VENV/bin/python" - <<'PYEOF'
 import torch, numpy, einops, safetensors
 from importlib.metadata import version

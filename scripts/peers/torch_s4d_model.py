@@ -10,18 +10,33 @@ norms.{i}.*, decoder.*.
 
     s4d = official.load_s4d(args.s4_source)
     model = S4DModel(s4d, features, width, state, layers, classes)
+
+With `official.load_s4(...)` and `S4DModel.s4_layer` as `make_layer`, the blocks are the official
+standalone s4.py S4Block (FFTConv with the DPLR kernel, GELU, Linear(H, 2H) and GLU), the peer
+of SSMKit's S4 model.
 """
 import torch.nn as nn
 
 
 class S4DModel(nn.Module):
-    def __init__(self, s4d, features, width, state, layers, classes):
-        """s4d: the official s4d.py module (official.load_s4d)."""
+    def __init__(self, module, features, width, state, layers, classes, make_layer=None):
+        """module: the official s4d.py module (official.load_s4d), or s4.py's (official.load_s4) with
+        make_layer=S4DModel.s4_layer."""
         super().__init__()
+        make_layer = make_layer or S4DModel.s4d_layer
         self.encoder = nn.Linear(features, width)
-        self.s4_layers = nn.ModuleList([s4d.S4D(width, d_state=state, dropout=0.0, transposed=True) for _ in range(layers)])
+        self.s4_layers = nn.ModuleList([make_layer(module, width, state) for _ in range(layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(width) for _ in range(layers)])
         self.decoder = nn.Linear(width, classes)
+
+    @staticmethod
+    def s4d_layer(s4d, width, state):
+        return s4d.S4D(width, d_state=state, dropout=0.0, transposed=True)
+
+    @staticmethod
+    def s4_layer(s4, width, state):
+        # n_ssm defaults to H: every channel its own (A, B, P), as SSMKit's S4 mixer.
+        return s4.S4Block(width, d_state=state, mode="dplr", dropout=0.0, transposed=True)
 
     def forward(self, u):
         x = self.encoder(u).transpose(-1, -2)  # (B, H, L)
