@@ -143,6 +143,11 @@ func solveSmall(_ m: inout [[Complex<Double>]], _ rhs: inout [Complex<Double>]) 
 /// Solves m·x = rhs in place (x returned in rhs) for a small complex n × n system stored
 /// row-major at `m` (overwritten), with partial pivoting.
 func solveSmall(_ m: UnsafeMutablePointer<Complex<Double>>, _ rhs: UnsafeMutablePointer<Complex<Double>>, _ n: Int) {
+    // Rank 1, the usual case, once per node: the one division the loops below come down to.
+    if n == 1 {
+        rhs[0] = rhs[0] / m[0]
+        return
+    }
     for col in 0 ..< n {
         var pivot = col
         for row in col + 1 ..< max(col + 1, n) where m[row * n + col].length > m[pivot * n + col].length { pivot = row }
