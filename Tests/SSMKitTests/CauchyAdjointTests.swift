@@ -27,11 +27,11 @@ struct CauchyAdjointTests {
         let v = (0 ..< P * N).map { _ in Complex(u(-1, 1), u(-1, 1)) }
         let e = (0 ..< J * P).map { _ in Complex(u(-1, 1), u(-1, 1)) }
         // Lanes whose |g − λ|² is not a normal number take swift-numerics' rescaled division:
-        // g = λ (w = 0), g − λ around 1e-160 (|w|² subnormal) and around 1e160 (|w|² overflows).
+        // g = λ (w = 0), g − λ around 1e-160 (|w|² subnormal), around 1e160 (|w|² overflows) and
+        // around 1e-308 (w itself below the normal range: swift-numerics scales it up first).
         if J >= 7 {
-            g[1] = lambda[0]
-            (g[3], lambda[N - 1]) = (.zero, Complex(-1e-160, 3e-161))
-            g[5] = Complex(1e160, 2e159)
+            (lambda[1], lambda[N - 1]) = (Complex(-Double.leastNormalMagnitude / 2, Double.leastNormalMagnitude / 4), Complex(-1e-160, 3e-161))
+            (g[1], g[3], g[5]) = (lambda[0], .zero, Complex(1e160, 2e159))
         }
         // The plain loops.
         var inv = [Complex<Double>](repeating: .zero, count: J * N), invConj = inv
@@ -90,7 +90,10 @@ struct CauchyAdjointTests {
                 expectSame(inv[j * N + n], iRe[j * stride + n], iIm[j * stride + n], "inv[\(j), \(n)]")
                 expectSame(invConj[j * N + n], cRe[j * stride + n], cIm[j * stride + n], "inv_conj[\(j), \(n)]")
             }
-            for n in N ..< stride { #expect(iRe[j * stride + n] == 0 && cIm[j * stride + n] == 0, "padding [\(j), \(n)]") }
+            for n in N ..< stride {
+                let i = j * stride + n
+                #expect(iRe[i] == 0 && iIm[i] == 0 && cRe[i] == 0 && cIm[i] == 0, "padding [\(j), \(n)]")
+            }
             for p in 0 ..< P {
                 expectSame(r[j * P + p], rRe[j * P + p], rIm[j * P + p], "r[\(j), \(p)]")
                 expectSame(dg[j * P + p], dRe[j * P + p], dIm[j * P + p], "dg[\(j), \(p)]")
@@ -110,6 +113,7 @@ struct CauchyAdjointTests {
             // The rescaled lanes hold what they should: 1/0 = ∞, and finite inverses elsewhere.
             #expect(iRe[1 * stride] == .infinity)
             #expect(iRe[3 * stride + N - 1].isFinite && iRe[5 * stride].isFinite && iRe[5 * stride] != 0)
+            #expect(iRe[3 * stride + 1].isFinite && abs(iRe[3 * stride + 1]) > 1e300)
         }
     }
 }

@@ -45,10 +45,11 @@ step_venv() {
     "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
     "$VENV/bin/python" -m pip install -q numpy einops safetensors mambapy scipy pytorch_lightning
     "$VENV/bin/python" - <<'PYEOF'
-import torch, numpy, einops, safetensors
+import torch, numpy, einops, safetensors, scipy, pytorch_lightning
 from importlib.metadata import version
 print("   torch", torch.__version__, "| numpy", numpy.__version__, "| einops", einops.__version__,
       "| safetensors", safetensors.__version__, "| mambapy", version("mambapy"),
+      "| scipy", scipy.__version__, "| pytorch_lightning", pytorch_lightning.__version__,
       "| MKL:", torch.backends.mkl.is_available())
 PYEOF
 }

@@ -21,7 +21,9 @@ void ssm_cauchy_sums_f64(ptrdiff_t nodes, const double *g_re, const double *g_im
 // (1·a − 0·b, 1·b + 0·a) with (a, b) = conj(w)/|w|² (rescaled as swift-numerics does when |w|² is
 // not a normal number), every sum runs in the order a plain loop takes, and nothing is fused. So
 // the result has the bits of that loop on every CPU. Complex arrays are split real / imaginary;
-// `stride` ≥ modes is the row length of the mode-indexed arrays (rounded up to 8, the tail unused).
+// `stride`, a multiple of 8 and ≥ modes, is the row length of the mode-indexed arrays. The
+// accumulation reads the rows' tails (v's must be set, to zeros; the sums write inv's) and writes
+// u, w, x_lambda and y_lambda through `stride`, so each of those holds `stride` values per row.
 //
 // Sums, for nodes j < nodes, modes n < modes, pairs p < pairs, v: (pairs, stride):
 //     inv[j·stride + n] = 1/(g_j − λ_n),  inv_conj[j·stride + n] = 1/(g_j − conj λ_n)
