@@ -3,7 +3,7 @@ import Testing
 @testable import SSMKit
 
 /// SSMKit's training step allocates nothing after warm-up: the heap count of `ssm bench train`
-/// is the same for 2 timed steps as for 6, for an S4D, an S4 and a Mamba model (one thread, so
+/// is the same for 2 timed steps as for 6, for an S4D, an S4, a Mamba and a hybrid model (one thread, so
 /// that no concurrent caller sends the worker pool's work through Dispatch). Counted twice:
 /// - by valgrind, which cannot read Swift's DWARF 5 (it runs a copy of `ssm` without debug
 ///   info) and emulates no AVX-512, so the libraries' AVX-512 paths do not run under it;
@@ -53,10 +53,13 @@ struct AllocationTests {
         ["cc", "clang"].map { "\(dir)/\($0)" }
     }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// The models: one family each, and a hybrid stack (Mamba's backbone; the S4 blocks' input
+    /// and output transposed to and from the token-major stream).
+    static let models = [["--model", "s4d"], ["--model", "s4"], ["--model", "mamba"], ["--mixers", "s4d,mamba,s4"]]
     static let trainArguments = ["bench", "train", "--layers", "2", "--channels", "16", "--length", "64", "--batch", "4", "--state", "16",
                                  "--no-bound", "--threads", "1"]
 
-    @Test("a preloaded malloc counter: 6 steps of ssm bench train allocate as often as 2 on this CPU's own kernels (S4D, S4, Mamba)",
+    @Test("a preloaded malloc counter: 6 steps of ssm bench train allocate as often as 2 on this CPU's own kernels (S4D, S4, Mamba, a hybrid)",
           .disabled(if: sanitized, "a sanitizer's runtime owns malloc"),
           .enabled(if: compiler != nil, "no C compiler (cc or clang) on PATH"))
     func steadyStateOnThisCPU() throws {
@@ -65,10 +68,10 @@ struct AllocationTests {
         try Self.counter.write(toFile: source, atomically: true, encoding: .utf8)
         let build = try runProcess(try #require(Self.compiler), ["-shared", "-fPIC", "-O2", "-o", library, source])
         try #require(build.status == 0, "compiling the counter: \(build.stderr)")
-        for model in ["s4d", "s4", "mamba"] {
+        for model in Self.models {
             func count(_ repeats: Int) throws -> Int {
                 unlink(report)
-                let run = try runProcess(ssmExecutable, Self.trainArguments + ["--model", model, "--repeats", "\(repeats)"],
+                let run = try runProcess(ssmExecutable, Self.trainArguments + model + ["--repeats", "\(repeats)"],
                                          environment: ["LD_PRELOAD": library, "SSM_MALLOC_COUNT_FILE": report])
                 #expect(run.status == 0, "\(model): \(run.stderr.suffix(800))")
                 return Int((try? String(contentsOfFile: report, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
@@ -78,16 +81,16 @@ struct AllocationTests {
         }
     }
 
-    @Test("valgrind: 6 steps of ssm bench train allocate as often as 2 (S4D, S4, Mamba)",
+    @Test("valgrind: 6 steps of ssm bench train allocate as often as 2 (S4D, S4, Mamba, a hybrid)",
           .disabled(if: sanitized, "valgrind cannot run a sanitized binary"),
           .enabled(if: toolsPresent, "valgrind and objcopy are not installed (scripts/setup.sh installs valgrind)"))
     func steadyState() throws {
         let stripped = temporaryPath("ssm")
         defer { unlink(stripped) }
         #expect(try runProcess("/usr/bin/objcopy", ["--strip-debug", ssmExecutable, stripped]).status == 0)
-        for model in ["s4d", "s4", "mamba"] {
+        for model in Self.models {
             func count(_ repeats: Int) throws -> Int {
-                try Self.allocations(stripped, Self.trainArguments + ["--model", model, "--repeats", "\(repeats)"])
+                try Self.allocations(stripped, Self.trainArguments + model + ["--repeats", "\(repeats)"])
             }
             let (two, six) = (try count(2), try count(6))
             #expect(two > 0 && six == two, "\(model): \(two) heap allocations with 2 steps, \(six) with 6")

@@ -112,4 +112,21 @@ struct BenchTrainTests {
         let bound = try #require(row["bound_seconds"] as? Double), step = try #require(row["seconds"] as? Double)
         #expect(bound > 0 && bound.isFinite && step > 0)
     }
+
+    @Test("--mixers builds a hybrid stack, one block per entry; a wrong entry or an odd N for an S4 block is refused by name")
+    func hybrid() throws {
+        let run = try runSSM(["bench", "train", "--mixers", "s4d,mamba,s4", "--channels", "8", "--state", "4", "--length", "32", "--batch", "2",
+                              "--repeats", "1", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = try #require(run.stdout.split(separator: "\n").last)
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(row["model"] as? String == "s4d,mamba,s4" && row["layers"] as? Int == 3, "\(line)")
+        // Two convolution blocks (forward and backward each), one scan forward and backward.
+        #expect((row["bound_transform_phases"] as? Int ?? 0) >= 2 * 2 && row["bound_scans"] as? Int == 2, "\(line)")
+        for (arguments, word) in [(["--mixers", "s4d,lstm"], "--mixers"), (["--mixers", "s4d,"], "--mixers"),
+                                  (["--mixers", "mamba,s4", "--state", "5"], "--state")] {
+            let r = try runSSM(["bench", "train", "--repeats", "1"] + arguments)
+            #expect(r.status != 0 && r.stderr.contains(word), "\(arguments): \(r.stderr)")
+        }
+    }
 }

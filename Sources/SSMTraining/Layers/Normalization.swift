@@ -19,21 +19,13 @@ public enum LayerNorm {
         var y = [T](repeating: 0, count: R * C)
         var means = [Double](repeating: 0, count: R), inverses = means
         x.withUnsafeBufferPointer { x in
-            y.withUnsafeMutableBufferPointer { y in
-                means.withUnsafeMutableBufferPointer { means in
-                    inverses.withUnsafeMutableBufferPointer { inverses in
-                        let (px, py, pm, pi) = (SendableBox(x.baseAddress!), SendableBox(y.baseAddress!), SendableBox(means.baseAddress!),
-                                                SendableBox(inverses.baseAddress!))
-                        forEachRowBlock(R, threads: threads) { rows, _ in
-                            for r in rows {
-                                var mean = 0.0
-                                for c in 0 ..< C { mean += Double(px.value[r * C + c]) }
-                                mean /= Double(C)
-                                var variance = 0.0
-                                for c in 0 ..< C { let d = Double(px.value[r * C + c]) - mean; variance += d * d }
-                                let inverse = 1 / (variance / Double(C) + epsilon).squareRoot()
-                                for c in 0 ..< C { py.value[r * C + c] = T((Double(px.value[r * C + c]) - mean) * inverse) * w[c] + b[c] }
-                                (pm.value[r], pi.value[r]) = (mean, inverse)
+            w.withUnsafeBufferPointer { w in
+                b.withUnsafeBufferPointer { b in
+                    y.withUnsafeMutableBufferPointer { y in
+                        means.withUnsafeMutableBufferPointer { means in
+                            inverses.withUnsafeMutableBufferPointer { inverses in
+                                forward(x.baseAddress!, weight: w.baseAddress!, bias: b.baseAddress!, y: y.baseAddress!, mean: means.baseAddress!,
+                                        inverseDeviation: inverses.baseAddress!, rows: R, channels: C, threads: threads)
                             }
                         }
                     }
@@ -43,44 +35,111 @@ public enum LayerNorm {
         return (y, Statistics(mean: means, inverseDeviation: inverses))
     }
 
+    /// ``forward(_:weight:bias:rows:channels:threads:)`` into the caller's buffers: y (R, C),
+    /// mean and σ⁻¹ (R), all overwritten; allocates nothing. Rows split into one contiguous
+    /// block per worker (each row's sums are its own, so the split does not change the bits).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public static func forward<T: FFTScalar>(_ x: UnsafePointer<T>, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
+                                             y: UnsafeMutablePointer<T>, mean: UnsafeMutablePointer<Double>,
+                                             inverseDeviation: UnsafeMutablePointer<Double>, rows R: Int, channels C: Int, threads: Int = 1) {
+        let workers = R * C < 1 << 14 ? 1 : max(1, min(threads, R))
+        let pointers = (SendableBox(x), SendableBox(w), SendableBox(b), SendableBox(y), SendableBox(mean), SendableBox(inverseDeviation))
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, R, C, workers)) { context, worker, _ in
+            let ((x, w, b, y, means, inverses), R, C, workers) = context
+            let (px, pw, pb, py) = (x.value, w.value, b.value, y.value)
+            for r in R * worker / workers ..< R * (worker + 1) / workers {
+                var mean = 0.0
+                for c in 0 ..< C { mean += Double(px[r * C + c]) }
+                mean /= Double(C)
+                var variance = 0.0
+                for c in 0 ..< C { let d = Double(px[r * C + c]) - mean; variance += d * d }
+                let inverse = 1 / (variance / Double(C) + epsilon).squareRoot()
+                for c in 0 ..< C { py[r * C + c] = T((Double(px[r * C + c]) - mean) * inverse) * pw[c] + pb[c] }
+                (means.value[r], inverses.value[r]) = (mean, inverse)
+            }
+        }
+    }
+
     /// dn = dY ⊙ w;  dx += σ⁻¹·(dn − mean(dn) − n·mean(dn ⊙ n));  dw += Σ dY ⊙ n;  db += Σ dY.
     /// Rows split over `threads` workers; each sums dw and db into its own partial, added in
     /// worker order.
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, rows R: Int, channels C: Int,
                                               dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
         precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "LayerNorm.backward: counts")
-        let workers = max(1, min(threads, R))
-        let sums = dY.withUnsafeBufferPointer { dY in
+        var scratch = [Double](repeating: 0, count: rowScratchCount(rows: R, channels: C, threads: threads))
+        dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
-                dX.withUnsafeMutableBufferPointer { dX in
-                    let (pdY, px, pdX) = (SendableBox(dY.baseAddress!), SendableBox(x.baseAddress!), SendableBox(dX.baseAddress!))
-                    return summingPartials(workers: workers, count: 2 * C) { worker, dw in
-                        let db = dw + C
-                        for r in R * worker / workers ..< R * (worker + 1) / workers {
-                            var meanDn = 0.0, meanDnN = 0.0
-                            for c in 0 ..< C {
-                                let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                                let g = Double(pdY.value[r * C + c])
-                                meanDn += g * Double(w[c])
-                                meanDnN += g * Double(w[c]) * n
-                                dw[c] += g * n
-                                db[c] += g
-                            }
-                            meanDn /= Double(C)
-                            meanDnN /= Double(C)
-                            for c in 0 ..< C {
-                                let n = (Double(px.value[r * C + c]) - s.mean[r]) * s.inverseDeviation[r]
-                                let dn = Double(pdY.value[r * C + c]) * Double(w[c])
-                                pdX.value[r * C + c] += T(s.inverseDeviation[r] * (dn - meanDn - n * meanDnN))
+                w.withUnsafeBufferPointer { w in
+                    s.mean.withUnsafeBufferPointer { mean in
+                        s.inverseDeviation.withUnsafeBufferPointer { inverse in
+                            dX.withUnsafeMutableBufferPointer { dX in
+                                dWeight.withUnsafeMutableBufferPointer { dW in
+                                    dBias.withUnsafeMutableBufferPointer { db in
+                                        scratch.withUnsafeMutableBufferPointer { scratch in
+                                            backward(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!, mean: mean.baseAddress!,
+                                                     inverseDeviation: inverse.baseAddress!, rows: R, channels: C, dX: dX.baseAddress!,
+                                                     dWeight: dW.baseAddress!, dBias: db.baseAddress!, scratch: scratch.baseAddress!,
+                                                     threads: threads)
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// The Doubles of scratch the row-major backward needs: the partial sums of dw and db per worker.
+    public static func rowScratchCount(rows R: Int, channels C: Int, threads: Int) -> Int {
+        max(1, min(threads, R)) * 2 * C
+    }
+
+    /// The row-major backward on the caller's buffers: dX, dW and db added to (+=); allocates
+    /// nothing. Worker j takes the j-th contiguous block of rows and sums dw and db into its own
+    /// Double partial in `scratch` (``rowScratchCount(rows:channels:threads:)``); the partials
+    /// are added in worker order.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public static func backward<T: FFTScalar>(dY: UnsafePointer<T>, x: UnsafePointer<T>, weight w: UnsafePointer<T>,
+                                              mean: UnsafePointer<Double>, inverseDeviation: UnsafePointer<Double>, rows R: Int,
+                                              channels C: Int, dX: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>,
+                                              dBias: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<Double>, threads: Int = 1) {
+        let workers = max(1, min(threads, R))
+        let pointers = (SendableBox(dY), SendableBox(x), SendableBox(w), SendableBox(dX), SendableBox(mean), SendableBox(inverseDeviation),
+                        SendableBox(scratch))
+        WorkerPool.forEachInParallel(workers, threads: workers, (pointers, R, C, workers)) { context, worker, _ in
+            let ((dY, x, w, dX, means, inverses, scratch), R, C, workers) = context
+            let (pdY, px, pw, pdX) = (dY.value, x.value, w.value, dX.value)
+            let dw = scratch.value + worker * 2 * C, db = dw + C
+            dw.update(repeating: 0, count: 2 * C)
+            for r in R * worker / workers ..< R * (worker + 1) / workers {
+                let (mean, inverse) = (means.value[r], inverses.value[r])
+                var meanDn = 0.0, meanDnN = 0.0
+                for c in 0 ..< C {
+                    let n = (Double(px[r * C + c]) - mean) * inverse
+                    let g = Double(pdY[r * C + c])
+                    meanDn += g * Double(pw[c])
+                    meanDnN += g * Double(pw[c]) * n
+                    dw[c] += g * n
+                    db[c] += g
+                }
+                meanDn /= Double(C)
+                meanDnN /= Double(C)
+                for c in 0 ..< C {
+                    let n = (Double(px[r * C + c]) - mean) * inverse
+                    let dn = Double(pdY[r * C + c]) * Double(pw[c])
+                    pdX[r * C + c] += T(inverse * (dn - meanDn - n * meanDnN))
+                }
+            }
+        }
         for c in 0 ..< C {
-            dWeight[c] += T(sums[c])
-            dBias[c] += T(sums[C + c])
+            var (sumW, sumB) = (0.0, 0.0)
+            for j in 0 ..< workers { (sumW, sumB) = (sumW + scratch[j * 2 * C + c], sumB + scratch[j * 2 * C + C + c]) }
+            dWeight[c] += T(sumW)
+            dBias[c] += T(sumB)
         }
     }
 }
@@ -197,27 +256,6 @@ extension LayerNorm {
             dBias[c] += T(sumB)
         }
     }
-}
-
-/// Runs `body(worker, partial)` on `workers` workers, each with its own zeroed partial of
-/// `count` Doubles, and returns the partials summed in worker order (so the sum's order does
-/// not depend on scheduling).
-func summingPartials(workers: Int, count: Int, _ body: @escaping @Sendable (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
-    var partials = [Double](repeating: 0, count: workers * count)
-    partials.withUnsafeMutableBufferPointer { p in
-        let base = SendableBox(p.baseAddress!)
-        WorkerPool.forEachInParallel(workers, threads: workers) { worker, _ in body(worker, base.value + worker * count) }
-    }
-    var sums = [Double](repeating: 0, count: count)
-    for j in 0 ..< workers { for i in 0 ..< count { sums[i] += partials[j * count + i] } }
-    return sums
-}
-
-/// Splits rows 0 ..< R into `threads` contiguous blocks, one per worker: body(rows, worker).
-func forEachRowBlock(_ R: Int, threads: Int, _ body: @escaping @Sendable (Range<Int>, Int) -> Void) {
-    let workers = max(1, min(threads, R))
-    if workers == 1 || R * 64 < 1 << 14 { body(0 ..< R, 0); return }
-    WorkerPool.forEachInParallel(workers, threads: workers) { j, _ in body(R * j / workers ..< R * (j + 1) / workers, j) }
 }
 
 /// RMSNorm over the last axis (Mamba's `RMSNorm`, ε = 1e-5), rows x: (R, C):

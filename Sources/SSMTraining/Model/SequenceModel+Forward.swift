@@ -61,7 +61,8 @@ final class Pass<T: SSMScalar> {
         var buffers: [UnsafeMutablePointer<T>] = []
         for _ in 0 ..< 5 { buffers.append(make(count)) }
         scratch = buffers
-        normScratch = make(LayerNorm.channelMajorScratchCount(batch: B, channels: H, length: L, threads: model.threads), Double.self)
+        normScratch = make(max(LayerNorm.channelMajorScratchCount(batch: B, channels: H, length: L, threads: model.threads),
+                               LayerNorm.rowScratchCount(rows: R, channels: H, threads: model.threads)), Double.self)
         owned = allocations
         for mixer in model.mixers { mixerActivations.append(try makeActivations(mixer, batch: B, length: L)) }
     }
@@ -257,11 +258,8 @@ extension SequenceModel {
             LayerNorm.forwardChannelMajor(x, weight: p + r.lowerBound, bias: p + r.lowerBound + H, y: y, mean: mean, inverseDeviation: inverse,
                                           batch: B, channels: H, length: L, threads: threads)
         case (.s4, .tokenMajor):
-            let (v, st) = LayerNorm.forward(Array(UnsafeBufferPointer(start: x, count: B * L * H)), weight: Array(UnsafeBufferPointer(start: p + r.lowerBound, count: H)),
-                                            bias: Array(UnsafeBufferPointer(start: p + r.lowerBound + H, count: H)), rows: B * L, channels: H, threads: threads)
-            y.update(from: v, count: v.count)
-            mean.update(from: st.mean, count: B * L)
-            inverse.update(from: st.inverseDeviation, count: B * L)
+            LayerNorm.forward(x, weight: p + r.lowerBound, bias: p + r.lowerBound + H, y: y, mean: mean, inverseDeviation: inverse, rows: B * L,
+                              channels: H, threads: threads)
         case (.mamba, _):
             RMSNorm.forward(x, weight: p + r.lowerBound, y: y, inverseRMS: inverse, rows: B * L, channels: H)
         }
@@ -278,15 +276,8 @@ extension SequenceModel {
                                            length: L, dX: dX, dWeight: g + r.lowerBound, dBias: g + r.lowerBound + H, scratch: s.normScratch,
                                            threads: threads)
         case (.s4, .tokenMajor):
-            let count = B * L * H
-            var dx = [T](repeating: 0, count: count), dw = [T](repeating: 0, count: H), db = dw
-            LayerNorm.backward(dY: Array(UnsafeBufferPointer(start: dY, count: count)), x: Array(UnsafeBufferPointer(start: x, count: count)),
-                               weight: Array(UnsafeBufferPointer(start: p + r.lowerBound, count: H)),
-                               statistics: .init(mean: Array(UnsafeBufferPointer(start: mean, count: B * L)),
-                                                 inverseDeviation: Array(UnsafeBufferPointer(start: inverse, count: B * L))),
-                               rows: B * L, channels: H, dX: &dx, dWeight: &dw, dBias: &db, threads: threads)
-            for j in 0 ..< count { dX[j] += dx[j] }
-            for c in 0 ..< H { (g[r.lowerBound + c], g[r.lowerBound + H + c]) = (g[r.lowerBound + c] + dw[c], g[r.lowerBound + H + c] + db[c]) }
+            LayerNorm.backward(dY: dY, x: x, weight: p + r.lowerBound, mean: mean, inverseDeviation: inverse, rows: B * L, channels: H, dX: dX,
+                               dWeight: g + r.lowerBound, dBias: g + r.lowerBound + H, scratch: s.normScratch, threads: threads)
         case (.mamba, _):
             RMSNorm.backward(dY: dY, x: x, weight: p + r.lowerBound, inverseRMS: inverse, rows: B * L, channels: H, dX: dX,
                              dWeight: g + r.lowerBound)

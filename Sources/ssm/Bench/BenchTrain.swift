@@ -24,6 +24,9 @@ struct BenchTrain: ParsableCommand, BenchRows {
 
     @Option(name: .long, help: "s4d, s4, mamba or mamba2.") var model: ModelFamily = .s4d
     @Option(name: .long, help: "Residual blocks.") var layers: Int = 4
+    @Option(name: .long, help: ArgumentHelp("A hybrid stack: one mixer per block, comma-separated (e.g. s4d,mamba); replaces --model and --layers.",
+                                            discussion: "A hybrid stack takes Mamba's backbone: RMSNorm and a token-major residual stream, which blocks of the other layout read and write through a transpose."))
+    var mixers: String?
     @Option(name: .long, help: "State size N.") var state: Int = 64
     @Flag(name: .long, inversion: .prefixedNo, help: "Measure the GEMM + FFT + scan bound (recording it allocates; --no-bound for allocation counts).")
     var bound = true
@@ -31,7 +34,22 @@ struct BenchTrain: ParsableCommand, BenchRows {
     func validate() throws {
         guard layers >= 1 else { throw ValidationError("--layers: expected a positive count, got \(layers)") }
         guard state >= 1 else { throw ValidationError("--state: expected a positive N, got \(state)") }
-        if !model.isSelective, state % 2 != 0 { throw ValidationError("--state: expected an even N for \(model.rawValue), got \(state)") }
+        let families = try blocks()
+        if let s4 = families.first(where: { !$0.isSelective }), state % 2 != 0 {
+            throw ValidationError("--state: expected an even N for \(s4.rawValue), got \(state)")
+        }
+    }
+
+    /// The mixer of each block: --mixers, or --layers blocks of --model.
+    func blocks() throws -> [ModelFamily] {
+        guard let mixers else { return [ModelFamily](repeating: model, count: layers) }
+        let names = mixers.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return try names.map { name in
+            guard let family = ModelFamily(rawValue: name) else {
+                throw ValidationError("--mixers: expected a comma-separated list of s4d, s4, mamba and mamba2, got '\(name)' in '\(mixers)'")
+            }
+            return family
+        }
     }
 
     func run() throws {
@@ -43,7 +61,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
     }
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
-        let c = try ModelConfiguration(family: model, layers: layers, width: H, state: state, input: .features(1), output: .pooled(.mean, classes: 10))
+        let c = try ModelConfiguration(mixers: try blocks(), width: H, state: state, input: .features(1), output: .pooled(.mean, classes: 10))
         let net = try SequenceModel<T>(configuration: c, threads: options.threads, effort: options.effort)
         var parameters = try net.initialParameters(seed: 1)
         var optimizer = AdamW(try AdamW<T>.Hyperparameters(learningRate: 1e-3), layout: parameters)
@@ -93,7 +111,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
         }
         let bound = gemm + fft + scan
         if options.json {
-            print(jsonLine([("op", "train"), ("model", model.rawValue), ("layers", layers), ("batch", B), ("channels", H), ("state", state),
+            print(jsonLine([("op", "train"), ("model", c.mixerDescription), ("layers", c.layers), ("batch", B), ("channels", H), ("state", state),
                             ("length", L), ("precision", T.precisionName), ("threads", net.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
                             ("forward_seconds", p[0]), ("backward_seconds", p[1]), ("optimizer_seconds", p[2]), ("warmup_seconds", warmup),
@@ -102,7 +120,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
                             ("bound_scans", counts.scans),
                             ("ratio", t.median / bound)]))
         } else {
-            print("train  \(model.rawValue.padding(to: 5)) \(column(layers, 6)) \(column(B, 3)) \(column(H, 6)) \(column(L, 7)) \(column(state, 4))  \(T.precisionName) "
+            print("train  \(c.mixerDescription.padding(to: 5)) \(column(c.layers, 6)) \(column(B, 3)) \(column(H, 6)) \(column(L, 7)) \(column(state, 4))  \(T.precisionName) "
                 + "\(column(t.median * 1e3, 10, 1)) \(column(t.min * 1e3, 10, 1)) \(column(t.max * 1e3, 10, 1)) \(column(p[0] * 1e3, 7, 1)) "
                 + "\(column(p[1] * 1e3, 7, 1)) \(column(p[2] * 1e3, 9, 1)) \(column(samples / t.median / 1e3, 10, 1)) \(column(warmup * 1e3, 10, 1)) "
                 + "\(column(bound * 1e3, 9, 1)) \(column(gemm * 1e3, 8, 1)) \(column(fft * 1e3, 7, 1)) \(column(scan * 1e3, 8, 1)) "
