@@ -269,3 +269,4 @@ struct Train: ParsableCommand {
 
 extension TaskKind: ExpressibleByArgument {}
 extension ModelFamily: ExpressibleByArgument {}
+extension ModelBackbone: ExpressibleByArgument {}

@@ -55,6 +55,34 @@ struct HybridModelTests {
         }
     }
 
+    @Test("S4's backbone around a Mamba block: LayerNorm on the token-major stream, every gradient = central differences")
+    func layerNormBackbone() throws {
+        let (H, N) = (4, 4)
+        let mixers: [any SequenceMixer<Double>] = [try MambaMixer<Double>(width: H, state: N, threads: 2),
+                                                   try S4DMixer<Double>(width: H, state: N, threads: 2)]
+        let net = try SequenceModel(mixers: mixers, input: .tokens(vocabulary: 5), output: .perToken(classes: 5), backbone: .s4, threads: 2)
+        #expect(net.stream == .tokenMajor)
+        let p = try net.initialParameters(seed: 6)
+        let x = batch(B: 3, L: 5, seed: 7)
+        var rng = SplitMix64(seed: 8)
+        let dOut = (0 ..< 3 * 5 * 5).map { _ in Double.random(in: -1 ..< 1, using: &rng) }
+        let (_, act) = try net.forward(x, parameters: p)
+        var g = p.zeros()
+        try net.backward(dOutputs: dOut, activations: act, parameters: p, gradients: &g)
+        func loss(_ q: ParameterSet<Double>) throws -> Double { zip(dOut, try net.forward(x, parameters: q).outputs).reduce(0) { $0 + $1.0 * $1.1 } }
+        let scale = g.storage.reduce(0) { max($0, abs($1)) }
+        for name in p.names where name.contains("norm") || name.hasPrefix("encoder") {
+            for i in Set([0, p[name].count - 1]) {
+                var plus = p, minus = p
+                var v = p[name]
+                v[i] += 1e-6; plus[name] = v
+                v[i] -= 2e-6; minus[name] = v
+                let fd = (try loss(plus) - loss(minus)) / 2e-6
+                #expect(abs(fd - g[name][i]) <= 1e-6 * max(scale, 1), "\(name)[\(i)]: \(g[name][i]) vs \(fd)")
+            }
+        }
+    }
+
     @Test("the hybrid's recurrent mode (every mixer stepped token by token) = its convolution mode")
     func recurrent() throws {
         let net = try model()

@@ -72,6 +72,22 @@ struct LayerTests {
         expectGradient("weight (RMS)", dW2) { i, e in var v = w; v[i] += e; return rmsLoss(x, v) }
     }
 
+    @Test("LayerNorm over rows split across workers: y and dX have the bits of one worker, dw and db its values to rounding")
+    func layerNormThreads() {
+        let (R, C) = (301, 64)  // R·C ≥ 2^14: the forward splits too
+        let x = randomValues(R * C, seed: 31, scale: 3).map(Float.init), w = randomValues(C, seed: 32).map(Float.init)
+        let b = randomValues(C, seed: 33).map(Float.init), dY = randomValues(R * C, seed: 34).map(Float.init)
+        func run(_ threads: Int) -> (y: [Float], dX: [Float], dW: [Float], dB: [Float]) {
+            let (y, s) = LayerNorm.forward(x, weight: w, bias: b, rows: R, channels: C, threads: threads)
+            var dX = [Float](repeating: 0, count: R * C), dW = [Float](repeating: 0, count: C), dB = dW
+            LayerNorm.backward(dY: dY, x: x, weight: w, statistics: s, rows: R, channels: C, dX: &dX, dWeight: &dW, dBias: &dB, threads: threads)
+            return (y, dX, dW, dB)
+        }
+        let (one, three) = (run(1), run(3))
+        #expect(one.y == three.y && one.dX == three.dX)
+        #expect(zip(one.dW + one.dB, three.dW + three.dB).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
+    }
+
     @Test("GELU, SiLU, GLU, dropout, embedding and pooling: backward = finite differences")
     func pointwise() throws {
         let x = randomValues(24, seed: 13, scale: 3), dY = randomValues(24, seed: 14)

@@ -3,7 +3,7 @@ import Testing
 @testable import SSMKit
 
 /// SSMKit's training step allocates nothing after warm-up: the heap count of `ssm bench train`
-/// is the same for 2 timed steps as for 6, for an S4D, an S4, a Mamba and a hybrid model (one thread, so
+/// is the same for 2 timed steps as for 6, for S4D, S4 and Mamba models and mixed stacks (one thread, so
 /// that no concurrent caller sends the worker pool's work through Dispatch). Counted twice:
 /// - by valgrind, which cannot read Swift's DWARF 5 (it runs a copy of `ssm` without debug
 ///   info) and emulates no AVX-512, so the libraries' AVX-512 paths do not run under it;
@@ -53,13 +53,15 @@ struct AllocationTests {
         ["cc", "clang"].map { "\(dir)/\($0)" }
     }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    /// The models: one family each, and a hybrid stack (Mamba's backbone; the S4 blocks' input
-    /// and output transposed to and from the token-major stream).
-    static let models = [["--model", "s4d"], ["--model", "s4"], ["--model", "mamba"], ["--mixers", "s4d,mamba,s4"]]
-    static let trainArguments = ["bench", "train", "--layers", "2", "--channels", "16", "--length", "64", "--batch", "4", "--state", "16",
+    /// The models: two blocks of one family each, and a stack of mixed blocks under each
+    /// backbone (its token-major stream with RMSNorm, or with LayerNorm; the S4 blocks' input and
+    /// output transposed to and from it).
+    static let models = [["--model", "s4d", "--layers", "2"], ["--model", "s4", "--layers", "2"], ["--model", "mamba", "--layers", "2"],
+                         ["--mixers", "s4d,mamba,s4"], ["--mixers", "mamba,s4d", "--backbone", "s4"]]
+    static let trainArguments = ["bench", "train", "--channels", "16", "--length", "64", "--batch", "4", "--state", "16",
                                  "--no-bound", "--threads", "1"]
 
-    @Test("a preloaded malloc counter: 6 steps of ssm bench train allocate as often as 2 on this CPU's own kernels (S4D, S4, Mamba, a hybrid)",
+    @Test("a preloaded malloc counter: 6 steps of ssm bench train allocate as often as 2 on this CPU's own kernels (S4D, S4, Mamba, mixed stacks)",
           .disabled(if: sanitized, "a sanitizer's runtime owns malloc"),
           .enabled(if: compiler != nil, "no C compiler (cc or clang) on PATH"))
     func steadyStateOnThisCPU() throws {
@@ -81,7 +83,7 @@ struct AllocationTests {
         }
     }
 
-    @Test("valgrind: 6 steps of ssm bench train allocate as often as 2 (S4D, S4, Mamba, a hybrid)",
+    @Test("valgrind: 6 steps of ssm bench train allocate as often as 2 (S4D, S4, Mamba, mixed stacks)",
           .disabled(if: sanitized, "valgrind cannot run a sanitized binary"),
           .enabled(if: toolsPresent, "valgrind and objcopy are not installed (scripts/setup.sh installs valgrind)"))
     func steadyState() throws {

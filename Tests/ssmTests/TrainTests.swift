@@ -113,7 +113,7 @@ struct BenchTrainTests {
         #expect(bound > 0 && bound.isFinite && step > 0)
     }
 
-    @Test("--mixers builds a hybrid stack, one block per entry; a wrong entry or an odd N for an S4 block is refused by name")
+    @Test("--mixers builds a stack of mixed blocks, one per entry, under either backbone; wrong or conflicting options are refused by name")
     func hybrid() throws {
         let run = try runSSM(["bench", "train", "--mixers", "s4d,mamba,s4", "--channels", "8", "--state", "4", "--length", "32", "--batch", "2",
                               "--repeats", "1", "--json"])
@@ -123,8 +123,13 @@ struct BenchTrainTests {
         #expect(row["model"] as? String == "s4d,mamba,s4" && row["layers"] as? Int == 3, "\(line)")
         // Two convolution blocks (forward and backward each), one scan forward and backward.
         #expect((row["bound_transform_phases"] as? Int ?? 0) >= 2 * 2 && row["bound_scans"] as? Int == 2, "\(line)")
+        #expect(row["backbone"] as? String == "mamba", "\(line)")
+        let s4 = try runSSM(["bench", "train", "--mixers", "mamba,s4d", "--backbone", "s4", "--channels", "8", "--state", "4", "--length", "16",
+                             "--batch", "2", "--repeats", "1", "--json"])
+        #expect(s4.status == 0 && s4.stdout.contains("\"backbone\":\"s4\""), "\(s4.stdout) \(s4.stderr)")
         for (arguments, word) in [(["--mixers", "s4d,lstm"], "--mixers"), (["--mixers", "s4d,"], "--mixers"),
-                                  (["--mixers", "mamba,s4", "--state", "5"], "--state")] {
+                                  (["--mixers", "mamba,s4", "--state", "5"], "--state"), (["--mixers", "s4d", "--layers", "3"], "--layers"),
+                                  (["--mixers", "s4d", "--model", "s4"], "--model"), (["--backbone", "s4"], "--backbone")] {
             let r = try runSSM(["bench", "train", "--repeats", "1"] + arguments)
             #expect(r.status != 0 && r.stderr.contains(word), "\(arguments): \(r.stderr)")
         }

@@ -66,7 +66,8 @@ public enum LayerNorm {
     /// worker order.
     public static func backward<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, rows R: Int, channels C: Int,
                                               dX: inout [T], dWeight: inout [T], dBias: inout [T], threads: Int = 1) {
-        precondition(dY.count == R * C && x.count == R * C && dX.count == R * C, "LayerNorm.backward: counts")
+        precondition(dY.count == R * C && x.count == R * C && dX.count == R * C && w.count == C && dWeight.count == C && dBias.count == C
+                     && s.mean.count == R && s.inverseDeviation.count == R, "LayerNorm.backward: counts")
         var scratch = [Double](repeating: 0, count: rowScratchCount(rows: R, channels: C, threads: threads))
         dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in
@@ -191,7 +192,8 @@ extension LayerNorm {
     public static func backwardChannelMajor<T: FFTScalar>(dY: [T], x: [T], weight w: [T], statistics s: Statistics, batch B: Int,
                                                           channels C: Int, length L: Int, dX: inout [T], dWeight: inout [T],
                                                           dBias: inout [T], threads: Int = 1) {
-        precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count, "LayerNorm.backward: counts")
+        precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count && w.count == C && dWeight.count == C
+                     && dBias.count == C && s.mean.count == B * L && s.inverseDeviation.count == B * L, "LayerNorm.backward: counts")
         var scratch = [Double](repeating: 0, count: channelMajorScratchCount(batch: B, channels: C, length: L, threads: threads))
         dY.withUnsafeBufferPointer { dY in
             x.withUnsafeBufferPointer { x in

@@ -9,7 +9,8 @@ struct BenchTrain: ParsableCommand, BenchRows {
         abstract: "Time one training step (forward + loss + backward + AdamW) of a model.",
         discussion: """
         The model is the official example's shape: a linear encoder from 1 feature, --layers \
-        pre-norm residual blocks of width --channels, mean pooling and a 10-class decoder; \
+        pre-norm residual blocks of width --channels (or one per entry of --mixers), mean pooling \
+        and a 10-class decoder; \
         cross-entropy loss, gradients zeroed, clipped to norm 1, AdamW. Each row reports the \
         step's median and spread over repeats, and the medians of its three phases; samples per \
         second counts B·L tokens. The first step (plans, allocations) is timed apart as warm-up. \
@@ -22,17 +23,25 @@ struct BenchTrain: ParsableCommand, BenchRows {
 
     @OptionGroup var options: BenchOptions
 
-    @Option(name: .long, help: "s4d, s4, mamba or mamba2.") var model: ModelFamily = .s4d
-    @Option(name: .long, help: "Residual blocks.") var layers: Int = 4
-    @Option(name: .long, help: ArgumentHelp("A hybrid stack: one mixer per block, comma-separated (e.g. s4d,mamba); replaces --model and --layers.",
-                                            discussion: "A hybrid stack takes Mamba's backbone: RMSNorm and a token-major residual stream, which blocks of the other layout read and write through a transpose."))
+    @Option(name: .long, help: "s4d, s4, mamba or mamba2 (default: s4d).") var model: ModelFamily?
+    @Option(name: .long, help: "Residual blocks (default: 4).") var layers: Int?
+    @Option(name: .long, help: ArgumentHelp("A stack of mixed blocks: one mixer per block, comma-separated (e.g. s4d,mamba); instead of --model and --layers.",
+                                            discussion: "When the families differ, the stack takes Mamba's backbone (RMSNorm and a token-major residual stream, which blocks of the other layout read and write through a transpose) unless --backbone says otherwise."))
     var mixers: String?
+    @Option(name: .long, help: "With --mixers: s4 (LayerNorm, S4's names) or mamba (RMSNorm, Mamba's names) around the blocks.")
+    var backbone: ModelBackbone?
     @Option(name: .long, help: "State size N.") var state: Int = 64
     @Flag(name: .long, inversion: .prefixedNo, help: "Measure the GEMM + FFT + scan bound (recording it allocates; --no-bound for allocation counts).")
     var bound = true
 
     func validate() throws {
-        guard layers >= 1 else { throw ValidationError("--layers: expected a positive count, got \(layers)") }
+        if mixers != nil {
+            if model != nil { throw ValidationError("--model: not with --mixers, which names every block's mixer") }
+            if layers != nil { throw ValidationError("--layers: not with --mixers, which has one entry per block") }
+        } else if backbone != nil {
+            throw ValidationError("--backbone: only with --mixers (a single family takes its own)")
+        }
+        if let layers, layers < 1 { throw ValidationError("--layers: expected a positive count, got \(layers)") }
         guard state >= 1 else { throw ValidationError("--state: expected a positive N, got \(state)") }
         let families = try blocks()
         if let s4 = families.first(where: { !$0.isSelective }), state % 2 != 0 {
@@ -42,7 +51,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
 
     /// The mixer of each block: --mixers, or --layers blocks of --model.
     func blocks() throws -> [ModelFamily] {
-        guard let mixers else { return [ModelFamily](repeating: model, count: layers) }
+        guard let mixers else { return [ModelFamily](repeating: model ?? .s4d, count: layers ?? 4) }
         let names = mixers.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         return try names.map { name in
             guard let family = ModelFamily(rawValue: name) else {
@@ -62,7 +71,16 @@ struct BenchTrain: ParsableCommand, BenchRows {
 
     func row<T: SSMScalar>(_: T.Type, B: Int, H: Int, L: Int) throws {
         let c = try ModelConfiguration(mixers: try blocks(), width: H, state: state, input: .features(1), output: .pooled(.mean, classes: 10))
-        let net = try SequenceModel<T>(configuration: c, threads: options.threads, effort: options.effort)
+        let net: SequenceModel<T>
+        if let backbone {
+            let threads = options.threads ?? WorkerPool.onlineProcessorCount()
+            let mixers: [any SequenceMixer<T>] = try c.mixers.map { family throws(SSMError) in
+                try family.makeMixer(T.self, width: H, state: state, threads: threads, effort: options.effort)
+            }
+            net = try SequenceModel<T>(mixers: mixers, input: c.input, output: c.output, backbone: backbone, threads: threads)
+        } else {
+            net = try SequenceModel<T>(configuration: c, threads: options.threads, effort: options.effort)
+        }
         var parameters = try net.initialParameters(seed: 1)
         var optimizer = AdamW(try AdamW<T>.Hyperparameters(learningRate: 1e-3), layout: parameters)
         var gradients = parameters.zeros()
@@ -111,7 +129,7 @@ struct BenchTrain: ParsableCommand, BenchRows {
         }
         let bound = gemm + fft + scan
         if options.json {
-            print(jsonLine([("op", "train"), ("model", c.mixerDescription), ("layers", c.layers), ("batch", B), ("channels", H), ("state", state),
+            print(jsonLine([("op", "train"), ("model", c.mixerDescription), ("backbone", net.backbone.rawValue), ("layers", c.layers), ("batch", B), ("channels", H), ("state", state),
                             ("length", L), ("precision", T.precisionName), ("threads", net.threads), ("seconds", t.median),
                             ("seconds_min", t.min), ("seconds_max", t.max), ("samples_per_second", samples / t.median),
                             ("forward_seconds", p[0]), ("backward_seconds", p[1]), ("optimizer_seconds", p[2]), ("warmup_seconds", warmup),
