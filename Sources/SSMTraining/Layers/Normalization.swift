@@ -69,27 +69,9 @@ public enum LayerNorm {
         precondition(dY.count == R * C && x.count == R * C && dX.count == R * C && w.count == C && dWeight.count == C && dBias.count == C
                      && s.mean.count == R && s.inverseDeviation.count == R, "LayerNorm.backward: counts")
         var scratch = [Double](repeating: 0, count: rowScratchCount(rows: R, channels: C, threads: threads))
-        dY.withUnsafeBufferPointer { dY in
-            x.withUnsafeBufferPointer { x in
-                w.withUnsafeBufferPointer { w in
-                    s.mean.withUnsafeBufferPointer { mean in
-                        s.inverseDeviation.withUnsafeBufferPointer { inverse in
-                            dX.withUnsafeMutableBufferPointer { dX in
-                                dWeight.withUnsafeMutableBufferPointer { dW in
-                                    dBias.withUnsafeMutableBufferPointer { db in
-                                        scratch.withUnsafeMutableBufferPointer { scratch in
-                                            backward(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!, mean: mean.baseAddress!,
-                                                     inverseDeviation: inverse.baseAddress!, rows: R, channels: C, dX: dX.baseAddress!,
-                                                     dWeight: dW.baseAddress!, dBias: db.baseAddress!, scratch: scratch.baseAddress!,
-                                                     threads: threads)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        withBackwardPointers(dY, x, w, s, &dX, &dWeight, &dBias, &scratch) { dY, x, w, mean, inverse, dX, dW, db, scratch in
+            backward(dY: dY, x: x, weight: w, mean: mean, inverseDeviation: inverse, rows: R, channels: C, dX: dX, dWeight: dW, dBias: db,
+                     scratch: scratch, threads: threads)
         }
     }
 
@@ -195,27 +177,37 @@ extension LayerNorm {
         precondition(dY.count == B * C * L && x.count == B * C * L && dX.count == x.count && w.count == C && dWeight.count == C
                      && dBias.count == C && s.mean.count == B * L && s.inverseDeviation.count == B * L, "LayerNorm.backward: counts")
         var scratch = [Double](repeating: 0, count: channelMajorScratchCount(batch: B, channels: C, length: L, threads: threads))
+        withBackwardPointers(dY, x, w, s, &dX, &dWeight, &dBias, &scratch) { dY, x, w, mean, inverse, dX, dW, db, scratch in
+            backwardChannelMajor(dY: dY, x: x, weight: w, mean: mean, inverseDeviation: inverse, batch: B, channels: C, length: L, dX: dX,
+                                 dWeight: dW, dBias: db, scratch: scratch, threads: threads)
+        }
+    }
+
+    /// The base addresses of an array backward's buffers, for its pointer form.
+    private static func withBackwardPointers<T>(
+        _ dY: [T], _ x: [T], _ w: [T], _ s: Statistics, _ dX: inout [T], _ dWeight: inout [T], _ dBias: inout [T], _ scratch: inout [Double],
+        _ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<T>,
+                 UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Double>) -> Void
+    ) {
         dY.withUnsafeBufferPointer { dY in
-            x.withUnsafeBufferPointer { x in
-                w.withUnsafeBufferPointer { w in
-                    s.mean.withUnsafeBufferPointer { mean in
-                        s.inverseDeviation.withUnsafeBufferPointer { inverse in
-                            dX.withUnsafeMutableBufferPointer { dX in
-                                dWeight.withUnsafeMutableBufferPointer { dW in
-                                    dBias.withUnsafeMutableBufferPointer { db in
-                                        scratch.withUnsafeMutableBufferPointer { scratch in
-                                            backwardChannelMajor(dY: dY.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!,
-                                                                 mean: mean.baseAddress!, inverseDeviation: inverse.baseAddress!, batch: B,
-                                                                 channels: C, length: L, dX: dX.baseAddress!, dWeight: dW.baseAddress!,
-                                                                 dBias: db.baseAddress!, scratch: scratch.baseAddress!, threads: threads)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        x.withUnsafeBufferPointer { x in
+        w.withUnsafeBufferPointer { w in
+        s.mean.withUnsafeBufferPointer { mean in
+        s.inverseDeviation.withUnsafeBufferPointer { inverse in
+        dX.withUnsafeMutableBufferPointer { dX in
+        dWeight.withUnsafeMutableBufferPointer { dW in
+        dBias.withUnsafeMutableBufferPointer { db in
+        scratch.withUnsafeMutableBufferPointer { scratch in
+            body(dY.baseAddress!, x.baseAddress!, w.baseAddress!, mean.baseAddress!, inverse.baseAddress!, dX.baseAddress!, dW.baseAddress!,
+                 db.baseAddress!, scratch.baseAddress!)
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
         }
     }
 
